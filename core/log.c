@@ -1,0 +1,124 @@
+/* Logging (see log.h). */
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int log_level = LOG_NOTICE;
+static int log_fd = 2;
+static log_hook_fn log_hook;
+static void *log_hook_arg;
+static _Thread_local const char *log_thread_name;
+
+static const char *const level_names[] = { "debug", "info", "notice", "warn", "err" };
+
+void log_set_level(enum log_level level)
+{
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+int log_set_file(const char *path)
+{
+	int fd;
+
+	if (!path) {
+		if (log_fd > 2)
+			close(log_fd);
+		log_fd = 2;
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (log_fd > 2)
+		close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void log_set_thread_name(const char *name)
+{
+	log_thread_name = name;
+}
+
+void log_set_hook(log_hook_fn fn, void *arg)
+{
+	log_hook_arg = arg;
+	log_hook = fn;
+}
+
+int log_level_parse(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(level_names); i++)
+		if (strcasecmp(name, level_names[i]) == 0)
+			return (int)i;
+	if (strcasecmp(name, "warning") == 0)
+		return LOG_WARN;
+	if (strcasecmp(name, "error") == 0)
+		return LOG_ERR;
+	return -1;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	if ((unsigned)level >= ARRAY_LEN(level_names))
+		return "?";
+	return level_names[level];
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[2048];
+	struct timeval tv;
+	struct tm tm;
+	size_t n;
+	int r;
+	va_list ap;
+
+	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%b %d %H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ld [%s] ", (long)(tv.tv_usec / 1000),
+		     log_level_name(level));
+	n += (size_t)r;
+	if (log_thread_name) {
+		r = snprintf(line + n, sizeof(line) - n, "{%s} ", log_thread_name);
+		n += (size_t)r;
+	}
+	va_start(ap, fmt);
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		r = 0;
+	n += (size_t)r;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	line[n] = '\0';
+	if (log_hook)
+		log_hook(level, line, log_hook_arg);
+	/* One write per line keeps lines whole across threads. */
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(log_fd, line + off, n - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)w;
+	}
+}

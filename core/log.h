@@ -1,0 +1,52 @@
+/* Logging: levels, timestamps, one line per call, to stderr or a file.
+ *
+ * Lines look like tor's: "Nov 27 14:33:44.123 [notice] {w0} text". Each
+ * line is written with a single write(2), so lines from several threads do
+ * not interleave. Not for metrics or control-port events (app/ does those). */
+#ifndef ONIONRING_CORE_LOG_H
+#define ONIONRING_CORE_LOG_H
+
+#include "core/compiler.h"
+
+enum log_level {
+	LOG_DEBUG = 0,
+	LOG_INFO,
+	LOG_NOTICE,
+	LOG_WARN,
+	LOG_ERR,
+};
+
+/* Set the lowest level that is written. Call before threads start. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Send lines to the file at path (appending), or to stderr when path is
+ * NULL. Return 0 or -errno. Call before threads start. */
+int log_set_file(const char *path);
+
+/* Name this thread in log lines ("w0", "coord"); borrows name, which must
+ * outlive the thread. Calling thread only. */
+void log_set_thread_name(const char *name);
+
+/* Parse "debug", "info", "notice", "warn" or "err"; return -1 if unknown. */
+int log_level_parse(const char *name);
+const char *log_level_name(enum log_level level);
+
+/* Hook that sees every written line (for control-port events and tests).
+ * The callback runs on the logging thread; it must not log. */
+typedef void (*log_hook_fn)(enum log_level level, const char *line, void *arg);
+void log_set_hook(log_hook_fn fn, void *arg);
+
+void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+#define log_debug(...) \
+	do { \
+		if (unlikely(log_get_level() <= LOG_DEBUG)) \
+			log_msg(LOG_DEBUG, __VA_ARGS__); \
+	} while (0)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+
+#endif
