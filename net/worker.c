@@ -1,0 +1,789 @@
+/* The worker's event loop, its connections and incoming messages (see
+ * worker.h). Owner shard only, except worker_post(). */
+#include "net/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/uring_compat.h"
+#include "net/worker_int.h"
+
+#define OUT_CHUNK_SIZE 16384u
+#define RECV_BGID 0
+
+static _Thread_local struct worker *current_worker;
+
+/* --- user_data ----------------------------------------------------------- */
+
+static inline uint64_t ud_conn(enum uop op, const struct conn *c)
+{
+	return (uint64_t)op | ((uint64_t)c->slot << 8) | ((uint64_t)(c->gen & 0xffffff) << 40);
+}
+
+static inline uint64_t ud_ptr(enum uop op, const void *p)
+{
+	return (uint64_t)op | ((uint64_t)(uintptr_t)p << 8);
+}
+
+static inline enum uop ud_op(uint64_t ud) { return (enum uop)(ud & 0xff); }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)(ud >> 8); }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 40); }
+static inline void *ud_to_ptr(uint64_t ud) { return (void *)(uintptr_t)(ud >> 8); }
+
+/* --- small accessors ----------------------------------------------------- */
+
+unsigned worker_id(const struct worker *w) { return w->id; }
+struct runtime *worker_runtime(const struct worker *w) { return w->rt; }
+struct worker *worker_current(void) { return current_worker; }
+struct timer_heap *worker_timers(struct worker *w) { return &w->timers; }
+uint64_t worker_now_ns(const struct worker *w) { return w->now_ns; }
+void worker_set_user(struct worker *w, void *user) { w->user = user; }
+void *worker_user(const struct worker *w) { return w->user; }
+void *conn_user(const struct conn *c) { return c->user; }
+struct worker *conn_worker(const struct conn *c) { return c->w; }
+size_t conn_send_queued(const struct conn *c) { return c->out_bytes; }
+bool conn_is_closing(const struct conn *c) { return c->flags & CONN_CLOSING; }
+const char *conn_peer_name(const struct conn *c) { return c->peer[0] ? c->peer : "?"; }
+
+#define STAT_ADD(w, field, n) \
+	atomic_store_explicit((_Atomic uint64_t *)&(w)->stats.field, \
+			      atomic_load_explicit((_Atomic uint64_t *)&(w)->stats.field, memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+
+void worker_stats_read(const struct worker *w, struct worker_stats *out)
+{
+	const _Atomic uint64_t *src = (const _Atomic uint64_t *)&w->stats;
+	uint64_t *dst = (uint64_t *)out;
+
+	/* Relaxed loads pair with the owner's relaxed stores in STAT_ADD: each
+	 * counter is exact on its own; the set is not a snapshot. */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+}
+
+/* --- SQEs ----------------------------------------------------------------- */
+
+/* Get an SQE, submitting what is queued when the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (unlikely(!sqe)) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+		BUG_ON(!sqe);
+	}
+	return sqe;
+}
+
+/* --- messages ------------------------------------------------------------- */
+
+int worker_post(struct worker *target, worker_msg_fn fn, void *arg)
+{
+	struct worker *self = current_worker;
+	struct worker_msg *m;
+	/* Load-acquire pairs with the store-release in worker_main once the
+	 * target's ring exists. */
+	int fd = atomic_load_explicit(&target->ring_fd, memory_order_acquire);
+
+	if (fd < 0 || atomic_load_explicit(&target->dead, memory_order_acquire))
+		return -ESRCH;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->arg = arg;
+	/* Pairs with the load-acquire in handle_msg. */
+	atomic_store_explicit(&m->posted, 1, memory_order_release);
+	if (self && self->ring_ready) {
+		struct io_uring_sqe *sqe = get_sqe(self);
+
+		io_uring_prep_msg_ring(sqe, fd, 0, ud_ptr(UOP_MSG, m), 0);
+		io_uring_sqe_set_data64(sqe, ud_ptr(UOP_MSG_SENT, m));
+		self->pending_msgs++;
+		/* Submitted with the next batch; a message to ourselves is
+		 * delivered the same way, after the current batch. */
+		return 0;
+	} else {
+		struct runtime *rt = target->rt;
+		struct io_uring_sqe *sqe;
+		struct io_uring_cqe *cqe;
+		int r;
+
+		pthread_mutex_lock(&rt->post_lock);
+		sqe = io_uring_get_sqe(&rt->post_ring);
+		io_uring_prep_msg_ring(sqe, fd, 0, ud_ptr(UOP_MSG, m), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+		r = io_uring_submit_and_wait(&rt->post_ring, 1);
+		if (r >= 0) {
+			r = io_uring_wait_cqe(&rt->post_ring, &cqe);
+			if (r == 0) {
+				r = cqe->res;
+				io_uring_cqe_seen(&rt->post_ring, cqe);
+			}
+		}
+		pthread_mutex_unlock(&rt->post_lock);
+		if (r < 0) {
+			free(m);
+			return r;
+		}
+		return 0;
+	}
+}
+
+static void handle_msg(struct worker *w, struct worker_msg *m)
+{
+	/* Pairs with the store-release in worker_post. */
+	BUG_ON(atomic_load_explicit(&m->posted, memory_order_acquire) != 1);
+	STAT_ADD(w, msgs_in, 1);
+	m->fn(w, m->arg);
+	free(m);
+}
+
+static void handle_msg_sent(struct worker *w, struct worker_msg *m, int res)
+{
+	w->pending_msgs--;
+	if (res < 0) {
+		/* The target is gone (-EOWNERDEAD) or its CQ overflowed: the
+		 * message was not delivered, so it is still ours to free. */
+		log_warn("cross-shard message from worker %u not delivered: %s", w->id, strerror(-res));
+		free(m);
+	}
+}
+
+/* --- connections ---------------------------------------------------------- */
+
+static struct conn *conn_at(struct worker *w, uint32_t slot)
+{
+	return slot < w->max_conns ? &w->conns[slot] : NULL;
+}
+
+static void conn_init_slot(struct worker *w, struct conn *c, uint32_t slot, bool outbound)
+{
+	uint32_t gen = c->gen + 1;
+
+	memset(c, 0, sizeof(*c));
+	c->w = w;
+	c->slot = slot;
+	c->gen = gen;
+	c->flags = CONN_IN_USE | (outbound ? CONN_OUTBOUND : 0);
+	w->open_conns++;
+	STAT_ADD(w, conns_open, 1);
+}
+
+static void conn_free_out(struct conn *c)
+{
+	struct out_chunk *ch = c->out_head;
+
+	while (ch) {
+		struct out_chunk *next = ch->next;
+		free(ch);
+		ch = next;
+	}
+	c->out_head = c->out_tail = NULL;
+	c->out_bytes = 0;
+}
+
+static void conn_release(struct worker *w, struct conn *c)
+{
+	const struct conn_ops *ops = c->ops;
+	int err = c->close_err;
+	uint32_t slot = c->slot;
+	bool outbound = c->flags & CONN_OUTBOUND;
+
+	conn_free_out(c);
+	c->flags = 0;
+	w->open_conns--;
+	STAT_ADD(w, conns_open, (uint64_t)-1);
+	STAT_ADD(w, closed, 1);
+	if (outbound && slot < w->out_slots)
+		w->free_out[w->nfree_out++] = slot;
+	if (ops && ops->on_closed)
+		ops->on_closed(c, err);
+}
+
+static void conn_arm_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->flags & (CONN_RECV_ARMED | CONN_RECV_PAUSED | CONN_CLOSING))
+		return;
+	sqe = get_sqe(w);
+	io_uring_prep_recv(sqe, (int)c->slot, NULL, w->buf_size, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RECV_BGID;
+	io_uring_sqe_set_data64(sqe, ud_conn(UOP_RECV, c));
+	c->flags |= CONN_RECV_ARMED;
+	c->inflight++;
+}
+
+static void conn_arm_send(struct worker *w, struct conn *c)
+{
+	struct out_chunk *ch = c->out_head;
+	struct io_uring_sqe *sqe;
+
+	if ((c->flags & CONN_SEND_ARMED) || !ch || !(c->flags & CONN_CONNECTED))
+		return;
+	if ((c->flags & CONN_CLOSING) && !(c->flags & CONN_FLUSH))
+		return;
+	sqe = get_sqe(w);
+	io_uring_prep_send(sqe, (int)c->slot, ch->data + ch->off, ch->len - ch->off, MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, ud_conn(UOP_SEND, c));
+	c->flags |= CONN_SEND_ARMED;
+	c->inflight++;
+}
+
+/* Move a closing connection along: cancel what is pending, then close the
+ * descriptor, then release the slot. */
+static void conn_close_progress(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(c->flags & CONN_CLOSING))
+		return;
+	if ((c->flags & CONN_FLUSH) && c->out_head && (c->flags & CONN_CONNECTED) && c->close_err == 0)
+		return; /* still writing what the owner asked us to flush */
+	if (c->inflight > 0) {
+		if (!(c->flags & CONN_CANCEL_SENT)) {
+			sqe = get_sqe(w);
+			uring_prep_cancel_fixed(sqe, c->slot);
+			io_uring_sqe_set_data64(sqe, ud_conn(UOP_CANCEL, c));
+			c->flags |= CONN_CANCEL_SENT;
+			c->inflight++;
+		}
+		return;
+	}
+	if (!(c->flags & CONN_CLOSE_SENT)) {
+		sqe = get_sqe(w);
+		io_uring_prep_close_direct(sqe, c->slot);
+		io_uring_sqe_set_data64(sqe, ud_conn(UOP_CLOSE, c));
+		c->flags |= CONN_CLOSE_SENT;
+		c->inflight++;
+	}
+}
+
+void conn_close(struct conn *c, int err, bool flush)
+{
+	struct worker *w = c->w;
+
+	if (c->flags & CONN_CLOSING)
+		return;
+	c->flags |= CONN_CLOSING;
+	c->close_err = err;
+	if (flush)
+		c->flags |= CONN_FLUSH;
+	else
+		c->flags &= ~CONN_FLUSH;
+	conn_close_progress(w, c);
+}
+
+void conn_set_ops(struct conn *c, const struct conn_ops *ops, void *user)
+{
+	c->ops = ops;
+	c->user = user;
+}
+
+int conn_send(struct conn *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (c->flags & CONN_CLOSING)
+		return -EPIPE;
+	while (len > 0) {
+		struct out_chunk *t = c->out_tail;
+		size_t n;
+
+		if (!t || t->len == t->cap) {
+			uint32_t cap = OUT_CHUNK_SIZE;
+			t = malloc(sizeof(*t) + cap);
+			if (!t)
+				return -ENOMEM;
+			t->next = NULL;
+			t->len = t->off = 0;
+			t->cap = cap;
+			if (c->out_tail)
+				c->out_tail->next = t;
+			else
+				c->out_head = t;
+			c->out_tail = t;
+		}
+		n = MIN(len, (size_t)(t->cap - t->len));
+		memcpy(t->data + t->len, p, n);
+		t->len += (uint32_t)n;
+		c->out_bytes += n;
+		p += n;
+		len -= n;
+	}
+	conn_arm_send(c->w, c);
+	return 0;
+}
+
+void conn_pause_recv(struct conn *c)
+{
+	c->flags |= CONN_RECV_PAUSED;
+}
+
+void conn_resume_recv(struct conn *c)
+{
+	if (!(c->flags & CONN_RECV_PAUSED))
+		return;
+	c->flags &= ~CONN_RECV_PAUSED;
+	if (c->flags & CONN_CONNECTED)
+		conn_arm_recv(c->w, c);
+}
+
+static void format_peer(struct conn *c, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(in6->sin6_port));
+	}
+}
+
+struct conn *conn_connect(struct worker *w, const struct sockaddr *addr, socklen_t len,
+			  const struct conn_ops *ops, void *user, int *err)
+{
+	struct io_uring_sqe *sqe;
+	struct conn *c;
+	uint32_t slot;
+
+	if (w->stopping) {
+		*err = -ESHUTDOWN;
+		return NULL;
+	}
+	if (w->nfree_out == 0 || len > sizeof(c->peer_addr)) {
+		*err = w->nfree_out == 0 ? -EMFILE : -EINVAL;
+		return NULL;
+	}
+	slot = w->free_out[--w->nfree_out];
+	c = &w->conns[slot];
+	conn_init_slot(w, c, slot, true);
+	c->ops = ops;
+	c->user = user;
+	memcpy(&c->peer_addr, addr, len);
+	format_peer(c, addr);
+
+	/* socket and connect as one linked pair on our own slot. */
+	sqe = get_sqe(w);
+	/* No SOCK_CLOEXEC: the kernel refuses it for direct descriptors (they are
+	 * not in the fd table, so there is nothing to close on exec). */
+	io_uring_prep_socket_direct(sqe, addr->sa_family, SOCK_STREAM, IPPROTO_TCP, slot, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, ud_conn(UOP_SOCKET, c));
+	sqe = get_sqe(w);
+	io_uring_prep_connect(sqe, (int)slot, (const struct sockaddr *)&c->peer_addr, len);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, ud_conn(UOP_CONNECT, c));
+	c->inflight += 2;
+	STAT_ADD(w, connects, 1);
+	*err = 0;
+	return c;
+}
+
+/* --- completions ---------------------------------------------------------- */
+
+static void recycle_buf(struct worker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * w->buf_size, w->buf_size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(w->nbufs), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+static void handle_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->flags &= ~CONN_RECV_ARMED;
+	if (res > 0) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+		BUG_ON(!(cqe->flags & IORING_CQE_F_BUFFER));
+		STAT_ADD(w, bytes_in, (uint64_t)res);
+		if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_recv)
+			c->ops->on_recv(c, w->bufs + (size_t)bid * w->buf_size, (size_t)res);
+		recycle_buf(w, bid);
+		conn_arm_recv(w, c);
+		return;
+	}
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		recycle_buf(w, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	if (res == -ENOBUFS) {
+		/* Every receive buffer of this worker is in use: try again. The
+		 * buffers come back as soon as their on_recv calls return. */
+		STAT_ADD(w, no_buffer, 1);
+		conn_arm_recv(w, c);
+		return;
+	}
+	if (res == -ECANCELED && (c->flags & CONN_CLOSING))
+		return;
+	conn_close(c, res == 0 ? 0 : res, false);
+}
+
+static void handle_send(struct worker *w, struct conn *c, int res)
+{
+	struct out_chunk *ch = c->out_head;
+
+	c->flags &= ~CONN_SEND_ARMED;
+	if (res < 0) {
+		if (!(c->flags & CONN_CLOSING) || res != -ECANCELED)
+			c->close_err = c->close_err ? c->close_err : res;
+		c->flags &= ~CONN_FLUSH;
+		conn_free_out(c);
+		conn_close(c, res, false);
+		return;
+	}
+	STAT_ADD(w, bytes_out, (uint64_t)res);
+	BUG_ON(!ch);
+	ch->off += (uint32_t)res;
+	c->out_bytes -= (size_t)res;
+	if (ch->off == ch->len) {
+		c->out_head = ch->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		free(ch);
+	}
+	if (c->out_head) {
+		conn_arm_send(w, c);
+	} else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_drained) {
+		c->ops->on_drained(c);
+	}
+}
+
+static void handle_connect(struct worker *w, struct conn *c, int res)
+{
+	if (res == 0 && !(c->flags & CONN_CLOSING)) {
+		c->flags |= CONN_CONNECTED;
+		if (c->ops && c->ops->on_connected)
+			c->ops->on_connected(c, 0);
+		if (!(c->flags & CONN_CLOSING)) {
+			conn_arm_recv(w, c);
+			conn_arm_send(w, c);
+		}
+		return;
+	}
+	if (res == 0)
+		res = -ECANCELED;
+	if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_connected)
+		c->ops->on_connected(c, res);
+	conn_close(c, res, false);
+}
+
+static void handle_accept(struct worker *w, struct io_uring_cqe *cqe, unsigned li)
+{
+	struct listener_slot *l = &w->listeners[li];
+	int res = cqe->res;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->armed = false;
+	if (res >= 0) {
+		struct conn *c = conn_at(w, (uint32_t)res);
+
+		if (!c || (c->flags & CONN_IN_USE)) {
+			log_err("worker %u: accept returned unexpected slot %d", w->id, res);
+		} else {
+			conn_init_slot(w, c, (uint32_t)res, false);
+			c->flags |= CONN_CONNECTED;
+			STAT_ADD(w, accepted, 1);
+			if (w->stopping) {
+				conn_close(c, -ESHUTDOWN, false);
+			} else {
+				l->fn(w, c, l->arg);
+				if (!(c->flags & CONN_CLOSING))
+					conn_arm_recv(w, c);
+			}
+		}
+	} else if (res != -ECANCELED) {
+		/* -ENFILE: every slot is taken: the connection limit. The
+		 * kernel keeps new connections in the backlog meanwhile. */
+		log_info("worker %u: accept: %s", w->id, strerror(-res));
+	}
+	if (!l->armed && !w->stopping && l->fd >= 0) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+
+		io_uring_prep_multishot_accept_direct(sqe, l->fd, NULL, NULL, 0);
+		io_uring_sqe_set_data64(sqe, (uint64_t)UOP_ACCEPT | ((uint64_t)li << 8));
+		l->armed = true;
+	}
+}
+
+static void handle_conn_cqe(struct worker *w, enum uop op, uint64_t ud, struct io_uring_cqe *cqe)
+{
+	struct conn *c = conn_at(w, ud_slot(ud));
+
+	if (!c || !(c->flags & CONN_IN_USE) || (c->gen & 0xffffff) != ud_gen(ud)) {
+		log_err("worker %u: completion for a stale connection slot %u", w->id, ud_slot(ud));
+		return;
+	}
+	BUG_ON(c->inflight == 0);
+	c->inflight--;
+	switch (op) {
+	case UOP_SOCKET:
+		if (cqe->res < 0) {
+			/* No socket: the linked connect completes -ECANCELED and
+			 * there is no descriptor to close. */
+			c->close_err = cqe->res;
+			c->flags |= CONN_SOCKET_FAILED;
+		}
+		break;
+	case UOP_CONNECT:
+		if (c->flags & CONN_SOCKET_FAILED) {
+			if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_connected)
+				c->ops->on_connected(c, c->close_err);
+			c->flags |= CONN_CLOSING | CONN_CLOSE_SENT;
+			break;
+		}
+		handle_connect(w, c, cqe->res);
+		break;
+	case UOP_RECV:
+		handle_recv(w, c, cqe);
+		break;
+	case UOP_SEND:
+		handle_send(w, c, cqe->res);
+		break;
+	case UOP_CANCEL:
+	case UOP_CLOSE: /* CONN_CLOSE_SENT is set: the slot is released below */
+		break;
+	default:
+		BUG_ON(1);
+	}
+	if (c->flags & CONN_CLOSING) {
+		if (c->inflight == 0 && (c->flags & CONN_CLOSE_SENT))
+			conn_release(w, c);
+		else
+			conn_close_progress(w, c);
+	}
+}
+
+static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	enum uop op = ud_op(ud);
+
+	switch (op) {
+	case UOP_NONE:
+		break;
+	case UOP_ACCEPT:
+		handle_accept(w, cqe, ud_slot(ud));
+		break;
+	case UOP_MSG:
+		handle_msg(w, ud_to_ptr(ud));
+		break;
+	case UOP_MSG_SENT:
+		handle_msg_sent(w, ud_to_ptr(ud), cqe->res);
+		break;
+	default:
+		handle_conn_cqe(w, op, ud, cqe);
+		break;
+	}
+}
+
+/* --- stop and the loop ---------------------------------------------------- */
+
+void worker_begin_stop(struct worker *w, void *arg)
+{
+	(void)arg;
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	for (unsigned i = 0; i < w->nlisteners; i++) {
+		struct listener_slot *l = &w->listeners[i];
+
+		if (l->fd >= 0) {
+			/* Cancel the multishot accept, then close the socket. */
+			struct io_uring_sqe *sqe = get_sqe(w);
+			io_uring_prep_cancel64(sqe, (uint64_t)UOP_ACCEPT | ((uint64_t)i << 8), 0);
+			io_uring_sqe_set_data64(sqe, 0);
+			io_uring_submit(&w->ring);
+			close(l->fd);
+			l->fd = -1;
+		}
+	}
+	for (unsigned s = 0; s < w->max_conns; s++) {
+		struct conn *c = &w->conns[s];
+		if (c->flags & CONN_IN_USE)
+			conn_close(c, -ESHUTDOWN, false);
+	}
+}
+
+static int worker_setup_ring(struct worker *w)
+{
+	struct io_uring_params p;
+	int r, err;
+
+	memset(&p, 0, sizeof(p));
+	/* SINGLE_ISSUER: only this thread submits, so the kernel skips
+	 * locking. DEFER_TASKRUN: completion work runs when we wait, in
+	 * batches, not as interrupts in the middle of our processing. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+	p.flags |= IORING_SETUP_CQSIZE;
+	p.cq_entries = 8192;
+	r = io_uring_queue_init_params(1024, &w->ring, &p);
+	if (r < 0)
+		return r;
+	r = io_uring_register_files_sparse(&w->ring, w->max_conns);
+	if (r < 0)
+		return r;
+	/* The kernel picks accepted sockets' slots above out_slots; we pick
+	 * outbound ones below. */
+	r = io_uring_register_file_alloc_range(&w->ring, w->out_slots, w->max_conns - w->out_slots);
+	if (r < 0)
+		return r;
+	io_uring_register_ring_fd(&w->ring); /* an optimisation: failure is fine */
+	w->br = uring_setup_buf_ring(&w->ring, w->nbufs, RECV_BGID, &err);
+	if (!w->br)
+		return err;
+	w->bufs = aligned_alloc(4096, (size_t)w->nbufs * w->buf_size);
+	if (!w->bufs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->nbufs; i++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * w->buf_size, w->buf_size, (unsigned short)i,
+				      io_uring_buf_ring_mask(w->nbufs), (int)i);
+	io_uring_buf_ring_advance(w->br, (int)w->nbufs);
+	return 0;
+}
+
+static void worker_teardown(struct worker *w)
+{
+	if (w->br)
+		uring_free_buf_ring(&w->ring, w->br, w->nbufs, RECV_BGID);
+	w->br = NULL;
+	free(w->bufs);
+	w->bufs = NULL;
+	if (w->ring_ready)
+		io_uring_queue_exit(&w->ring);
+	w->ring_ready = false;
+	timer_heap_free(&w->timers);
+}
+
+static void worker_report_start(struct worker *w, int err)
+{
+	struct runtime *rt = w->rt;
+
+	pthread_mutex_lock(&rt->lock);
+	rt->started++;
+	if (err && !rt->start_err)
+		rt->start_err = err;
+	pthread_cond_broadcast(&rt->cond);
+	pthread_mutex_unlock(&rt->lock);
+}
+
+static bool worker_done(const struct worker *w)
+{
+	return w->stopping && w->open_conns == 0 && w->pending_msgs == 0;
+}
+
+static void worker_loop(struct worker *w)
+{
+	while (!worker_done(w)) {
+		struct __kernel_timespec ts, *tsp = NULL;
+		struct io_uring_cqe *cqe;
+		uint64_t next = timer_heap_next(&w->timers);
+		unsigned head, n = 0;
+		int r;
+
+		if (next != UINT64_MAX) {
+			uint64_t now = clock_mono_ns();
+			uint64_t d = next > now ? next - now : 0;
+			ts.tv_sec = (long long)(d / 1000000000u);
+			ts.tv_nsec = (long long)(d % 1000000000u);
+			tsp = &ts;
+		}
+		r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			log_warn("worker %u: io_uring wait: %s", w->id, strerror(-r));
+		w->now_ns = clock_mono_ns();
+		/* Handle the whole batch, then advance the CQ once. */
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			handle_cqe(w, cqe);
+			n++;
+		}
+		if (n) {
+			io_uring_cq_advance(&w->ring, n);
+			STAT_ADD(w, cqe_batches, 1);
+			STAT_ADD(w, cqes, n);
+		}
+		timer_heap_run(&w->timers, w->now_ns);
+	}
+	io_uring_submit(&w->ring);
+}
+
+/* Messages can still be in our CQ after the loop ends (posted while we
+ * stopped): run them so that nothing they carry leaks. */
+static void worker_drain_messages(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_get_events(&w->ring);
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		if (ud_op(ud) == UOP_MSG)
+			handle_msg(w, ud_to_ptr(ud));
+		n++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct runtime *rt = w->rt;
+	int r;
+
+	snprintf(w->name, sizeof(w->name), "w%u", w->id);
+	log_set_thread_name(w->name);
+	pthread_setname_np(pthread_self(), w->name);
+	current_worker = w;
+	timer_heap_init(&w->timers);
+	r = worker_setup_ring(w);
+	if (r < 0) {
+		log_err("worker %u: cannot set up io_uring: %s", w->id, strerror(-r));
+		worker_teardown(w);
+		atomic_store_explicit(&w->dead, true, memory_order_release);
+		worker_report_start(w, r);
+		return NULL;
+	}
+	w->ring_ready = true;
+	w->now_ns = clock_mono_ns();
+	/* Store-release pairs with the load-acquire in worker_post. */
+	atomic_store_explicit(&w->ring_fd, w->ring.ring_fd, memory_order_release);
+	if (rt->cfg.worker_started)
+		rt->cfg.worker_started(w, rt->cfg.arg);
+	for (unsigned i = 0; i < w->nlisteners; i++) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+
+		io_uring_prep_multishot_accept_direct(sqe, w->listeners[i].fd, NULL, NULL, 0);
+		io_uring_sqe_set_data64(sqe, (uint64_t)UOP_ACCEPT | ((uint64_t)i << 8));
+		w->listeners[i].armed = true;
+	}
+	worker_report_start(w, 0);
+	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+		worker_begin_stop(w, NULL);
+	worker_loop(w);
+	if (rt->cfg.worker_stopping)
+		rt->cfg.worker_stopping(w, rt->cfg.arg);
+	/* Store-release pairs with the load-acquire in worker_post: senders
+	 * stop using the ring before it goes away. */
+	atomic_store_explicit(&w->dead, true, memory_order_release);
+	worker_drain_messages(w);
+	worker_teardown(w);
+	current_worker = NULL;
+	return NULL;
+}

@@ -1,0 +1,105 @@
+/* One io_uring worker: the event loop of a shard, its connections, timers
+ * and the messages other threads send it.
+ *
+ * Every object here belongs to one worker and is touched only by that
+ * worker's thread ("owner shard only"), except worker_post(), which any
+ * thread may call. Not for protocol logic: the layers above get bytes
+ * through struct conn_ops callbacks (dependency inversion: net/ defines the
+ * callbacks it needs, app/ implements them). */
+#ifndef ONIONRING_NET_WORKER_H
+#define ONIONRING_NET_WORKER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "net/timer.h"
+
+struct worker;
+struct conn;
+struct runtime;
+
+/* Callbacks of a connection's owner. All run on the owner worker. */
+struct conn_ops {
+	/* Outbound only: the TCP connect finished with res 0 or -errno. On
+	 * failure on_closed follows. */
+	void (*on_connected)(struct conn *c, int res);
+	/* Bytes arrived: borrowed for the call only; consume or copy them all.
+	 * Call conn_pause_recv() to push back on the peer. */
+	void (*on_recv)(struct conn *c, const uint8_t *data, size_t len);
+	/* Everything queued with conn_send() has been written. Optional. */
+	void (*on_drained)(struct conn *c);
+	/* Last call: the connection is gone (err 0 = orderly close by either
+	 * side, else -errno). c is invalid after it returns. */
+	void (*on_closed)(struct conn *c, int err);
+};
+
+/* Called on the accepting worker for each new inbound connection; the
+ * callee sets the ops with conn_set_ops() (or closes c). */
+typedef void (*conn_accept_fn)(struct worker *w, struct conn *c, void *arg);
+/* A message run on the target worker. */
+typedef void (*worker_msg_fn)(struct worker *w, void *arg);
+
+/* Per-worker counters: written by the owner only, read by anyone with
+ * relaxed loads (stats aggregation on the coordinator). */
+struct worker_stats {
+	uint64_t accepted;
+	uint64_t connects;
+	uint64_t closed;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t msgs_in;
+	uint64_t no_buffer;
+	uint64_t cqe_batches;
+	uint64_t cqes;
+	uint64_t conns_open;
+};
+
+/* --- The worker ---------------------------------------------------------- */
+
+unsigned worker_id(const struct worker *w);
+struct runtime *worker_runtime(const struct worker *w);
+/* Return the worker running on the calling thread, or NULL. */
+struct worker *worker_current(void);
+struct timer_heap *worker_timers(struct worker *w);
+/* Monotonic time of the current loop iteration (cheap). Owner only. */
+uint64_t worker_now_ns(const struct worker *w);
+/* Copy the counters; any thread. */
+void worker_stats_read(const struct worker *w, struct worker_stats *out);
+/* Per-worker slot for the layer above (app/ hangs its shard here). */
+void worker_set_user(struct worker *w, void *user);
+void *worker_user(const struct worker *w);
+
+/* Run fn(target, arg) on the target worker's thread. Any thread.
+ * Delivered with IORING_OP_MSG_RING (see net/README.md). Return 0 or
+ * -errno (the target has stopped: fn is not run). arg is borrowed by the
+ * message until fn runs. */
+int worker_post(struct worker *target, worker_msg_fn fn, void *arg);
+
+/* --- Connections (owner worker only) ------------------------------------ */
+
+/* Open a TCP connection to addr. Returns the new connection (its
+ * on_connected/on_closed report the outcome) or NULL with *err set. */
+struct conn *conn_connect(struct worker *w, const struct sockaddr *addr, socklen_t len,
+			  const struct conn_ops *ops, void *user, int *err);
+void conn_set_ops(struct conn *c, const struct conn_ops *ops, void *user);
+void *conn_user(const struct conn *c);
+struct worker *conn_worker(const struct conn *c);
+/* Queue len bytes (copied) for sending. Return 0, or -ENOMEM, or -EPIPE
+ * when the connection is closing. */
+int conn_send(struct conn *c, const void *data, size_t len);
+/* Bytes queued and not yet written (for backpressure decisions). */
+size_t conn_send_queued(const struct conn *c);
+void conn_pause_recv(struct conn *c);
+void conn_resume_recv(struct conn *c);
+/* Close: pending operations are cancelled, queued bytes are dropped unless
+ * flush is true (then the close waits until they are written), and
+ * on_closed runs later with err. Safe to call more than once. */
+void conn_close(struct conn *c, int err, bool flush);
+bool conn_is_closing(const struct conn *c);
+/* The peer's address as text ("127.0.0.1:4242"), or "?" when unknown. */
+const char *conn_peer_name(const struct conn *c);
+
+#endif

@@ -1,0 +1,149 @@
+/* Layouts shared by net/worker.c and net/runtime.c only. Nothing outside
+ * net/ includes this file. */
+#ifndef ONIONRING_NET_WORKER_INT_H
+#define ONIONRING_NET_WORKER_INT_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/compiler.h"
+#include "net/runtime.h"
+#include "net/worker.h"
+
+#define RUNTIME_MAX_LISTENERS 16
+
+/* user_data layout (liburing examples/proxy.c packs the same way):
+ *   bits 0..7   operation (enum uop)
+ *   bits 8..39  direct-descriptor slot (conn ops) or listener index
+ *   bits 40..63 generation of the slot, so a stale completion of a slot
+ *               that was closed and reused is recognised and dropped
+ * For messages, bits 8..63 hold a pointer (user space pointers fit in 47
+ * bits on x86_64 and arm64). */
+enum uop {
+	UOP_NONE = 0,
+	UOP_ACCEPT,
+	UOP_SOCKET,
+	UOP_CONNECT,
+	UOP_RECV,
+	UOP_SEND,
+	UOP_CANCEL,
+	UOP_CLOSE,
+	UOP_MSG,      /* a message arrived from another thread */
+	UOP_MSG_SENT, /* our MSG_RING to another worker completed */
+};
+
+struct out_chunk {
+	struct out_chunk *next;
+	uint32_t len; /* bytes filled */
+	uint32_t off; /* bytes already sent */
+	uint32_t cap;
+	uint8_t data[];
+};
+
+enum conn_flag {
+	CONN_IN_USE = 1u << 0,
+	CONN_OUTBOUND = 1u << 1,
+	CONN_CONNECTED = 1u << 2,
+	CONN_RECV_ARMED = 1u << 3,
+	CONN_RECV_PAUSED = 1u << 4,
+	CONN_SEND_ARMED = 1u << 5,
+	CONN_CLOSING = 1u << 6,
+	CONN_FLUSH = 1u << 7,
+	CONN_CLOSE_SENT = 1u << 8,
+	CONN_CANCEL_SENT = 1u << 9,
+	CONN_SOCKET_FAILED = 1u << 10,
+};
+
+struct conn {
+	struct worker *w;
+	const struct conn_ops *ops;
+	void *user;
+	uint32_t slot;
+	uint32_t gen;
+	uint32_t flags;
+	uint16_t inflight;
+	int close_err;
+	struct out_chunk *out_head;
+	struct out_chunk *out_tail;
+	size_t out_bytes;
+	struct sockaddr_storage peer_addr;
+	char peer[64];
+};
+
+struct worker_msg {
+	worker_msg_fn fn;
+	void *arg;
+	/* Store-release by the sender before the MSG_RING, load-acquire by the
+	 * receiver: the kernel already orders them, this makes the pairing
+	 * visible to the memory model (and to ThreadSanitizer). */
+	_Atomic int posted;
+};
+
+struct listener_slot {
+	int fd;
+	conn_accept_fn fn;
+	void *arg;
+	bool armed;
+};
+
+struct worker {
+	/* Written by the owner thread only. */
+	struct io_uring ring;
+	struct runtime *rt;
+	unsigned id;
+	int cpu;
+	uint64_t now_ns;
+	struct timer_heap timers;
+	struct conn *conns;       /* indexed by direct-descriptor slot */
+	unsigned max_conns;
+	unsigned out_slots;       /* [0, out_slots) for outbound sockets */
+	uint32_t *free_out;       /* stack of free outbound slots */
+	unsigned nfree_out;
+	unsigned open_conns;
+	unsigned pending_msgs;    /* MSG_RINGs we sent and that did not complete */
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	unsigned nbufs;
+	unsigned buf_size;
+	struct listener_slot listeners[RUNTIME_MAX_LISTENERS];
+	unsigned nlisteners;
+	bool stopping;
+	bool ring_ready;
+	char name[16];
+	void *user;
+	pthread_t thread;
+
+	/* Read by other threads. */
+	CACHE_ALIGNED _Atomic int ring_fd; /* -1 until the ring is up; store-release pairs
+					      with the load-acquire in worker_post */
+	_Atomic bool dead;                 /* set when the thread left its loop */
+	struct worker_stats stats;         /* relaxed stores by owner, relaxed loads by readers */
+};
+
+/* Run the worker's loop until it has stopped; called on its thread. */
+void *worker_main(void *arg);
+/* Stop message handler (runs on the worker). */
+void worker_begin_stop(struct worker *w, void *arg);
+
+struct runtime {
+	struct runtime_config cfg;
+	unsigned nworkers;
+	struct worker *workers;
+	pthread_t coord_thread;
+	bool coord_started;
+	_Atomic bool stopping;
+
+	/* Ring that non-worker threads use to send MSG_RINGs (control plane,
+	 * so a mutex is fine here). */
+	struct io_uring post_ring;
+	pthread_mutex_t post_lock;
+
+	/* Start-up handshake and coordinator wakeups. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned started;
+	int start_err;
+};
+
+#endif

@@ -1,0 +1,354 @@
+/* The io_uring runtime: workers accept and echo on a shared SO_REUSEPORT
+ * port, connect outwards, run timers in deadline order, pass messages
+ * between shards, and shut down leaving nothing behind. Exits 77 (skipped)
+ * when the kernel refuses io_uring or a feature we use. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "net/runtime.h"
+
+/* --- an echo service ------------------------------------------------------ */
+
+static _Atomic unsigned echo_closed;
+static _Atomic unsigned accepted_on[8];
+
+static void echo_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	assert_int_equal(conn_send(c, data, len), 0);
+}
+
+static void echo_closed_cb(struct conn *c, int err)
+{
+	(void)c;
+	(void)err;
+	atomic_fetch_add(&echo_closed, 1);
+}
+
+static const struct conn_ops echo_ops = {
+	.on_recv = echo_recv,
+	.on_closed = echo_closed_cb,
+};
+
+static void echo_accept(struct worker *w, struct conn *c, void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&accepted_on[worker_id(w) % 8], 1);
+	conn_set_ops(c, &echo_ops, NULL);
+}
+
+static struct runtime *start_runtime(unsigned nworkers, uint16_t *port)
+{
+	struct runtime_config cfg;
+	struct sockaddr_in sin;
+	struct runtime *rt;
+	char why[256];
+
+	if (runtime_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = nworkers;
+	cfg.max_conns = 1024;
+	cfg.recv_bufs = 64;
+	cfg.coordinator_tick_ms = 20;
+	rt = runtime_new(&cfg);
+	assert_non_null(rt);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(runtime_add_listener(rt, (struct sockaddr *)&sin, sizeof(sin), echo_accept, NULL, port), 0);
+	assert_true(*port != 0);
+	assert_int_equal(runtime_start(rt), 0);
+	return rt;
+}
+
+static void stop_runtime(struct runtime *rt)
+{
+	runtime_stop(rt);
+	runtime_join(rt);
+	runtime_free(rt);
+}
+
+static int connect_client(uint16_t port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* Read exactly len bytes within a bounded time. */
+static void read_exact(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	uint64_t deadline = clock_mono_ms() + 5000;
+
+	while (got < len) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		assert_true(clock_mono_ms() < deadline);
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + got, len - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+static void test_workers_echo_many_clients_on_one_port(void **state)
+{
+	enum { NCLIENTS = 64, LEN = 100000 };
+	static uint8_t out[LEN], in[LEN];
+	int fds[NCLIENTS];
+	uint16_t port;
+	struct runtime *rt;
+	unsigned total = 0;
+
+	(void)state;
+	atomic_store(&echo_closed, 0);
+	rt = start_runtime(2, &port);
+	for (size_t i = 0; i < LEN; i++)
+		out[i] = (uint8_t)(i * 7 + 3);
+	for (int i = 0; i < NCLIENTS; i++)
+		fds[i] = connect_client(port);
+	for (int i = 0; i < NCLIENTS; i++) {
+		/* Bigger than one receive buffer: exercises chunking both ways. */
+		assert_int_equal(write(fds[i], out, LEN), LEN);
+		memset(in, 0, LEN);
+		read_exact(fds[i], in, LEN);
+		assert_memory_equal(in, out, LEN);
+	}
+	for (int i = 0; i < NCLIENTS; i++)
+		close(fds[i]);
+	for (int i = 0; i < 8; i++)
+		total += atomic_load(&accepted_on[i]);
+	assert_true(total >= NCLIENTS);
+	/* Closes are seen by the workers (bounded wait). */
+	for (int i = 0; i < 500 && atomic_load(&echo_closed) < NCLIENTS; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&echo_closed), NCLIENTS);
+	stop_runtime(rt);
+}
+
+/* --- outbound connections, timers, messages -------------------------------- */
+
+struct probe {
+	uint16_t port;
+	_Atomic int connected;
+	_Atomic int echoed;
+	_Atomic int closed;
+	_Atomic int refused;
+	_Atomic int timer_order[3];
+	_Atomic int timers_fired;
+	_Atomic int pings;
+	struct runtime *rt;
+	struct timer timers[3];
+	uint8_t got[5];
+	size_t ngot;
+};
+
+static struct probe probe;
+
+static void out_connected(struct conn *c, int res)
+{
+	(void)c;
+	if (res == 0)
+		atomic_store(&probe.connected, 1);
+	else
+		atomic_store(&probe.refused, res);
+}
+
+static void out_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < len && probe.ngot < sizeof(probe.got); i++)
+		probe.got[probe.ngot++] = data[i];
+	if (probe.ngot == 5) {
+		atomic_store(&probe.echoed, memcmp(probe.got, "hello", 5) == 0 ? 1 : -1);
+		conn_close(c, 0, false);
+	}
+}
+
+static void out_closed(struct conn *c, int err)
+{
+	(void)c;
+	(void)err;
+	atomic_fetch_add(&probe.closed, 1);
+}
+
+static const struct conn_ops out_ops = {
+	.on_connected = out_connected,
+	.on_recv = out_recv,
+	.on_closed = out_closed,
+};
+
+static void msg_connect(struct worker *w, void *arg)
+{
+	struct sockaddr_in sin;
+	struct conn *c;
+	int err;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)(uintptr_t)arg);
+	c = conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &out_ops, NULL, &err);
+	assert_non_null(c);
+	/* Queued before the connect finishes: sent once it does. */
+	assert_int_equal(conn_send(c, "hello", 5), 0);
+}
+
+static void test_worker_connects_out_and_gets_echo(void **state)
+{
+	(void)state;
+	memset(&probe, 0, sizeof(probe));
+	probe.rt = start_runtime(2, &probe.port);
+	assert_int_equal(worker_post(runtime_worker(probe.rt, 1), msg_connect, (void *)(uintptr_t)probe.port), 0);
+	for (int i = 0; i < 500 && atomic_load(&probe.closed) == 0; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&probe.connected), 1);
+	assert_int_equal(atomic_load(&probe.echoed), 1);
+	assert_int_equal(atomic_load(&probe.closed), 1);
+	stop_runtime(probe.rt);
+}
+
+static void msg_connect_refused(struct worker *w, void *arg)
+{
+	struct sockaddr_in sin;
+	int err;
+
+	(void)arg;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(1); /* nothing listens on port 1 */
+	assert_non_null(conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &out_ops, NULL, &err));
+}
+
+static void test_refused_connect_reports_error_and_closes(void **state)
+{
+	(void)state;
+	memset(&probe, 0, sizeof(probe));
+	probe.rt = start_runtime(1, &probe.port);
+	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_connect_refused, NULL), 0);
+	for (int i = 0; i < 500 && atomic_load(&probe.closed) == 0; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&probe.refused), -ECONNREFUSED);
+	assert_int_equal(atomic_load(&probe.closed), 1);
+	stop_runtime(probe.rt);
+}
+
+static void timer_fired(struct timer *t, void *arg)
+{
+	int idx = atomic_fetch_add(&probe.timers_fired, 1);
+
+	(void)t;
+	atomic_store(&probe.timer_order[idx], (int)(intptr_t)arg);
+}
+
+static void msg_arm_timers(struct worker *w, void *arg)
+{
+	uint64_t now = worker_now_ns(w);
+
+	(void)arg;
+	/* Armed out of order; must fire in deadline order. */
+	timer_init(&probe.timers[0], timer_fired, (void *)(intptr_t)3);
+	timer_init(&probe.timers[1], timer_fired, (void *)(intptr_t)1);
+	timer_init(&probe.timers[2], timer_fired, (void *)(intptr_t)2);
+	timer_arm(worker_timers(w), &probe.timers[0], now + 60000000);
+	timer_arm(worker_timers(w), &probe.timers[1], now + 20000000);
+	timer_arm(worker_timers(w), &probe.timers[2], now + 40000000);
+}
+
+static void test_timers_fire_in_deadline_order(void **state)
+{
+	(void)state;
+	memset(&probe, 0, sizeof(probe));
+	probe.rt = start_runtime(1, &probe.port);
+	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_arm_timers, NULL), 0);
+	for (int i = 0; i < 300 && atomic_load(&probe.timers_fired) < 3; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&probe.timers_fired), 3);
+	assert_int_equal(atomic_load(&probe.timer_order[0]), 1);
+	assert_int_equal(atomic_load(&probe.timer_order[1]), 2);
+	assert_int_equal(atomic_load(&probe.timer_order[2]), 3);
+	stop_runtime(probe.rt);
+}
+
+static void msg_ping(struct worker *w, void *arg)
+{
+	int n = atomic_fetch_add(&probe.pings, 1) + 1;
+	unsigned other = worker_id(w) ^ 1;
+
+	(void)arg;
+	if (n < 2000)
+		assert_int_equal(worker_post(runtime_worker(probe.rt, other), msg_ping, NULL), 0);
+}
+
+static void test_messages_ping_pong_between_shards(void **state)
+{
+	(void)state;
+	memset(&probe, 0, sizeof(probe));
+	probe.rt = start_runtime(2, &probe.port);
+	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_ping, NULL), 0);
+	for (int i = 0; i < 500 && atomic_load(&probe.pings) < 2000; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&probe.pings), 2000);
+	stop_runtime(probe.rt);
+}
+
+static void test_stop_closes_open_client_connections(void **state)
+{
+	uint16_t port;
+	struct runtime *rt;
+	int fd;
+	uint8_t b;
+
+	(void)state;
+	atomic_store(&echo_closed, 0);
+	rt = start_runtime(2, &port);
+	fd = connect_client(port);
+	assert_int_equal(write(fd, "x", 1), 1);
+	read_exact(fd, &b, 1);
+	stop_runtime(rt);
+	/* The worker closed its side: we read EOF (or a reset). */
+	assert_true(read(fd, &b, 1) <= 0);
+	assert_int_equal(atomic_load(&echo_closed), 1);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_workers_echo_many_clients_on_one_port),
+		cmocka_unit_test(test_worker_connects_out_and_gets_echo),
+		cmocka_unit_test(test_refused_connect_reports_error_and_closes),
+		cmocka_unit_test(test_timers_fire_in_deadline_order),
+		cmocka_unit_test(test_messages_ping_pong_between_shards),
+		cmocka_unit_test(test_stop_closes_open_client_connections),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
