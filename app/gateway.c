@@ -10,20 +10,42 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "app/circmgr.h"
 #include "app/metrics.h"
+#include "app/socks.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "net/runtime.h"
 #include "onionring_build.h"
 
+#define GATEWAY_MAX_SOCKS_PORTS 16
+
 struct gateway {
 	struct config *cfg;
 	const char *config_path;
 	struct runtime *rt;
 	struct metrics_endpoint metrics;
+	struct circmgr_config circ_cfg;
+	struct socks_listener socks[GATEWAY_MAX_SOCKS_PORTS];
 	uint64_t started_ns;
 };
+
+/* --- per-worker set-up ------------------------------------------------------ */
+
+static void worker_started(struct worker *w, void *arg)
+{
+	struct gateway *g = arg;
+
+	if (circmgr_start(w, &g->circ_cfg) < 0)
+		log_err("worker %u: cannot start its circuit manager", worker_id(w));
+}
+
+static void worker_stopping(struct worker *w, void *arg)
+{
+	(void)arg;
+	circmgr_stop(w);
+}
 
 /* --- metrics --------------------------------------------------------------- */
 
@@ -125,6 +147,31 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 	return 0;
 }
 
+/* One listener per SocksPort line, each with its own isolation flags. */
+static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
+{
+	const struct config_ports *ports = &g->cfg->socks_port;
+	unsigned nworkers = runtime_nworkers(g->rt);
+
+	if (ports->n > GATEWAY_MAX_SOCKS_PORTS) {
+		snprintf(err, errlen, "at most %d SocksPort lines are supported", GATEWAY_MAX_SOCKS_PORTS);
+		return -1;
+	}
+	for (size_t i = 0; i < ports->n; i++) {
+		struct config_ports one = { .v = &ports->v[i], .n = 1 };
+		struct socks_listener *l = &g->socks[i];
+
+		if (socks_listener_init(l, (unsigned)i, &ports->v[i], err, errlen) < 0)
+			return -1;
+		l->max_sessions = ((uint64_t)g->cfg->max_client_connections + nworkers - 1) / nworkers;
+		if (open_listeners(g, &one, "SocksPort", socks_accept, l) < 0) {
+			snprintf(err, errlen, "cannot open a SocksPort listener (see the log)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* --- lifecycle ------------------------------------------------------------- */
 
 struct gateway *gateway_new(struct config *cfg, const char *config_path, char *err, size_t errlen)
@@ -147,6 +194,10 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	runtime_config_defaults(&rc);
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
+	rc.worker_started = worker_started;
+	rc.worker_stopping = worker_stopping;
+	rc.arg = g;
+	circmgr_config_from(&g->circ_cfg, cfg);
 	g->rt = runtime_new(&rc);
 	if (!g->rt) {
 		snprintf(err, errlen, "cannot create the worker runtime");
@@ -158,6 +209,10 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	g->metrics.arg = g;
 	if (open_listeners(g, &cfg->metrics_port, "MetricsPort", metrics_accept, &g->metrics) < 0) {
 		snprintf(err, errlen, "cannot open the MetricsPort listener (see the log)");
+		gateway_free(g);
+		return NULL;
+	}
+	if (open_socks_ports(g, err, errlen) < 0) {
 		gateway_free(g);
 		return NULL;
 	}

@@ -1,0 +1,1020 @@
+/* The shard's circuit manager (see circmgr.h). */
+#include "app/circmgr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/nodes.h"
+#include "app/path.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "net/chanpool.h"
+#include "net/worker.h"
+#include "onionring_build.h"
+#include "proto/relay.h"
+
+#define BATCH ONIONRING_CELL_BATCH
+#define OUT_CAP 64 /* cells produced per circuit call; CIRC_OUT_CHUNK caps it too */
+
+const double circmgr_build_bounds_ms[12] = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 };
+
+static dirview_acquire_fn dir_acquire;
+static dirview_release_fn dir_release;
+
+void circmgr_set_directory(dirview_acquire_fn acquire, dirview_release_fn release)
+{
+	dir_acquire = acquire;
+	dir_release = release;
+}
+
+enum ocirc_purpose { OC_EXIT, OC_DIR };
+enum ocirc_state { OC_WAIT_CHANNEL, OC_BUILDING, OC_OPEN, OC_CLOSED };
+enum stream_state { ST_WAITING, ST_CONNECTING, ST_OPEN };
+
+struct shard;
+struct ocirc;
+
+struct stream {
+	struct stream *next, *prev; /* on its circuit's list, or the shard's wait list */
+	struct ocirc *oc;
+	struct shard *sh;
+	uint16_t sid;
+	enum stream_state state;
+	bool is_dir;
+	bool blocked;   /* a write was cut short: on_writable is owed */
+	unsigned attempts;
+	struct relay_target dir_target; /* is_dir only */
+	struct stream_target t;
+	const struct stream_events *ev;
+	void *sess;
+};
+
+struct ocirc {
+	struct ocirc *next, *prev;
+	struct shard *sh;
+	enum ocirc_purpose purpose;
+	enum ocirc_state state;
+	struct channel *ch;
+	uint32_t circ_id;
+	unsigned nhops;
+	struct hop_target hops[PATH_MAX_HOPS];
+	struct relay_target first; /* the guard (or directory) as a channel target */
+	struct dirview dv;         /* the directory the path came from (held) */
+	bool has_dv;
+	bool has_iso;
+	struct isolation_key iso;
+	bool unusable;             /* no new streams (dirty, or an exit failed one) */
+	uint16_t exit_port;        /* the port the exit was chosen for (0: any) */
+	const struct node *exit;   /* in dv: the exit's policy decides other ports */
+	uint64_t launched_ns, opened_ns, dirty_ns;
+	unsigned busy;             /* inside event processing: defer the free */
+	bool dead;                 /* closed while busy */
+	struct timer build_timer;
+	struct stream *streams;    /* attached: ST_CONNECTING or ST_OPEN */
+	struct stream *waiting;    /* for this circuit to open */
+	struct stream *by_slot[CIRC_STREAMS_MAX];
+	size_t nin;
+	struct cell in[BATCH];
+	struct circ c;
+};
+
+struct shard {
+	struct worker *w;
+	struct circmgr_config cfg;
+	struct chanpool *chans;
+	struct ocirc *circs;
+	unsigned ncircs;
+	struct relay_pad_rng rng;
+	struct circmgr_stats stats;
+	struct cell out[OUT_CAP];
+	struct cell *outp[OUT_CAP];
+	struct circ_event ev[BATCH * 2 + 8];
+};
+
+#define STAT_ADD(sh, field, n) \
+	atomic_store_explicit((_Atomic uint64_t *)&(sh)->stats.field, \
+			      atomic_load_explicit((_Atomic uint64_t *)&(sh)->stats.field, memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+
+/* --- lists ---------------------------------------------------------------- */
+
+static void stream_link(struct stream **head, struct stream *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static void stream_unlink(struct stream **head, struct stream *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static struct shard *shard_of(struct worker *w) { return worker_user(w); }
+
+/* --- END reasons ----------------------------------------------------------- */
+
+/* tor's mapping of END reasons to SOCKS5 replies. */
+static enum socks5_reply end_to_socks(uint8_t reason)
+{
+	switch (reason) {
+	case RELAY_END_RESOLVEFAILED:
+		return SOCKS5_HOST_UNREACHABLE;
+	case RELAY_END_CONNECTREFUSED:
+	case RELAY_END_CONNRESET:
+		return SOCKS5_CONNECTION_REFUSED;
+	case RELAY_END_EXITPOLICY:
+		return SOCKS5_NOT_ALLOWED;
+	case RELAY_END_TIMEOUT:
+	case RELAY_END_NOROUTE:
+		return SOCKS5_TTL_EXPIRED;
+	default:
+		return SOCKS5_GENERAL_FAILURE;
+	}
+}
+
+/* tor retries a stream on another circuit for these (and marks the
+ * circuit unusable for new streams). */
+static bool end_is_retriable(uint8_t reason)
+{
+	switch (reason) {
+	case RELAY_END_EXITPOLICY:
+	case RELAY_END_RESOLVEFAILED:
+	case RELAY_END_TIMEOUT:
+	case RELAY_END_MISC:
+	case RELAY_END_NOROUTE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* --- sending ---------------------------------------------------------------- */
+
+static void send_cells(struct ocirc *oc, struct cell *const cells[], size_t n)
+{
+	struct shard *sh = oc->sh;
+
+	if (!n || !oc->ch)
+		return;
+	/* channel_send_cells wants them contiguous; they usually already are
+	 * (our scratch array), so only copy the ones that are not. */
+	for (size_t i = 0; i < n; i++)
+		if (cells[i] != &sh->out[i])
+			sh->out[i] = *cells[i];
+	if (channel_send_cells(oc->ch, sh->out, n) < 0)
+		log_info("circuit %08x: channel send failed", oc->circ_id);
+	STAT_ADD(sh, cells_out, n);
+}
+
+static void send_one(struct ocirc *oc, struct cell *c)
+{
+	struct cell *p = c;
+	send_cells(oc, &p, 1);
+}
+
+static void flush_ctrl(struct ocirc *oc)
+{
+	struct shard *sh = oc->sh;
+	size_t n;
+
+	while (circ_has_output(&oc->c)) {
+		circ_flush(&oc->c, sh->outp, OUT_CAP, &n);
+		if (!n)
+			break;
+		send_cells(oc, sh->outp, n);
+	}
+}
+
+/* --- circuit lifecycle --------------------------------------------------------- */
+
+static void circ_launch_for(struct shard *sh, struct stream *st);
+static void stream_attach(struct ocirc *oc, struct stream *st);
+static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why);
+
+static void ocirc_free(struct ocirc *oc)
+{
+	struct shard *sh = oc->sh;
+
+	if (oc->prev)
+		oc->prev->next = oc->next;
+	else
+		sh->circs = oc->next;
+	if (oc->next)
+		oc->next->prev = oc->prev;
+	sh->ncircs--;
+	circ_clear(&oc->c);
+	if (oc->has_dv && dir_release)
+		dir_release(oc->dv.ref);
+	free(oc);
+}
+
+/* Give a stream that lost its circuit another try, or end it. */
+static void stream_retry_or_end(struct shard *sh, struct stream *st, enum socks5_reply code, const char *why)
+{
+	st->oc = NULL;
+	st->sid = 0;
+	if (st->state != ST_OPEN && st->attempts < sh->cfg.stream_attempts) {
+		STAT_ADD(sh, streams_retried, 1);
+		log_info("retrying a stream on another circuit (%s)", why);
+		st->state = ST_WAITING;
+		circ_launch_for(sh, st);
+		return;
+	}
+	stream_end_to_session(st, code, why);
+}
+
+/* Close oc: tell the relay (send_destroy) unless it told us, then fail or
+ * retry its streams. */
+static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
+{
+	struct shard *sh = oc->sh;
+	struct stream *st;
+	bool was_open = oc->state == OC_OPEN;
+
+	if (oc->state == OC_CLOSED)
+		return;
+	if (oc->state != OC_OPEN)
+		STAT_ADD(sh, circs_failed, 1);
+	else
+		STAT_ADD(sh, circs_open, (uint64_t)-1);
+	log_info("circuit %08x closed: %s", oc->circ_id, why);
+	oc->state = OC_CLOSED;
+	timer_cancel(worker_timers(sh->w), &oc->build_timer);
+	if (oc->ch) {
+		if (send_destroy && oc->circ_id) {
+			struct cell d;
+			circ_destroy_cell(&oc->c, &d);
+			channel_send_cell(oc->ch, &d);
+		}
+		channel_circ_unregister(oc->ch, oc->circ_id);
+		oc->ch = NULL;
+	} else {
+		chanpool_cancel(sh->chans, NULL, oc);
+	}
+	while ((st = oc->streams)) {
+		stream_unlink(&oc->streams, st);
+		oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
+		stream_retry_or_end(sh, st, SOCKS5_GENERAL_FAILURE, was_open ? "circuit closed" : why);
+	}
+	while ((st = oc->waiting)) {
+		stream_unlink(&oc->waiting, st);
+		stream_retry_or_end(sh, st, SOCKS5_GENERAL_FAILURE, why);
+	}
+	if (oc->busy)
+		oc->dead = true;
+	else
+		ocirc_free(oc);
+}
+
+static void build_timed_out(struct timer *t, void *arg)
+{
+	struct ocirc *oc = arg;
+
+	(void)t;
+	ocirc_close(oc, oc->ch != NULL, "circuit build timed out");
+}
+
+static void ocirc_opened(struct ocirc *oc)
+{
+	struct shard *sh = oc->sh;
+	uint64_t ms = (worker_now_ns(sh->w) - oc->launched_ns) / 1000000u;
+	struct stream *st;
+
+	oc->state = OC_OPEN;
+	oc->opened_ns = worker_now_ns(sh->w);
+	timer_cancel(worker_timers(sh->w), &oc->build_timer);
+	STAT_ADD(sh, circs_built, 1);
+	STAT_ADD(sh, circs_open, 1);
+	STAT_ADD(sh, build_ms_sum, ms);
+	for (unsigned i = 0; i < 12; i++) {
+		if ((double)ms <= circmgr_build_bounds_ms[i]) {
+			STAT_ADD(sh, build_hist[i], 1);
+			break;
+		}
+	}
+	log_info("circuit %08x built (%u hops) in %llu ms", oc->circ_id, oc->nhops, (unsigned long long)ms);
+	while ((st = oc->waiting)) {
+		stream_unlink(&oc->waiting, st);
+		stream_attach(oc, st);
+	}
+}
+
+/* --- inbound ---------------------------------------------------------------- */
+
+static void handle_event(struct ocirc *oc, const struct circ_event *e);
+
+static void process_batch(struct ocirc *oc)
+{
+	struct shard *sh = oc->sh;
+	struct cell *ptrs[BATCH];
+	size_t nev = 0;
+
+	if (!oc->nin)
+		return;
+	for (size_t i = 0; i < oc->nin; i++)
+		ptrs[i] = &oc->in[i];
+	STAT_ADD(sh, cells_in, oc->nin);
+	circ_input_cells(&oc->c, ptrs, oc->nin, worker_now_ns(sh->w) / 1000u, sh->ev,
+			 sizeof(sh->ev) / sizeof(sh->ev[0]), &nev);
+	oc->nin = 0;
+	oc->busy++;
+	for (size_t i = 0; i < nev && !oc->dead; i++)
+		handle_event(oc, &sh->ev[i]);
+	if (!oc->dead && oc->state != OC_CLOSED)
+		flush_ctrl(oc);
+	oc->busy--;
+	if (oc->dead && !oc->busy)
+		ocirc_free(oc);
+}
+
+static void on_circ_cell(struct channel *ch, const struct cell_view *cv, void *arg)
+{
+	struct ocirc *oc = arg;
+	struct cell *c;
+
+	(void)ch;
+	if (oc->state == OC_CLOSED)
+		return;
+	if (oc->nin == BATCH)
+		process_batch(oc);
+	if (oc->state == OC_CLOSED)
+		return;
+	c = &oc->in[oc->nin++];
+	c->circ_id = cv->circ_id;
+	c->command = cv->command;
+	memset(c->payload, 0, sizeof(c->payload));
+	memcpy(c->payload, cv->payload, cv->payload_len < sizeof(c->payload) ? cv->payload_len : sizeof(c->payload));
+}
+
+static void on_circ_batch_end(struct channel *ch, uint32_t circ_id, void *arg)
+{
+	(void)ch;
+	(void)circ_id;
+	process_batch(arg);
+}
+
+static void on_circ_channel_closed(struct channel *ch, uint32_t circ_id, int err, void *arg)
+{
+	struct ocirc *oc = arg;
+
+	(void)circ_id;
+	(void)err;
+	oc->ch = NULL; /* unregistered by the channel */
+	ocirc_close(oc, false, channel_error(ch)[0] ? channel_error(ch) : "channel closed");
+}
+
+static const struct channel_circ_ops ocirc_chan_ops = {
+	.on_cell = on_circ_cell,
+	.on_batch_end = on_circ_batch_end,
+	.on_channel_closed = on_circ_channel_closed,
+};
+
+/* --- building ------------------------------------------------------------------ */
+
+static void start_create(struct ocirc *oc)
+{
+	struct cell cell;
+	int r;
+
+	oc->circ_id = channel_alloc_circ_id(oc->ch);
+	if (!oc->circ_id || channel_circ_register(oc->ch, oc->circ_id, &ocirc_chan_ops, oc) < 0) {
+		oc->circ_id = 0;
+		ocirc_close(oc, false, "no free circuit ID on the channel");
+		return;
+	}
+	circ_init(&oc->c, oc->circ_id, &oc->dv.cparams, &oc->sh->rng);
+	if (oc->purpose == OC_DIR && !oc->hops[0].ntor_key[0] && !oc->hops[0].ntor_key[31])
+		r = circ_begin_create_fast(&oc->c, &cell);
+	else
+		r = circ_begin_create(&oc->c, &oc->hops[0], &cell);
+	if (r < 0) {
+		ocirc_close(oc, false, "cannot encode CREATE");
+		return;
+	}
+	oc->state = OC_BUILDING;
+	send_one(oc, &cell);
+}
+
+static void on_channel(struct channel *ch, int err, const char *why, void *arg)
+{
+	struct ocirc *oc = arg;
+
+	if (oc->state == OC_CLOSED)
+		return;
+	if (!ch || err < 0) {
+		ocirc_close(oc, false, why ? why : "channel failed");
+		return;
+	}
+	oc->ch = ch;
+	start_create(oc);
+}
+
+static struct ocirc *ocirc_new(struct shard *sh, enum ocirc_purpose purpose)
+{
+	struct ocirc *oc = calloc(1, sizeof(*oc));
+
+	if (!oc)
+		return NULL;
+	oc->sh = sh;
+	oc->purpose = purpose;
+	oc->state = OC_WAIT_CHANNEL;
+	oc->launched_ns = worker_now_ns(sh->w);
+	timer_init(&oc->build_timer, build_timed_out, oc);
+	timer_arm(worker_timers(sh->w), &oc->build_timer, oc->launched_ns + sh->cfg.build_timeout_ns);
+	oc->next = sh->circs;
+	if (sh->circs)
+		sh->circs->prev = oc;
+	sh->circs = oc;
+	sh->ncircs++;
+	STAT_ADD(sh, circs_launched, 1);
+	return oc;
+}
+
+static void ocirc_connect_first(struct ocirc *oc)
+{
+	int err = 0;
+	struct channel *ch = chanpool_get(oc->sh->chans, &oc->first, on_channel, oc, &err);
+
+	if (ch) {
+		oc->ch = ch;
+		start_create(oc);
+	} else if (err < 0) {
+		ocirc_close(oc, false, "cannot open a channel to the first hop");
+	}
+}
+
+static void node_to_targets(const struct node *n, struct hop_target *h, struct relay_target *rt)
+{
+	const struct consensus_router *rs = n->rs;
+
+	memset(h, 0, sizeof(*h));
+	h->ipv4[0] = (uint8_t)(rs->ipv4 >> 24);
+	h->ipv4[1] = (uint8_t)(rs->ipv4 >> 16);
+	h->ipv4[2] = (uint8_t)(rs->ipv4 >> 8);
+	h->ipv4[3] = (uint8_t)rs->ipv4;
+	h->port = rs->or_port;
+	memcpy(h->rsa_id, rs->identity, SHA1_LEN);
+	if (n->md) {
+		memcpy(h->ntor_key, n->md->ntor_key, 32);
+		if (n->md->has_ed25519) {
+			h->has_ed_id = true;
+			memcpy(h->ed_id, n->md->ed25519_id, 32);
+		}
+	}
+	/* tor-spec 5.1.4 / prop 332: ntor v3 needs Relay=4; CC needs FlowCtrl=2. */
+	if (protover_supports(&rs->protos, PROTOVER_RELAY, 4))
+		h->protos |= HOP_PROTO_NTOR3;
+	if (protover_supports(&rs->protos, PROTOVER_FLOWCTRL, 2))
+		h->protos |= HOP_PROTO_FLOWCTRL_CC;
+	if (rt) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&rt->addr;
+
+		memset(rt, 0, sizeof(*rt));
+		in->sin_family = AF_INET;
+		in->sin_port = htons(rs->or_port);
+		in->sin_addr.s_addr = htonl(rs->ipv4);
+		rt->addr_len = sizeof(*in);
+		memcpy(rt->rsa_id, rs->identity, SHA1_LEN);
+		rt->has_ed = h->has_ed_id;
+		memcpy(rt->ed_id, h->ed_id, 32);
+		snprintf(rt->nickname, sizeof(rt->nickname), "%s", rs->nickname);
+	}
+}
+
+/* Launch an exit circuit suited to st (its port and isolation key) and
+ * queue st on it; on failure end st. */
+static void circ_launch_for(struct shard *sh, struct stream *st)
+{
+	struct path_request req;
+	struct path path;
+	struct ocirc *oc;
+	enum path_err pe;
+
+	st->attempts++;
+	if (sh->ncircs >= sh->cfg.max_circuits) {
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "too many circuits on this shard");
+		return;
+	}
+	oc = ocirc_new(sh, OC_EXIT);
+	if (!oc) {
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "out of memory");
+		return;
+	}
+	if (!dir_acquire || !dir_acquire(&oc->dv)) {
+		ocirc_free(oc);
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "no usable directory yet (not bootstrapped)");
+		return;
+	}
+	oc->has_dv = true;
+	memset(&req, 0, sizeof(req));
+	req.purpose = PATH_PURPOSE_EXIT;
+	req.port = st->t.kind == STREAM_CONNECT ? st->t.port : 0;
+	req.need_stable = path_port_needs_stable(req.port);
+	req.now_ms = worker_now_ns(sh->w) / 1000000u;
+	pe = path_choose(oc->dv.ps, &req, &path);
+	if (pe != PATH_OK) {
+		log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+		oc->state = OC_CLOSED;
+		ocirc_free(oc);
+		stream_end_to_session(st, pe == PATH_ERR_NO_EXIT ? SOCKS5_NOT_ALLOWED : SOCKS5_GENERAL_FAILURE,
+				      path_err_str(pe));
+		return;
+	}
+	oc->nhops = path.n;
+	for (unsigned i = 0; i < path.n; i++)
+		node_to_targets(path.hop[i], &oc->hops[i], i == 0 ? &oc->first : NULL);
+	/* Ask the exit for congestion control when the consensus runs it. */
+	oc->hops[path.n - 1].request_cc = oc->dv.cc_enabled;
+	oc->exit = path.hop[path.n - 1];
+	oc->exit_port = req.port;
+	oc->has_iso = true;
+	oc->iso = st->t.iso;
+	st->oc = oc;
+	stream_link(&oc->waiting, st);
+	ocirc_connect_first(oc);
+}
+
+/* --- events --------------------------------------------------------------------- */
+
+static struct stream *stream_by_sid(struct ocirc *oc, uint16_t sid)
+{
+	struct stream *st = oc->by_slot[sid & (CIRC_STREAMS_MAX - 1)];
+
+	return st && st->sid == sid ? st : NULL;
+}
+
+static void stream_detach(struct ocirc *oc, struct stream *st)
+{
+	stream_unlink(&oc->streams, st);
+	oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
+	st->oc = NULL;
+}
+
+static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why)
+{
+	struct shard *sh = st->sh;
+
+	if (st->state == ST_OPEN)
+		STAT_ADD(sh, streams_open, (uint64_t)-1);
+	else if (code != SOCKS5_SUCCEEDED)
+		STAT_ADD(sh, streams_failed, 1);
+	st->ev->on_end(st->sess, code, why);
+	free(st);
+}
+
+static void on_connected_ev(struct ocirc *oc, struct stream *st, const struct circ_event *e)
+{
+	struct socks_addr bound, *b = NULL;
+
+	st->state = ST_OPEN;
+	STAT_ADD(oc->sh, streams_opened, 1);
+	STAT_ADD(oc->sh, streams_open, 1);
+	memset(&bound, 0, sizeof(bound));
+	if (e->u.connected.addr_type == 4) {
+		bound.type = SOCKS_ADDR_IPV4;
+		memcpy(bound.ip, e->u.connected.addr, 4);
+		b = &bound;
+	} else if (e->u.connected.addr_type == 6) {
+		bound.type = SOCKS_ADDR_IPV6;
+		memcpy(bound.ip, e->u.connected.addr, 16);
+		b = &bound;
+	}
+	st->ev->on_connected(st->sess, b);
+	/* Bytes the client sent before CONNECTED can go now. */
+	if (st->oc == oc && st->ev->on_writable)
+		st->ev->on_writable(st->sess);
+}
+
+static void on_resolved_ev(struct ocirc *oc, struct stream *st, const struct circ_event *e)
+{
+	struct relay_resolved_answer ans[4];
+	size_t n = 0;
+	const char *why = NULL;
+	struct socks_addr a;
+
+	stream_detach(oc, st);
+	if (relay_resolved_parse(e->u.raw.body, e->u.raw.len, ans, 4, &n, &why) != PARSE_OK || n == 0) {
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, why ? why : "bad RESOLVED");
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < n && i < 4; i++) {
+		if (ans[i].type == RELAY_RESOLVED_IPV4 && ans[i].len == 4) {
+			a.type = SOCKS_ADDR_IPV4;
+			memcpy(a.ip, ans[i].value, 4);
+		} else if (ans[i].type == RELAY_RESOLVED_IPV6 && ans[i].len == 16) {
+			a.type = SOCKS_ADDR_IPV6;
+			memcpy(a.ip, ans[i].value, 16);
+		} else if (ans[i].type == RELAY_RESOLVED_HOSTNAME && ans[i].len > 0) {
+			a.type = SOCKS_ADDR_HOSTNAME;
+			a.host_len = ans[i].len;
+			memcpy(a.host, ans[i].value, ans[i].len);
+			a.host[ans[i].len] = '\0';
+		} else {
+			continue;
+		}
+		st->ev->on_resolved(st->sess, &a, ans[i].ttl);
+		st->state = ST_WAITING;
+		free(st);
+		return;
+	}
+	stream_end_to_session(st, SOCKS5_HOST_UNREACHABLE, "the exit could not resolve the name");
+}
+
+static void on_end_ev(struct ocirc *oc, struct stream *st, uint8_t reason)
+{
+	struct shard *sh = oc->sh;
+	bool connecting = st->state == ST_CONNECTING;
+
+	stream_detach(oc, st);
+	if (connecting && !st->is_dir && end_is_retriable(reason) && st->attempts < sh->cfg.stream_attempts) {
+		/* tor: the exit refused or failed it; this circuit takes no new
+		 * streams, try another. */
+		oc->unusable = true;
+		STAT_ADD(sh, streams_retried, 1);
+		log_info("exit ended a stream with %s; retrying on another circuit", relay_end_reason_name(reason));
+		st->state = ST_WAITING;
+		circ_launch_for(sh, st);
+		return;
+	}
+	stream_end_to_session(st, connecting ? end_to_socks(reason) : SOCKS5_SUCCEEDED, relay_end_reason_name(reason));
+}
+
+static void handle_event(struct ocirc *oc, const struct circ_event *e)
+{
+	struct stream *st;
+
+	switch (e->type) {
+	case CIRC_EV_HOP_ADDED:
+		if (oc->c.n_hops < oc->nhops) {
+			struct cell cell;
+			if (circ_begin_extend(&oc->c, &oc->hops[oc->c.n_hops], &cell) < 0) {
+				ocirc_close(oc, true, "cannot encode EXTEND2");
+				return;
+			}
+			send_one(oc, &cell);
+		} else {
+			ocirc_opened(oc);
+		}
+		break;
+	case CIRC_EV_CONNECTED:
+		if ((st = stream_by_sid(oc, e->stream_id)))
+			on_connected_ev(oc, st, e);
+		break;
+	case CIRC_EV_DATA:
+		if ((st = stream_by_sid(oc, e->stream_id)) && st->state == ST_OPEN)
+			st->ev->on_data(st->sess, e->u.data.data, e->u.data.len);
+		break;
+	case CIRC_EV_END:
+		if ((st = stream_by_sid(oc, e->stream_id)))
+			on_end_ev(oc, st, e->u.end.reason);
+		break;
+	case CIRC_EV_RESOLVED:
+		if ((st = stream_by_sid(oc, e->stream_id)))
+			on_resolved_ev(oc, st, e);
+		break;
+	case CIRC_EV_WRITABLE:
+		for (st = oc->streams; st; st = st->next) {
+			if (st->blocked && (e->stream_id == 0 || st->sid == e->stream_id)) {
+				st->blocked = false;
+				st->ev->on_writable(st->sess);
+				if (oc->dead)
+					return;
+			}
+		}
+		break;
+	case CIRC_EV_TRUNCATED:
+	case CIRC_EV_CLOSED:
+		ocirc_close(oc, true, e->u.close.why ? e->u.close.why : "protocol error");
+		break;
+	case CIRC_EV_DESTROYED:
+		ocirc_close(oc, false, e->u.close.why ? e->u.close.why : "destroyed by the relay");
+		break;
+	}
+}
+
+/* --- streams ------------------------------------------------------------------- */
+
+static void stream_attach(struct ocirc *oc, struct stream *st)
+{
+	enum circ_stream_kind kind;
+	const char *host;
+	char text[SOCKS_ADDR_TEXT_MAX + 8];
+	size_t host_len = 0;
+	struct cell cell;
+	uint16_t sid;
+
+	if (st->is_dir) {
+		kind = CIRC_STREAM_BEGIN_DIR;
+		host = "";
+	} else {
+		kind = st->t.kind == STREAM_CONNECT ? CIRC_STREAM_BEGIN : CIRC_STREAM_RESOLVE;
+		if (st->t.dest.type == SOCKS_ADDR_HOSTNAME) {
+			host = st->t.dest.host;
+			host_len = st->t.dest.host_len;
+		} else {
+			host_len = socks_addr_format(&st->t.dest, text, sizeof(text));
+			host = text;
+		}
+	}
+	if (circ_stream_open(&oc->c, kind, host, host_len, st->t.port, 0, &sid, &cell) < 0) {
+		/* The circuit is full of streams: take a new one for this. */
+		oc->unusable = true;
+		st->oc = NULL;
+		if (st->is_dir)
+			stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "directory circuit full");
+		else
+			circ_launch_for(oc->sh, st);
+		return;
+	}
+	st->oc = oc;
+	st->sid = sid;
+	st->state = ST_CONNECTING;
+	oc->by_slot[sid & (CIRC_STREAMS_MAX - 1)] = st;
+	stream_link(&oc->streams, st);
+	if (!oc->dirty_ns)
+		oc->dirty_ns = worker_now_ns(oc->sh->w);
+	send_one(oc, &cell);
+}
+
+static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct stream *st)
+{
+	if (oc->purpose != OC_EXIT || oc->unusable || oc->state == OC_CLOSED)
+		return false;
+	if (oc->dirty_ns && worker_now_ns(sh->w) - oc->dirty_ns > sh->cfg.max_dirtiness_ns) {
+		oc->unusable = true; /* MaxCircuitDirtiness: no new streams */
+		return false;
+	}
+	if (oc->has_iso && memcmp(&oc->iso, &st->t.iso, sizeof(oc->iso)) != 0)
+		return false;
+	if (st->t.kind == STREAM_CONNECT && oc->exit_port != st->t.port &&
+	    !(oc->exit && node_allows_exit_port(oc->exit, st->t.port)))
+		return false;
+	return true;
+}
+
+struct stream *stream_open(struct worker *w, const struct stream_target *target,
+			   const struct stream_events *ev, void *sess, enum socks5_reply *code, const char **why)
+{
+	struct shard *sh = shard_of(w);
+	struct stream *st;
+	struct ocirc *oc, *building = NULL;
+
+	if (!sh) {
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "no circuit manager on this worker";
+		return NULL;
+	}
+	if (target->dest.type == SOCKS_ADDR_HOSTNAME && socks_host_is_onion(target->dest.host, target->dest.host_len)) {
+		*code = SOCKS5_HS_DESC_NOT_FOUND;
+		*why = "onion services are not supported yet";
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "out of memory";
+		return NULL;
+	}
+	st->sh = sh;
+	st->t = *target;
+	st->ev = ev;
+	st->sess = sess;
+	st->state = ST_WAITING;
+	for (oc = sh->circs; oc; oc = oc->next) {
+		if (!circ_usable_for(sh, oc, st))
+			continue;
+		if (oc->state == OC_OPEN) {
+			st->attempts++;
+			stream_attach(oc, st);
+			return st;
+		}
+		if (!building)
+			building = oc;
+	}
+	if (building) {
+		st->attempts++;
+		st->oc = building;
+		stream_link(&building->waiting, st);
+		return st;
+	}
+	/* Launch later in this loop iteration? No: launching cannot call back
+	 * into the session synchronously except through on_end, which the
+	 * contract forbids inside stream_open, so check the directory here. */
+	{
+		struct dirview dv;
+		if (!dir_acquire || !dir_acquire(&dv)) {
+			free(st);
+			*code = SOCKS5_GENERAL_FAILURE;
+			*why = "no usable directory yet (not bootstrapped)";
+			return NULL;
+		}
+		dir_release(dv.ref);
+	}
+	circ_launch_for(sh, st);
+	return st;
+}
+
+struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
+			       const struct stream_events *ev, void *sess, const char **why)
+{
+	struct shard *sh = shard_of(w);
+	struct stream *st;
+	struct ocirc *oc;
+
+	if (!sh) {
+		*why = "no circuit manager on this worker";
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		*why = "out of memory";
+		return NULL;
+	}
+	st->sh = sh;
+	st->is_dir = true;
+	st->dir_target = *t;
+	st->ev = ev;
+	st->sess = sess;
+	st->attempts = 1;
+	for (oc = sh->circs; oc; oc = oc->next) {
+		if (oc->purpose == OC_DIR && !oc->unusable && oc->state != OC_CLOSED &&
+		    memcmp(oc->first.rsa_id, t->rsa_id, SHA1_LEN) == 0) {
+			if (oc->state == OC_OPEN) {
+				stream_attach(oc, st);
+			} else {
+				st->oc = oc;
+				stream_link(&oc->waiting, st);
+			}
+			return st;
+		}
+	}
+	oc = ocirc_new(sh, OC_DIR);
+	if (!oc) {
+		free(st);
+		*why = "out of memory";
+		return NULL;
+	}
+	/* The parameters of a one-hop directory circuit do not depend on the
+	 * consensus we may not have yet: defaults, no congestion control. */
+	circ_params_default(&oc->dv.cparams);
+	oc->nhops = 1;
+	oc->first = *t;
+	memcpy(oc->hops[0].rsa_id, t->rsa_id, SHA1_LEN);
+	oc->hops[0].port = ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
+	st->oc = oc;
+	stream_link(&oc->waiting, st);
+	ocirc_connect_first(oc);
+	return st;
+}
+
+size_t stream_write(struct stream *st, const uint8_t *data, size_t len)
+{
+	struct ocirc *oc = st->oc;
+	struct shard *sh = st->sh;
+	size_t total = 0;
+
+	if (!oc || st->state != ST_OPEN || oc->state != OC_OPEN) {
+		st->blocked = true;
+		return 0;
+	}
+	while (total < len) {
+		size_t taken = 0, n = 0;
+
+		if (circ_stream_data(&oc->c, st->sid, data + total, len - total, worker_now_ns(sh->w) / 1000u, &taken,
+				     sh->outp, OUT_CAP, &n) < 0)
+			break;
+		send_cells(oc, sh->outp, n);
+		total += taken;
+		if (taken == 0)
+			break;
+	}
+	if (total < len)
+		st->blocked = true;
+	return total;
+}
+
+void stream_set_reading(struct stream *st, bool reading)
+{
+	struct ocirc *oc = st->oc;
+
+	if (!oc || oc->state != OC_OPEN || !st->sid)
+		return;
+	circ_stream_set_reading(&oc->c, st->sid, reading);
+	flush_ctrl(oc);
+}
+
+void stream_close(struct stream *st)
+{
+	struct ocirc *oc = st->oc;
+
+	if (oc) {
+		if (st->state == ST_WAITING) {
+			stream_unlink(&oc->waiting, st);
+		} else {
+			struct cell cell;
+			if (oc->state == OC_OPEN && circ_stream_end(&oc->c, st->sid, RELAY_END_DONE, &cell) == 0)
+				send_one(oc, &cell);
+			stream_detach(oc, st);
+		}
+	}
+	if (st->state == ST_OPEN)
+		STAT_ADD(st->sh, streams_open, (uint64_t)-1);
+	free(st);
+}
+
+/* --- the shard ------------------------------------------------------------------- */
+
+void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
+{
+	memset(out, 0, sizeof(*out));
+	out->max_dirtiness_ns = (uint64_t)cfg->max_circuit_dirtiness * 1000000000ull;
+	out->build_timeout_ns = 60ull * 1000000000ull; /* path-spec 2.4: the initial timeout */
+	out->chan_max_idle_ns = (uint64_t)cfg->channel_pool_max_idle * 1000000000ull;
+	out->chan_max_lifetime_ns = (uint64_t)cfg->channel_pool_max_lifetime * 1000000000ull;
+	out->stream_attempts = 3; /* tor's MAX_RESOLVE_FAILURES */
+	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
+	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
+	if (out->max_circuits < 64)
+		out->max_circuits = 64;
+}
+
+int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
+{
+	struct shard *sh = calloc(1, sizeof(*sh));
+	struct chanpool_config cc;
+
+	if (!sh)
+		return -ENOMEM;
+	sh->w = w;
+	sh->cfg = *cfg;
+	chanpool_config_defaults(&cc);
+	if (cfg->chan_max_idle_ns)
+		cc.max_idle_ns = cfg->chan_max_idle_ns;
+	if (cfg->chan_max_lifetime_ns)
+		cc.max_lifetime_ns = cfg->chan_max_lifetime_ns;
+	sh->chans = chanpool_new(w, &cc);
+	if (!sh->chans) {
+		free(sh);
+		return -ENOMEM;
+	}
+	relay_pad_rng_init(&sh->rng);
+	for (unsigned i = 0; i < OUT_CAP; i++)
+		sh->outp[i] = &sh->out[i];
+	worker_set_user(w, sh);
+	return 0;
+}
+
+void circmgr_stop(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	if (!sh)
+		return;
+	while (sh->circs)
+		ocirc_close(sh->circs, false, "shutting down");
+	chanpool_free(sh->chans);
+	relay_pad_rng_clear(&sh->rng);
+	worker_set_user(w, NULL);
+	free(sh);
+}
+
+void circmgr_stats_read(struct worker *w, struct circmgr_stats *out)
+{
+	struct shard *sh = shard_of(w);
+	const _Atomic uint64_t *src;
+	uint64_t *dst = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (!sh)
+		return;
+	src = (const _Atomic uint64_t *)&sh->stats;
+	/* Relaxed loads pair with the owner's relaxed stores in STAT_ADD. */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+}
+
+void circmgr_dump(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	if (!sh)
+		return;
+	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
+		log_notice("circuit %08x: %s, %u hops, state %d, %s", oc->circ_id,
+			   oc->purpose == OC_DIR ? "dir" : "exit", oc->nhops, oc->state,
+			   oc->unusable ? "no new streams" : "usable");
+}

@@ -1,0 +1,85 @@
+/* The circuit manager of one shard: builds circuits over the shard's
+ * channel pool along paths from app/path.h, attaches streams to them
+ * (app/stream.h is implemented here), runs the batched cell pipeline
+ * (all cells of a circuit that arrive in one completion batch go through
+ * one proto/ call), and retries streams on another circuit when an exit
+ * fails them the way tor does.
+ *
+ * Every function: owner shard only, except circmgr_set_directory and the
+ * stats reader. Not for choosing paths (path.c), the link handshake
+ * (net/channel.c) or per-cell protocol rules (proto/circuit.c). */
+#ifndef ONIONRING_APP_CIRCMGR_H
+#define ONIONRING_APP_CIRCMGR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/stream.h"
+#include "net/channel.h"
+#include "proto/circuit.h"
+
+struct nodelist;
+struct path_sel;
+struct config;
+struct worker;
+
+/* What building circuits needs of the current directory. netdir provides
+ * it; ref keeps that snapshot alive until released. */
+struct dirview {
+	const struct nodelist *nl;
+	const struct path_sel *ps;
+	struct circ_params cparams;
+	bool cc_enabled; /* the consensus runs congestion control (cc_alg != 0) */
+	void *ref;
+};
+typedef bool (*dirview_acquire_fn)(struct dirview *out);
+typedef void (*dirview_release_fn)(void *ref);
+
+/* Install the directory accessors (once, before workers start). */
+void circmgr_set_directory(dirview_acquire_fn acquire, dirview_release_fn release);
+
+struct circmgr_config {
+	uint64_t max_dirtiness_ns;   /* MaxCircuitDirtiness */
+	uint64_t build_timeout_ns;   /* until app/cbt learns better: 60 s */
+	uint64_t chan_max_idle_ns;   /* ChannelPoolMaxIdle */
+	uint64_t chan_max_lifetime_ns; /* ChannelPoolMaxLifetime */
+	unsigned stream_attempts;    /* circuits a stream may try (tor: 3) */
+	unsigned prebuild;           /* ready clean exit circuits to keep (CircuitPoolMinSize; 0 = off) */
+	unsigned max_circuits;       /* per shard, CircuitPoolMaxSize * 64 as a safety cap */
+};
+
+void circmgr_config_from(struct circmgr_config *out, const struct config *cfg);
+
+/* Per-shard counters: written by the owner with relaxed stores, read by
+ * any thread (metrics). */
+struct circmgr_stats {
+	uint64_t circs_launched;
+	uint64_t circs_built;
+	uint64_t circs_failed;
+	uint64_t circs_open;      /* gauge */
+	uint64_t streams_opened;
+	uint64_t streams_failed;
+	uint64_t streams_retried;
+	uint64_t streams_open;    /* gauge */
+	uint64_t cells_in;
+	uint64_t cells_out;
+	uint64_t build_ms_sum;
+	uint64_t build_hist[12];  /* counts of builds <= 10,25,50,100,250,500,1000,2500,5000,10000,30000,60000 ms */
+};
+extern const double circmgr_build_bounds_ms[12];
+
+/* Create and destroy the shard's manager; w's user pointer holds it. */
+int circmgr_start(struct worker *w, const struct circmgr_config *cfg);
+void circmgr_stop(struct worker *w);
+void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
+
+/* A directory stream: BEGIN_DIR on a one-hop circuit to the relay t (a
+ * directory authority or cache), built with CREATE_FAST when no ntor key
+ * is known (bootstrap) and reused for later fetches to the same relay. */
+struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
+			       const struct stream_events *ev, void *sess, const char **why);
+
+/* Log one line per open circuit (SIGNAL DUMP and tests). */
+void circmgr_dump(struct worker *w);
+
+#endif

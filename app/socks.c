@@ -1,0 +1,429 @@
+/* SOCKS sessions (see socks.h). */
+#include "app/socks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/stream.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "proto/socks.h"
+
+#define SOCKS_INBUF 1024              /* a whole request fits (RFC 1929 + request < 800) */
+#define CLIENT_SENDQ_HIGH (256u * 1024u) /* stop reading the circuit above this */
+#define PENDING_MAX (64u * 1024u)       /* client bytes held while the stream is blocked */
+
+enum session_state {
+	SESS_HANDSHAKE,  /* reading the SOCKS request */
+	SESS_CONNECTING, /* stream opened, waiting for CONNECTED/RESOLVED */
+	SESS_OPEN,       /* relaying */
+	SESS_DONE,       /* reply sent or stream ended; closing */
+};
+
+struct socks_session {
+	struct conn *conn;
+	const struct socks_listener *lst;
+	struct stream *stream;
+	enum session_state state;
+	bool stream_paused;  /* we asked the stream to stop delivering */
+	bool client_paused;  /* we stopped reading the client */
+	struct socks_parser parser;
+	struct timer timeout;
+	size_t inlen;
+	uint8_t inbuf[SOCKS_INBUF];
+	/* Client bytes the stream could not take yet. */
+	uint8_t *pending;
+	size_t pending_len;
+};
+
+static _Thread_local uint64_t sessions_open;
+
+uint64_t socks_sessions_open(void) { return sessions_open; }
+
+int socks_listener_init(struct socks_listener *l, unsigned index, const struct config_port *p, char *err,
+			size_t errlen)
+{
+	char *copy, *tok, *save = NULL;
+
+	memset(l, 0, sizeof(*l));
+	l->index = index;
+	l->isolate_socks_auth = true;
+	/* tor's SocksTimeout: 2 minutes for the request and the connect. */
+	l->handshake_timeout_ns = 120ull * 1000000000ull;
+	l->max_sessions = UINT64_MAX;
+	if (!p || !p->flags)
+		return 0;
+	copy = strdup(p->flags);
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (strcasecmp(tok, "IsolateDestAddr") == 0)
+			l->isolate_dest_addr = true;
+		else if (strcasecmp(tok, "IsolateDestPort") == 0)
+			l->isolate_dest_port = true;
+		else if (strcasecmp(tok, "IsolateSOCKSAuth") == 0)
+			l->isolate_socks_auth = true;
+		else if (strcasecmp(tok, "NoIsolateSOCKSAuth") == 0)
+			l->isolate_socks_auth = false;
+		else {
+			snprintf(err, errlen, "SocksPort %u: unsupported flag \"%s\"", p->port, tok);
+			free(copy);
+			return -1;
+		}
+	}
+	free(copy);
+	return 0;
+}
+
+/* The isolation key: a digest of everything that must keep streams apart. */
+static void isolation_key(const struct socks_session *s, const struct socks_request *req, struct isolation_key *k)
+{
+	struct crypto_sha3 h;
+	uint8_t tag[8];
+
+	crypto_sha3_256_init(&h);
+	memcpy(tag, "sockport", 8);
+	crypto_sha3_256_update(&h, tag, sizeof(tag));
+	crypto_sha3_256_update(&h, &s->lst->index, sizeof(s->lst->index));
+	if (s->lst->isolate_socks_auth && req->auth != SOCKS_AUTH_NONE) {
+		uint8_t lens[2] = { req->username_len, req->password_len };
+		crypto_sha3_256_update(&h, "auth", 4);
+		crypto_sha3_256_update(&h, lens, 2);
+		crypto_sha3_256_update(&h, req->username, req->username_len);
+		crypto_sha3_256_update(&h, req->password, req->password_len);
+	}
+	if (s->lst->isolate_dest_addr) {
+		crypto_sha3_256_update(&h, "addr", 4);
+		crypto_sha3_256_update(&h, &req->dest, sizeof(req->dest));
+	}
+	if (s->lst->isolate_dest_port) {
+		crypto_sha3_256_update(&h, "port", 4);
+		crypto_sha3_256_update(&h, &req->port, sizeof(req->port));
+	}
+	crypto_sha3_256_final(&h, k->digest);
+}
+
+static void session_finish(struct socks_session *s, bool flush)
+{
+	if (s->state == SESS_DONE)
+		return;
+	s->state = SESS_DONE;
+	if (s->stream) {
+		stream_close(s->stream);
+		s->stream = NULL;
+	}
+	conn_close(s->conn, 0, flush);
+}
+
+static void send_reply(struct socks_session *s, enum socks5_reply code, const struct socks_addr *bound,
+		       uint16_t port)
+{
+	uint8_t buf[SOCKS5_REPLY_ENCODED_MAX];
+	size_t n;
+
+	if (s->parser.req.version == 4) {
+		uint8_t ip[4] = { 0, 0, 0, 0 };
+		if (bound && bound->type == SOCKS_ADDR_IPV4)
+			memcpy(ip, bound->ip, 4);
+		n = socks4_reply_encode(buf, code == SOCKS5_SUCCEEDED ? SOCKS4_GRANTED : SOCKS4_REJECTED, port, ip);
+	} else {
+		struct socks_addr zero = { .type = SOCKS_ADDR_IPV4 };
+		n = socks5_reply_encode(buf, sizeof(buf), code, bound ? bound : &zero, port);
+	}
+	if (n)
+		conn_send(s->conn, buf, n);
+}
+
+static void fail(struct socks_session *s, enum socks5_reply code, const char *why)
+{
+	char dest[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+
+	socks_addr_format(&s->parser.req.dest, dest, sizeof(dest));
+	/* A client's failed request is routine for a gateway: info, not warn. */
+	log_info("SOCKS request for %s:%u failed (reply 0x%02x): %s", dest, s->parser.req.port, code, why);
+	send_reply(s, code, NULL, 0);
+	session_finish(s, true);
+}
+
+/* --- stream events ----------------------------------------------------------- */
+
+static void ev_connected(void *arg, const struct socks_addr *bound)
+{
+	struct socks_session *s = arg;
+
+	if (s->state != SESS_CONNECTING)
+		return;
+	s->state = SESS_OPEN;
+	timer_cancel(worker_timers(conn_worker(s->conn)), &s->timeout);
+	send_reply(s, SOCKS5_SUCCEEDED, bound, 0);
+}
+
+static void ev_resolved(void *arg, const struct socks_addr *answer, uint32_t ttl)
+{
+	struct socks_session *s = arg;
+
+	(void)ttl;
+	if (s->state != SESS_CONNECTING)
+		return;
+	send_reply(s, SOCKS5_SUCCEEDED, answer, 0);
+	session_finish(s, true);
+}
+
+static void ev_data(void *arg, const uint8_t *data, size_t len)
+{
+	struct socks_session *s = arg;
+
+	if (s->state != SESS_OPEN)
+		return;
+	if (conn_send(s->conn, data, len) < 0) {
+		session_finish(s, false);
+		return;
+	}
+	if (!s->stream_paused && conn_send_queued(s->conn) > CLIENT_SENDQ_HIGH) {
+		/* The client reads slower than the circuit delivers: push back. */
+		s->stream_paused = true;
+		stream_set_reading(s->stream, false);
+	}
+}
+
+static void flush_pending(struct socks_session *s)
+{
+	size_t took;
+
+	if (!s->pending_len || !s->stream)
+		return;
+	took = stream_write(s->stream, s->pending, s->pending_len);
+	memmove(s->pending, s->pending + took, s->pending_len - took);
+	s->pending_len -= took;
+	if (s->pending_len == 0 && s->client_paused) {
+		s->client_paused = false;
+		conn_resume_recv(s->conn);
+	}
+}
+
+static void ev_writable(void *arg)
+{
+	flush_pending(arg);
+}
+
+static void ev_end(void *arg, enum socks5_reply code, const char *why)
+{
+	struct socks_session *s = arg;
+
+	s->stream = NULL; /* gone: no stream_close */
+	if (s->state == SESS_CONNECTING) {
+		fail(s, code, why);
+		return;
+	}
+	log_debug("stream ended: %s", why);
+	session_finish(s, true);
+}
+
+static const struct stream_events socks_stream_events = {
+	.on_connected = ev_connected,
+	.on_resolved = ev_resolved,
+	.on_data = ev_data,
+	.on_writable = ev_writable,
+	.on_end = ev_end,
+};
+
+/* --- client side -------------------------------------------------------------- */
+
+/* Hand client bytes to the stream; keep what it cannot take (bounded). */
+static void client_bytes(struct socks_session *s, const uint8_t *data, size_t len)
+{
+	size_t took = 0;
+
+	if (!len)
+		return;
+	if (s->pending_len == 0 && s->stream)
+		took = stream_write(s->stream, data, len);
+	if (took == len)
+		return;
+	if (!s->pending) {
+		s->pending = malloc(PENDING_MAX);
+		if (!s->pending) {
+			session_finish(s, false);
+			return;
+		}
+	}
+	if (len - took > PENDING_MAX - s->pending_len) {
+		/* Cannot happen with recv paused at the threshold below, unless
+		 * a single receive was larger than the room left. */
+		log_info("SOCKS client overran its buffer; closing");
+		session_finish(s, false);
+		return;
+	}
+	memcpy(s->pending + s->pending_len, data + took, len - took);
+	s->pending_len += len - took;
+	if (!s->client_paused && s->pending_len > PENDING_MAX / 2) {
+		s->client_paused = true;
+		conn_pause_recv(s->conn);
+	}
+}
+
+static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len)
+{
+	const struct socks_request *req = &s->parser.req;
+	struct stream_target t;
+	enum socks5_reply code = SOCKS5_GENERAL_FAILURE;
+	const char *why = "no route";
+
+	memset(&t, 0, sizeof(t));
+	t.kind = req->command == SOCKS_CMD_CONNECT ? STREAM_CONNECT
+		 : req->command == SOCKS_CMD_RESOLVE ? STREAM_RESOLVE
+						     : STREAM_RESOLVE_PTR;
+	t.dest = req->dest;
+	t.port = req->port;
+	isolation_key(s, req, &t.iso);
+	s->state = SESS_CONNECTING;
+	s->stream = stream_open(conn_worker(s->conn), &t, &socks_stream_events, s, &code, &why);
+	if (!s->stream) {
+		fail(s, code, why);
+		return;
+	}
+	/* Bytes after the request: optimistic data, sent right after BEGIN. */
+	if (t.kind == STREAM_CONNECT)
+		client_bytes(s, early, early_len);
+}
+
+static void handshake_input(struct socks_session *s, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+
+	if (len > sizeof(s->inbuf) - s->inlen) {
+		log_info("SOCKS client sent more than a request before its reply; closing");
+		session_finish(s, false);
+		return;
+	}
+	memcpy(s->inbuf + s->inlen, data, len);
+	s->inlen += len;
+	while (s->state == SESS_HANDSHAKE) {
+		struct socks_step step;
+		enum parse_result r = socks_parse(&s->parser, s->inbuf + off, s->inlen - off, &step);
+
+		if (r == PARSE_NEED_MORE)
+			break;
+		off += step.consumed;
+		if (r == PARSE_INVALID) {
+			if (step.looks_like_http) {
+				size_t n;
+				const char *page = socks_http_misuse_reply(&n);
+				conn_send(s->conn, page, n);
+			} else if (step.reply_len) {
+				conn_send(s->conn, step.reply, step.reply_len);
+			}
+			log_info("bad SOCKS request: %s", step.reason ? step.reason : "invalid");
+			session_finish(s, true);
+			return;
+		}
+		if (step.event == SOCKS_EV_REPLY) {
+			conn_send(s->conn, step.reply, step.reply_len);
+			continue;
+		}
+		if (step.event == SOCKS_EV_REQUEST) {
+			start_stream(s, s->inbuf + off, s->inlen - off);
+			off = s->inlen;
+		}
+	}
+	memmove(s->inbuf, s->inbuf + off, s->inlen - off);
+	s->inlen -= off;
+}
+
+static void session_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct socks_session *s = conn_user(c);
+
+	switch (s->state) {
+	case SESS_HANDSHAKE:
+		handshake_input(s, data, len);
+		break;
+	case SESS_CONNECTING:
+	case SESS_OPEN:
+		client_bytes(s, data, len);
+		break;
+	case SESS_DONE:
+		break;
+	}
+}
+
+static void session_drained(struct conn *c)
+{
+	struct socks_session *s = conn_user(c);
+
+	if (s->stream_paused && s->stream) {
+		s->stream_paused = false;
+		stream_set_reading(s->stream, true);
+	}
+}
+
+static void session_closed(struct conn *c, int err)
+{
+	struct socks_session *s = conn_user(c);
+
+	(void)err;
+	if (s->stream) {
+		stream_close(s->stream);
+		s->stream = NULL;
+	}
+	timer_cancel(worker_timers(conn_worker(c)), &s->timeout);
+	socks_parser_clear(&s->parser);
+	free(s->pending);
+	free(s);
+	sessions_open--;
+}
+
+static void session_timed_out(struct timer *t, void *arg)
+{
+	struct socks_session *s = arg;
+
+	(void)t;
+	if (s->state == SESS_HANDSHAKE) {
+		log_info("SOCKS client did not finish its request in time; closing");
+		session_finish(s, false);
+	} else if (s->state == SESS_CONNECTING) {
+		fail(s, SOCKS5_TTL_EXPIRED, "timed out waiting for the exit to connect");
+	}
+}
+
+static const struct conn_ops session_ops = {
+	.on_recv = session_recv,
+	.on_drained = session_drained,
+	.on_closed = session_closed,
+};
+
+void socks_accept(struct worker *w, struct conn *c, void *arg)
+{
+	const struct socks_listener *lst = arg;
+	struct socks_session *s;
+
+	if (sessions_open >= lst->max_sessions) {
+		static _Thread_local uint64_t last_log_ns;
+		if (worker_now_ns(w) - last_log_ns > 10ull * 1000000000ull) {
+			log_warn("MaxClientConnections reached (%llu on this worker): refusing new SOCKS clients",
+				 (unsigned long long)sessions_open);
+			last_log_ns = worker_now_ns(w);
+		}
+		conn_close(c, -EMFILE, false);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		conn_close(c, -ENOMEM, false);
+		return;
+	}
+	s->conn = c;
+	s->lst = arg;
+	socks_parser_init(&s->parser);
+	timer_init(&s->timeout, session_timed_out, s);
+	/* One deadline covers the request and, after it, the connect: tor's
+	 * SocksTimeout works the same way. */
+	timer_arm(worker_timers(w), &s->timeout, worker_now_ns(w) + s->lst->handshake_timeout_ns);
+	conn_set_ops(c, &session_ops, s);
+	sessions_open++;
+}

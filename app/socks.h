@@ -1,0 +1,37 @@
+/* SOCKS sessions: one per client connection on a SocksPort. Runs the
+ * proto/socks.h parser, opens a stream through app/stream.h with the right
+ * isolation key, replies with tor's codes, then pumps bytes both ways with
+ * backpressure. Owner shard only. Not for parsing (proto/) or circuits. */
+#ifndef ONIONRING_APP_SOCKS_H
+#define ONIONRING_APP_SOCKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/worker.h"
+
+struct config_port;
+
+/* One SocksPort line's behaviour (tor's isolation flags). */
+struct socks_listener {
+	unsigned index;          /* which SocksPort: streams of different ports never share circuits */
+	bool isolate_socks_auth; /* default on (IsolateSOCKSAuth / NoIsolateSOCKSAuth) */
+	bool isolate_dest_addr;
+	bool isolate_dest_port;
+	uint64_t handshake_timeout_ns; /* a client that never finishes its request */
+	uint64_t max_sessions;   /* per worker: MaxClientConnections spread over the workers */
+};
+
+/* Fill l from a SocksPort entry's flags text. Return 0, or -1 with a
+ * message in err naming the unknown flag. */
+int socks_listener_init(struct socks_listener *l, unsigned index, const struct config_port *p, char *err,
+			size_t errlen);
+
+/* The accept callback for SocksPort listeners; arg is a struct
+ * socks_listener (borrowed, outlives the runtime). */
+void socks_accept(struct worker *w, struct conn *c, void *arg);
+
+/* Open SOCKS sessions on the calling worker (for metrics). */
+uint64_t socks_sessions_open(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* What a client session (SOCKS now, onion services later) asks of the
+ * circuit layer: open a stream to a target with an isolation key, move
+ * bytes both ways with backpressure, and hear how it ends.
+ *
+ * The circuit layer (app/circmgr) implements the stream_* functions; the
+ * session implements struct stream_events. Owner shard only: a stream and
+ * its session live on the same worker. */
+#ifndef ONIONRING_APP_STREAM_H
+#define ONIONRING_APP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/socks.h"
+
+struct worker;
+struct stream;
+
+/* Streams with different keys never share a circuit (tor's stream
+ * isolation: SocksPort, SOCKS credentials, and destination address/port
+ * when the port has IsolateDestAddr/IsolateDestPort). The key is a digest
+ * of those fields, so it is fixed-size and cheap to compare. */
+struct isolation_key {
+	uint8_t digest[32];
+};
+
+enum stream_kind {
+	STREAM_CONNECT,     /* RELAY_BEGIN */
+	STREAM_RESOLVE,     /* RELAY_RESOLVE for a hostname */
+	STREAM_RESOLVE_PTR, /* RELAY_RESOLVE for an in-addr.arpa / ip6.arpa name */
+};
+
+struct stream_target {
+	enum stream_kind kind;
+	struct socks_addr dest;
+	uint16_t port;
+	struct isolation_key iso;
+};
+
+/* Callbacks into the session; all on the owner worker. After on_end the
+ * stream is gone. */
+struct stream_events {
+	/* CONNECTED: the exit reached the target; bound may be NULL. */
+	void (*on_connected)(void *sess, const struct socks_addr *bound);
+	/* RESOLVED: one answer (the first usable one). */
+	void (*on_resolved)(void *sess, const struct socks_addr *answer, uint32_t ttl);
+	/* DATA from the exit, borrowed for the call. */
+	void (*on_data)(void *sess, const uint8_t *data, size_t len);
+	/* The stream can take more bytes again after stream_write() took less
+	 * than offered. */
+	void (*on_writable)(void *sess);
+	/* The end: code is the SOCKS5 reply that fits (tor's mapping of END
+	 * reasons), why a short text for the log. */
+	void (*on_end)(void *sess, enum socks5_reply code, const char *why);
+};
+
+/* Open a stream for target (copied) on a suitable circuit of this worker's
+ * shard, building one if needed. Returns the stream (owned by the circuit
+ * layer) or NULL with *code and *why set when it cannot even start. No event
+ * runs before stream_open returns. */
+struct stream *stream_open(struct worker *w, const struct stream_target *target,
+			   const struct stream_events *ev, void *sess, enum socks5_reply *code, const char **why);
+/* Offer len bytes; return how many were taken (0..len). Fewer than len
+ * means the windows are closed: wait for on_writable. */
+size_t stream_write(struct stream *s, const uint8_t *data, size_t len);
+/* Stop (false) or resume (true) delivering on_data: a slow client pushes
+ * back on the circuit (no SENDMEs go out while it is paused). */
+void stream_set_reading(struct stream *s, bool reading);
+/* Close from the client side (RELAY_END, reason DONE). No callbacks follow. */
+void stream_close(struct stream *s);
+
+#endif
