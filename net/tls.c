@@ -139,6 +139,8 @@ static void on_conn_connected(struct conn *c, int res)
 		l->closing = true;
 		return;
 	}
+	if (l->ops->on_tcp_connected)
+		l->ops->on_tcp_connected(l);
 	drive_handshake(l);
 }
 

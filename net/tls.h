@@ -26,6 +26,8 @@ struct tls_link_ops {
 	void (*on_data)(struct tls_link *l, const uint8_t *data, size_t len);
 	/* Last call; l is invalid after it returns. */
 	void (*on_closed)(struct tls_link *l, int err);
+	/* Optional: the TCP connect finished and TLS starts (for timings). */
+	void (*on_tcp_connected)(struct tls_link *l);
 };
 
 /* Connect to addr and start TLS. Returns owned (freed after on_closed) or

@@ -8,13 +8,17 @@
  * jemalloc is linked in, so malloc/free are jemalloc's (checked at start
  * with mallctl); glibc's allocator is still reachable as
  * __libc_malloc/__libc_free. Not part of the test suite.
- * Usage: bench_mag [reps]   (median of reps runs, default 5) */
+ * Each measurement runs 0.2 s; same-thread rates are per second of the
+ * thread's CPU time, cross-thread and depot rates per second of wall time. Usage: bench_mag [reps]   (median of reps
+ * runs, default 5) */
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/spsc.h"
@@ -26,6 +30,7 @@ int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t ne
 
 enum alloc_kind { K_POOL, K_JE, K_GLIBC, K_COUNT };
 
+#define RUN_NS 200000000ull /* each measurement runs this long */
 #define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 static struct buf_pool *bench_pool;
@@ -48,6 +53,16 @@ static inline void free_one(enum alloc_kind k, void *p, unsigned shard)
 	}
 }
 
+/* CPU time of the calling thread: same-thread rates count only the time
+ * this thread ran, so other load on a shared machine does not skew them. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -55,6 +70,15 @@ static void pin(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Spin briefly, then yield: on a loaded machine the peer may be off-CPU. */
+static void spin_wait(unsigned *spins)
+{
+	if (++*spins > 1000)
+		sched_yield();
+	else
+		__builtin_ia32_pause();
 }
 
 static void die_null(void *p)
@@ -67,24 +91,28 @@ static void die_null(void *p)
 
 /* Each function is instantiated per allocator so the calls inline. */
 #define SAME_PAIR(k)                                                        \
-	static double same_pair_##k(size_t size, uint64_t n)                   \
+	static double same_pair_##k(size_t size, uint64_t ns)                  \
 	{                                                                      \
-		uint64_t t0 = clock_mono_ns();                                 \
-		for (uint64_t i = 0; i < n; i++) {                             \
+		uint64_t t0 = thread_cpu_ns(), n = 0, t;                       \
+		do {                                                           \
+		for (uint64_t i = 0; i < 4096; i++) {                          \
 			char *p = alloc_one(k, size, 0);                       \
 			die_null(p);                                           \
 			p[0] = (char)i;                                        \
 			ESCAPE(p);                                             \
 			free_one(k, p, 0);                                     \
 		}                                                              \
-		return (double)n * 1e9 / (double)(clock_mono_ns() - t0);       \
+		n += 4096;                                                     \
+		} while ((t = thread_cpu_ns()) - t0 < ns);                     \
+		return (double)n * 1e9 / (double)(t - t0);                     \
 	}
 #define SAME_BURST(k)                                                       \
-	static double same_burst_##k(size_t size, uint64_t n)                  \
+	static double same_burst_##k(size_t size, uint64_t ns)                 \
 	{                                                                      \
 		char *b[32];                                                   \
-		uint64_t t0 = clock_mono_ns();                                 \
-		for (uint64_t i = 0; i < n / 32; i++) {                        \
+		uint64_t t0 = thread_cpu_ns(), n = 0, t;                       \
+		do {                                                           \
+		for (uint64_t i = 0; i < 128; i++) {                           \
 			for (int j = 0; j < 32; j++) {                         \
 				b[j] = alloc_one(k, size, 0);                  \
 				die_null(b[j]);                                \
@@ -94,7 +122,9 @@ static void die_null(void *p)
 			for (int j = 0; j < 32; j++)                           \
 				free_one(k, b[j], 0);                          \
 		}                                                              \
-		return (double)(n / 32 * 32) * 1e9 / (double)(clock_mono_ns() - t0); \
+		n += 128 * 32;                                                 \
+		} while ((t = thread_cpu_ns()) - t0 < ns);                     \
+		return (double)n * 1e9 / (double)(t - t0);                     \
 	}
 SAME_PAIR(K_POOL)
 SAME_PAIR(K_JE)
@@ -106,48 +136,158 @@ SAME_BURST(K_GLIBC)
 struct xthread {
 	enum alloc_kind kind;
 	size_t size;
-	uint64_t n;
 	struct spsc *ring;
 };
 
 static void *x_consumer(void *arg)
 {
 	struct xthread *x = arg;
+	unsigned spins = 0;
 	void *v;
 
 	pin(1);
-	for (uint64_t i = 0; i < x->n;) {
-		if (!spsc_pop(x->ring, &v))
-			continue;
+	for (uint64_t i = 0;; i++) {
+		while (!spsc_pop(x->ring, &v))
+			spin_wait(&spins);
+		spins = 0;
+		if (v == NULL)
+			break; /* the producer's end mark */
 		if (((char *)v)[0] != (char)i)
 			abort();
 		free_one(x->kind, v, 1);
-		i++;
 	}
 	return NULL;
 }
 
-static double cross_thread(enum alloc_kind k, size_t size, uint64_t n)
+static void push_wait(struct spsc *ring, void *p)
 {
-	struct xthread x = { .kind = k, .size = size, .n = n, .ring = spsc_new(1024) };
+	for (unsigned spins = 0; !spsc_push(ring, p);)
+		spin_wait(&spins);
+}
+
+static double cross_thread(enum alloc_kind k, size_t size, uint64_t ns)
+{
+	struct xthread x = { .kind = k, .size = size, .ring = spsc_new(1024) };
 	pthread_t cons;
-	uint64_t t0;
+	uint64_t t0, n = 0;
 
 	pin(0);
 	t0 = clock_mono_ns();
 	if (pthread_create(&cons, NULL, x_consumer, &x) != 0)
 		abort();
-	for (uint64_t i = 0; i < n; i++) {
-		char *p = alloc_one(k, size, 0);
+	do {
+		for (int i = 0; i < 1024; i++, n++) {
+			char *p = alloc_one(k, size, 0);
 
-		die_null(p);
-		p[0] = (char)i;
-		while (!spsc_push(x.ring, p))
-			;
-	}
+			die_null(p);
+			p[0] = (char)n;
+			push_wait(x.ring, p);
+		}
+	} while (clock_mono_ns() - t0 < ns);
+	push_wait(x.ring, NULL);
 	pthread_join(cons, NULL);
 	spsc_free(x.ring);
 	return (double)n * 1e9 / (double)(clock_mono_ns() - t0);
+}
+
+static int cmp_double(const void *a, const void *b);
+
+/* --- Depot: lock-free tagged stack vs the same stack behind a mutex. --- */
+
+struct locked_stack {
+	pthread_mutex_t lock;
+	struct mag *items[64];
+	unsigned n;
+};
+
+struct depot_arg {
+	struct locked_stack *ls; /* NULL: the pool's lock-free empty stack */
+	int cpu;
+	uint64_t ns;
+	double rate;
+};
+
+static struct mag *locked_pop(struct locked_stack *ls)
+{
+	struct mag *m = NULL;
+
+	pthread_mutex_lock(&ls->lock);
+	if (ls->n > 0)
+		m = ls->items[--ls->n];
+	pthread_mutex_unlock(&ls->lock);
+	return m;
+}
+
+static void locked_push(struct locked_stack *ls, struct mag *m)
+{
+	pthread_mutex_lock(&ls->lock);
+	ls->items[ls->n++] = m;
+	pthread_mutex_unlock(&ls->lock);
+}
+
+static void *depot_worker(void *arg)
+{
+	struct depot_arg *a = arg;
+	uint64_t n = 0, t0, t;
+
+	pin(a->cpu);
+	t0 = clock_mono_ns();
+	do {
+		for (int i = 0; i < 1024; i++) {
+			struct mag *m = a->ls ? locked_pop(a->ls)
+				: mag_stack_pop(bench_pool, &bench_pool->empty);
+
+			if (m == NULL)
+				continue;
+			ESCAPE(m);
+			if (a->ls)
+				locked_push(a->ls, m);
+			else
+				mag_stack_push(bench_pool, &bench_pool->empty, m);
+			n++;
+		}
+	} while ((t = clock_mono_ns()) - t0 < a->ns);
+	a->rate = (double)n * 1e9 / (double)(t - t0);
+	return NULL;
+}
+
+/* Return depot exchanges (pop + push) per second, two threads together. */
+static double depot_bench(bool locked, uint64_t ns)
+{
+	static struct locked_stack ls = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct depot_arg a[2];
+	pthread_t th[2];
+	struct mag *m;
+
+	if (locked) {
+		/* Borrow the pool's empty magazines; give them back after. */
+		while (ls.n < ARRAY_LEN(ls.items) && (m = mag_stack_pop(bench_pool, &bench_pool->empty)) != NULL)
+			ls.items[ls.n++] = m;
+	}
+	for (int i = 0; i < 2; i++) {
+		a[i] = (struct depot_arg){ .ls = locked ? &ls : NULL, .cpu = i, .ns = ns };
+		if (pthread_create(&th[i], NULL, depot_worker, &a[i]) != 0)
+			abort();
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	while (locked && ls.n > 0)
+		mag_stack_push(bench_pool, &bench_pool->empty, ls.items[--ls.n]);
+	return a[0].rate + a[1].rate;
+}
+
+static void depot_rows(int reps)
+{
+	double lf[32], lk[32];
+
+	for (int r = 0; r < reps; r++) {
+		lf[r] = depot_bench(false, RUN_NS);
+		lk[r] = depot_bench(true, RUN_NS);
+	}
+	qsort(lf, (size_t)reps, sizeof(double), cmp_double);
+	qsort(lk, (size_t)reps, sizeof(double), cmp_double);
+	printf("depot exchanges, 2 threads: lock-free %.1f M/s, mutex %.1f M/s (%.2fx)\n",
+		lf[reps / 2] / 1e6, lk[reps / 2] / 1e6, lf[reps / 2] / lk[reps / 2]);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -157,14 +297,14 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-typedef double (*bench_fn)(size_t size, uint64_t n);
+typedef double (*bench_fn)(size_t size, uint64_t ns);
 
-static double median_of(int reps, enum alloc_kind k, bench_fn same, size_t size, uint64_t n)
+static double median_of(int reps, enum alloc_kind k, bench_fn same, size_t size, uint64_t ns)
 {
 	double v[32];
 
 	for (int r = 0; r < reps; r++)
-		v[r] = same != NULL ? same(size, n) : cross_thread(k, size, n);
+		v[r] = same != NULL ? same(size, ns) : cross_thread(k, size, ns);
 	qsort(v, (size_t)reps, sizeof(double), cmp_double);
 	return v[reps / 2];
 }
@@ -184,7 +324,7 @@ static void check_jemalloc(void)
 
 static void row(const char *pattern, size_t size, const double r[K_COUNT])
 {
-	printf("%-14s %6zu  %9.1f %9.1f %9.1f   %6.2fx   %6.2fx\n", pattern, size,
+	printf("%-14s %6zu  %9.2f %9.2f %9.2f   %6.2fx   %6.2fx\n", pattern, size,
 		r[K_POOL] / 1e6, r[K_JE] / 1e6, r[K_GLIBC] / 1e6,
 		r[K_POOL] / r[K_JE], r[K_POOL] / r[K_GLIBC]);
 }
@@ -198,6 +338,7 @@ int main(int argc, char **argv)
 
 	if (reps < 1 || reps > 31)
 		reps = 5;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	bench_pool = buf_pool_new(514, 2, 64u << 20);
 	die_null(bench_pool);
 	check_jemalloc();
@@ -211,15 +352,16 @@ int main(int argc, char **argv)
 		die_null(bench_pool);
 		pin(1);
 		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, pair[k], sizes[s], 20000000);
+			r[k] = median_of(reps, k, pair[k], sizes[s], RUN_NS);
 		row("same-pair", sizes[s], r);
 		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, burst[k], sizes[s], 20000000);
+			r[k] = median_of(reps, k, burst[k], sizes[s], RUN_NS);
 		row("same-burst32", sizes[s], r);
 		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, NULL, sizes[s], 5000000);
+			r[k] = median_of(reps, k, NULL, sizes[s], RUN_NS);
 		row("cross-thread", sizes[s], r);
 	}
+	depot_rows(reps);
 	buf_pool_free(bench_pool);
 	return 0;
 }

@@ -21,8 +21,7 @@ static struct mag *mag_at(const struct buf_pool *p, uint32_t idx)
 	return (struct mag *)(void *)(p->mags_mem + (size_t)idx * p->mag_bytes);
 }
 
-/* Push m (taking it from the caller) onto st. Any thread. */
-static void stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
+void mag_stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
 {
 	uint64_t old = atomic_load_explicit(&st->head, memory_order_relaxed);
 	uint64_t new;
@@ -31,7 +30,7 @@ static void stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
 	do {
 		atomic_store_explicit(&m->next, STACK_IDX(old), memory_order_relaxed);
 		new = STACK_HEAD(STACK_TAG(old) + 1, m->idx + 1);
-		/* Release pairs with the acquire in stack_pop: m's count, objs
+		/* Release pairs with the acquire in mag_stack_pop: m's count, objs
 		 * and link (and the buffers' contents) are visible to whoever
 		 * pops m. On failure old is reloaded; relaxed is enough because
 		 * we only reuse it as the next link. */
@@ -40,10 +39,9 @@ static void stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
 	atomic_fetch_add_explicit(&st->nmags, 1, memory_order_relaxed);
 }
 
-/* Pop a magazine from st and return it (caller owns it), or NULL. */
-static struct mag *stack_pop(struct buf_pool *p, struct mag_stack *st)
+struct mag *mag_stack_pop(struct buf_pool *p, struct mag_stack *st)
 {
-	/* Pairs with the release CAS in stack_push that published old. */
+	/* Pairs with the release CAS in mag_stack_push that published old. */
 	uint64_t old = atomic_load_explicit(&st->head, memory_order_acquire);
 	struct mag *m;
 	uint64_t new;
@@ -57,7 +55,7 @@ static struct mag *stack_pop(struct buf_pool *p, struct mag_stack *st)
 		 * never installed. Magazines are never freed while p lives. */
 		new = STACK_HEAD(STACK_TAG(old) + 1,
 			atomic_load_explicit(&m->next, memory_order_relaxed));
-		/* Acquire (both ways) pairs with the release CAS in stack_push. */
+		/* Acquire (both ways) pairs with the release CAS in mag_stack_push. */
 	} while (!atomic_compare_exchange_weak_explicit(&st->head, &old, new,
 			memory_order_acquire, memory_order_acquire));
 	atomic_fetch_sub_explicit(&st->nmags, 1, memory_order_relaxed);
@@ -145,7 +143,7 @@ static void pool_fill_depot(struct buf_pool *p)
 		sh->prev = mag_at(p, next++);
 	}
 	while (next < p->nmags)
-		stack_push(p, &p->empty, mag_at(p, next++));
+		mag_stack_push(p, &p->empty, mag_at(p, next++));
 }
 
 struct buf_pool *buf_pool_new(size_t obj_size, unsigned nshards, size_t max_bytes)
@@ -243,11 +241,11 @@ void *buf_get_slow(struct buf_pool *p, unsigned shard)
 		return shard_take(s);
 	}
 	/* Both magazines are empty: trade the loaded one for a full one. */
-	m = stack_pop(p, &p->full);
+	m = mag_stack_pop(p, &p->full);
 	if (m == NULL)
-		m = stack_pop(p, &p->cold);
+		m = mag_stack_pop(p, &p->cold);
 	if (m != NULL) {
-		stack_push(p, &p->empty, s->loaded);
+		mag_stack_push(p, &p->empty, s->loaded);
 		s->loaded = m;
 		buf_stat_add(&s->c.exchanges, 1);
 		shard_held_add(s, m->count);
@@ -262,12 +260,12 @@ void *buf_get_slow(struct buf_pool *p, unsigned shard)
 /* Give the full previous magazine to the depot and take an empty one. */
 static void shard_flush_prev(struct buf_pool *p, struct buf_shard *s)
 {
-	struct mag *e = stack_pop(p, &p->empty);
+	struct mag *e = mag_stack_pop(p, &p->empty);
 
 	/* pool_layout sized the magazine array so this cannot run dry. */
 	BUG_ON(e == NULL);
 	BUG_ON(s->prev->count != p->mag_size);
-	stack_push(p, &p->full, s->prev);
+	mag_stack_push(p, &p->full, s->prev);
 	s->prev = e;
 	buf_stat_add(&s->c.exchanges, 1);
 	shard_held_add(s, -(uint64_t)p->mag_size);
@@ -343,12 +341,12 @@ static unsigned depot_trim(struct buf_pool *p)
 	if (p->stride < page)
 		return 0;
 	while (atomic_load_explicit(&p->full.nmags, memory_order_relaxed) > limit) {
-		struct mag *m = stack_pop(p, &p->full);
+		struct mag *m = mag_stack_pop(p, &p->full);
 
 		if (m == NULL)
 			break;
 		mag_decommit(p, m, page);
-		stack_push(p, &p->cold, m);
+		mag_stack_push(p, &p->cold, m);
 		moved++;
 	}
 	return moved;

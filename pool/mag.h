@@ -91,6 +91,16 @@ static inline void *buf_get(struct buf_pool *p, unsigned shard)
 		buf_stat_add(&s->c.fails, 1);
 		return NULL;
 	}
+/* Depot internals, exposed for tests and benchmarks only. */
+
+/* Push m (taking it from the caller) onto st, a depot stack of p. Any
+ * thread. */
+void mag_stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m);
+
+/* Pop a magazine from st and return it (owned by the caller until pushed
+ * back), or NULL when st is empty. Any thread. */
+struct mag *mag_stack_pop(struct buf_pool *p, struct mag_stack *st);
+
 #endif
 	if (unlikely(m->count == 0))
 		return buf_get_slow(p, shard);
@@ -147,5 +157,15 @@ void buf_pool_stats(const struct buf_pool *p, struct buf_pool_stats *out);
  * Return false when the pool was built without ONIONRING_POOL_FAULTS.
  * Any thread. */
 bool buf_pool_set_fault_every(struct buf_pool *p, uint64_t n);
+
+/* Depot internals, exposed for tests and benchmarks only. */
+
+/* Push m (taking it from the caller) onto st, a depot stack of p. Any
+ * thread. */
+void mag_stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m);
+
+/* Pop a magazine from st and return it (owned by the caller until pushed
+ * back), or NULL when st is empty. Any thread. */
+struct mag *mag_stack_pop(struct buf_pool *p, struct mag_stack *st);
 
 #endif

@@ -302,13 +302,20 @@ ssize_t cell_netinfo_encode(uint8_t *out, size_t cap, uint32_t timestamp,
 {
 	struct wr w = wr_init(out, cap);
 
-	if (n_my > 255 || (other->type != CELL_ADDR_IPV4 && other->type != CELL_ADDR_IPV6))
+	if (n_my > 255 ||
+	    (other && other->type != CELL_ADDR_IPV4 && other->type != CELL_ADDR_IPV6))
 		return -EINVAL;
 	for (size_t i = 0; i < n_my; i++)
 		if (my[i].type != CELL_ADDR_IPV4 && my[i].type != CELL_ADDR_IPV6)
 			return -EINVAL;
 	wr_u32(&w, timestamp);
-	addr_write(&w, other);
+	if (other) {
+		addr_write(&w, other);
+	} else {
+		/* Unknown: type 0, length 0, which a receiver ignores. */
+		wr_u8(&w, 0);
+		wr_u8(&w, 0);
+	}
 	wr_u8(&w, (uint8_t)n_my);
 	for (size_t i = 0; i < n_my; i++)
 		addr_write(&w, &my[i]);
@@ -370,6 +377,26 @@ ssize_t cell_created2_encode(uint8_t *out, size_t cap, const uint8_t *hdata, siz
 	return w.err ? -ENOSPC : (ssize_t)w.len;
 }
 
+/* --- CREATE_FAST / CREATED_FAST ------------------------------------------ */
+
+ssize_t cell_create_fast_encode(uint8_t *out, size_t cap, const uint8_t x[CELL_CREATE_FAST_LEN])
+{
+	if (cap < CELL_CREATE_FAST_LEN)
+		return -ENOSPC;
+	memcpy(out, x, CELL_CREATE_FAST_LEN);
+	return CELL_CREATE_FAST_LEN;
+}
+
+enum parse_result cell_created_fast_parse(const uint8_t *body, size_t len, const uint8_t **y,
+					  const uint8_t **kh, const char **why)
+{
+	if (len < CELL_CREATED_FAST_LEN)
+		return invalid(why, "CREATED_FAST body shorter than Y and KH");
+	*y = body;
+	*kh = body + CELL_CREATE_FAST_LEN;
+	return PARSE_OK;
+}
+
 /* --- DESTROY ------------------------------------------------------------- */
 
 enum parse_result cell_destroy_parse(const uint8_t *body, size_t len, uint8_t *reason,
@@ -379,6 +406,14 @@ enum parse_result cell_destroy_parse(const uint8_t *body, size_t len, uint8_t *r
 		return invalid(why, "DESTROY has no reason");
 	*reason = body[0];
 	return PARSE_OK;
+}
+
+ssize_t cell_destroy_encode(uint8_t *out, size_t cap, uint8_t reason)
+{
+	if (cap < 1)
+		return -ENOSPC;
+	out[0] = reason;
+	return 1;
 }
 
 const char *cell_destroy_reason_name(uint8_t reason)

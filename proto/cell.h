@@ -168,8 +168,11 @@ struct cell_auth_challenge {
 	const uint8_t *methods; /* n_methods big-endian u16, borrowed */
 };
 
+/* Borrow the challenge and method list from body; trailing bytes are
+ * ignored (tor-spec 4.3). INVALID when the methods run past the body. */
 enum parse_result cell_auth_challenge_parse(const uint8_t *body, size_t len,
 					    struct cell_auth_challenge *out, const char **why);
+/* Return true when ac lists method (3 = Ed25519-SHA256-RFC5705). */
 bool cell_auth_challenge_has_method(const struct cell_auth_challenge *ac, uint16_t method);
 /* Write an AUTH_CHALLENGE body. Return length or -errno. */
 ssize_t cell_auth_challenge_encode(uint8_t *out, size_t cap, const uint8_t challenge[32],
@@ -197,11 +200,17 @@ struct cell_netinfo {
 	struct cell_addr my[CELL_NETINFO_MY_ADDRS_MAX];
 };
 
+/* Parse a NETINFO body; stores the first CELL_NETINFO_MY_ADDRS_MAX of the
+ * relay's addresses but checks all. INVALID when an address runs past the
+ * body; trailing bytes are ignored. */
 enum parse_result cell_netinfo_parse(const uint8_t *body, size_t len, struct cell_netinfo *out,
 				     const char **why);
 /* Write a NETINFO body into out (cap >= 509 gives a full payload). A client
  * sends timestamp 0 and no addresses of its own (tor-spec 4.5): pass
- * n_my = 0. Return length or -errno. Borrows other and my. */
+ * n_my = 0. other NULL (the peer's address is not known) writes an
+ * address of type 0 and length 0, which receivers ignore. Return length or
+ * -errno (-EINVAL for an address type other than 4 or 6). Borrows other
+ * and my. */
 ssize_t cell_netinfo_encode(uint8_t *out, size_t cap, uint32_t timestamp,
 			    const struct cell_addr *other, const struct cell_addr *my, size_t n_my);
 
@@ -222,6 +231,7 @@ struct cell_created2 {
 	const uint8_t *hdata; /* borrowed */
 };
 
+/* Borrow HDATA from body; INVALID when HLEN runs past it. */
 enum parse_result cell_create2_parse(const uint8_t *body, size_t len, struct cell_create2 *out,
 				     const char **why);
 enum parse_result cell_created2_parse(const uint8_t *body, size_t len, struct cell_created2 *out,
@@ -230,6 +240,18 @@ enum parse_result cell_created2_parse(const uint8_t *body, size_t len, struct ce
 ssize_t cell_create2_encode(uint8_t *out, size_t cap, uint16_t htype, const uint8_t *hdata,
 			    size_t hlen);
 ssize_t cell_created2_encode(uint8_t *out, size_t cap, const uint8_t *hdata, size_t hlen);
+
+/* --- CREATE_FAST / CREATED_FAST (tor-spec 5.1.5) ---------------------- */
+
+#define CELL_CREATE_FAST_LEN 20  /* X [HASH_LEN] */
+#define CELL_CREATED_FAST_LEN 40 /* Y [HASH_LEN] | KH [HASH_LEN] */
+
+/* Write a CREATE_FAST body (x, 20 bytes). Return length or -ENOSPC. */
+ssize_t cell_create_fast_encode(uint8_t *out, size_t cap, const uint8_t x[CELL_CREATE_FAST_LEN]);
+/* Borrow Y and KH (20 bytes each) of a CREATED_FAST body; INVALID when the
+ * body is shorter than 40 bytes (the rest of a fixed cell is padding). */
+enum parse_result cell_created_fast_parse(const uint8_t *body, size_t len, const uint8_t **y,
+					  const uint8_t **kh, const char **why);
 
 /* --- DESTROY (tor-spec 5.4) -------------------------------------------- */
 
@@ -252,6 +274,9 @@ enum cell_destroy_reason {
 /* Read the reason of a DESTROY (or RELAY_TRUNCATED) body; INVALID if empty. */
 enum parse_result cell_destroy_parse(const uint8_t *body, size_t len, uint8_t *reason,
 				     const char **why);
+/* Write a DESTROY body (one reason byte). An OP uses NONE for its own
+ * DESTROY cells (tor-spec 5.4). Return 1 or -ENOSPC. */
+ssize_t cell_destroy_encode(uint8_t *out, size_t cap, uint8_t reason);
 /* Return a static name of a DESTROY reason ("FINISHED"), or "UNKNOWN". */
 const char *cell_destroy_reason_name(uint8_t reason);
 
@@ -267,6 +292,8 @@ struct cell_padding_negotiate {
 	uint16_t ito_high_ms;
 };
 
+/* INVALID for a version other than 0 or a command other than STOP/START;
+ * the ito values are returned as sent (the padding code clamps them). */
 enum parse_result cell_padding_negotiate_parse(const uint8_t *body, size_t len,
 					       struct cell_padding_negotiate *out,
 					       const char **why);

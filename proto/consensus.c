@@ -53,10 +53,16 @@ struct cons_state {
 	bool have_footer;
 };
 
-static const char *const flag_names[] = {
-	"Authority", "BadExit", "Exit", "Fast", "Guard", "HSDir", "MiddleOnly",
-	"NoEdConsensus", "Running", "Stable", "StaleDesc", "Sybil", "V2Dir", "Valid",
+#define NAME(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *name;
+	size_t len;
+} flag_names[] = {
+	NAME("Authority"), NAME("BadExit"), NAME("Exit"), NAME("Fast"), NAME("Guard"),
+	NAME("HSDir"), NAME("MiddleOnly"), NAME("NoEdConsensus"), NAME("Running"),
+	NAME("Stable"), NAME("StaleDesc"), NAME("Sybil"), NAME("V2Dir"), NAME("Valid"),
 };
+#undef NAME
 
 static uint32_t flags_parse(struct netdoc_span args)
 {
@@ -65,8 +71,10 @@ static uint32_t flags_parse(struct netdoc_span args)
 
 	while (netdoc_arg_next(&args, &a))
 		for (unsigned i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
-			if (netdoc_span_eq(a, flag_names[i]))
+			if (a.len == flag_names[i].len && memcmp(a.p, flag_names[i].name, a.len) == 0) {
 				f |= 1u << i;
+				break;
+			}
 	return f;
 }
 

@@ -22,13 +22,13 @@
 #include "proto/netdoc.h"
 
 #define CONSENSUS_MAX_AUTHORITIES 16
-#define CONSENSUS_MAX_SIGNATURES 16
+#define CONSENSUS_MAX_SIGNATURES 32 /* 9 authorities today, x2 digest algorithms */
 #define CONSENSUS_MAX_NICKNAME 19
 /* dir-spec.txt 5.1: a consensus that expired less than 24 hours ago is
  * "reasonably live" and may still be used (bootstrapping from a cache). */
 #define CONSENSUS_REASONABLY_LIVE_SECS (24 * 60 * 60)
-/* How far ahead of valid-after our clock may be behind before we call a
- * consensus "not yet valid" (tor tolerates a small skew here too). */
+/* How long before valid-after a consensus is still accepted, for clocks
+ * that run a little behind, before we call it "not yet valid". */
 #define CONSENSUS_EARLY_SKEW_SECS (60 * 60)
 
 /* Router flags as a bitmask (dir-spec.txt 3.4.1 "known-flags"). */

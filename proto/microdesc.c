@@ -219,6 +219,19 @@ static enum parse_result md_body(struct md_state *s, struct netdoc_err *err)
 	}
 }
 
+/* Upper bound on microdescriptors: "onion-key" at the start or after a NL. */
+static size_t count_onion_keys(const char *doc, size_t len)
+{
+	size_t n = 1;
+	const char *p = doc, *e = doc + len;
+
+	while (p < e && (p = memmem(p, (size_t)(e - p), "\nonion-key", 10)) != NULL) {
+		n++;
+		p += 10;
+	}
+	return n;
+}
+
 static size_t count_bytes(const char *p, size_t len, char ch)
 {
 	size_t n = 0;
@@ -244,9 +257,9 @@ enum parse_result microdesc_parse_batch(const char *doc, size_t len, struct micr
 	b->doc[len] = '\0';
 	b->doc_len = len;
 	s.b = b;
-	/* Each microdescriptor has a line of its own; each range a comma or a line. */
-	s.max_mds = count_bytes(doc, len, '\n') + 1;
-	s.max_ranges = s.max_mds + count_bytes(doc, len, ',');
+	/* Each range ends at a comma or a NL. */
+	s.max_mds = count_onion_keys(doc, len);
+	s.max_ranges = count_bytes(doc, len, '\n') + count_bytes(doc, len, ',') + 1;
 	b->mds = calloc(s.max_mds, sizeof(*b->mds));
 	b->ranges = calloc(s.max_ranges, sizeof(*b->ranges));
 	if (!b->mds || !b->ranges)

@@ -405,20 +405,26 @@ ssize_t netdoc_object_decode(const struct netdoc_tok *t, const char *type, uint8
 	return base64_decode(out, cap, t->obj_body.p, t->obj_body.len);
 }
 
-static const char *const protover_names[PROTOVER_COUNT] = {
-	[PROTOVER_CONFLUX] = "Conflux",     [PROTOVER_CONS] = "Cons",
-	[PROTOVER_DESC] = "Desc",           [PROTOVER_DIRCACHE] = "DirCache",
-	[PROTOVER_FLOWCTRL] = "FlowCtrl",   [PROTOVER_HSDIR] = "HSDir",
-	[PROTOVER_HSINTRO] = "HSIntro",     [PROTOVER_HSREND] = "HSRend",
-	[PROTOVER_LINK] = "Link",           [PROTOVER_LINKAUTH] = "LinkAuth",
-	[PROTOVER_MICRODESC] = "Microdesc", [PROTOVER_PADDING] = "Padding",
-	[PROTOVER_RELAY] = "Relay",
+#define NAME(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *name;
+	size_t len;
+} protover_names[PROTOVER_COUNT] = {
+	[PROTOVER_CONFLUX] = NAME("Conflux"),     [PROTOVER_CONS] = NAME("Cons"),
+	[PROTOVER_DESC] = NAME("Desc"),           [PROTOVER_DIRCACHE] = NAME("DirCache"),
+	[PROTOVER_FLOWCTRL] = NAME("FlowCtrl"),   [PROTOVER_HSDIR] = NAME("HSDir"),
+	[PROTOVER_HSINTRO] = NAME("HSIntro"),     [PROTOVER_HSREND] = NAME("HSRend"),
+	[PROTOVER_LINK] = NAME("Link"),           [PROTOVER_LINKAUTH] = NAME("LinkAuth"),
+	[PROTOVER_MICRODESC] = NAME("Microdesc"), [PROTOVER_PADDING] = NAME("Padding"),
+	[PROTOVER_RELAY] = NAME("Relay"),
 };
+#undef NAME
 
 static int protover_lookup(struct netdoc_span name)
 {
 	for (int k = 0; k < PROTOVER_COUNT; k++)
-		if (netdoc_span_eq(name, protover_names[k]))
+		if (name.len == protover_names[k].len &&
+		    memcmp(name.p, protover_names[k].name, name.len) == 0)
 			return k;
 	return -1;
 }

@@ -326,12 +326,13 @@ enum parse_result relay_connected_parse(const uint8_t *data, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
 		return PARSE_OK;
-	if (len < 8)
+	if (len < 4)
 		return invalid(why, "CONNECTED is truncated");
 	if (be32_load(data) != 0) {
+		/* IPv4 form; like tor, accept a missing TTL. */
 		out->addr_type = CELL_ADDR_IPV4;
 		memcpy(out->addr, data, 4);
-		out->ttl = be32_load(data + 4);
+		out->ttl = len >= 8 ? be32_load(data + 4) : RELAY_TTL_NONE;
 		return PARSE_OK;
 	}
 	/* Four zero bytes, type 6, IPv6 address, TTL (tor-spec 6.2). */
@@ -570,6 +571,10 @@ enum parse_result relay_resolved_parse(const uint8_t *data, size_t len,
 		if ((a.type == RELAY_RESOLVED_IPV4 && a.len != 4) ||
 		    (a.type == RELAY_RESOLVED_IPV6 && a.len != 16))
 			return invalid(why, "RESOLVED address has the wrong length");
+		/* Hostnames are "not NUL-terminated" (tor-spec 6.4): callers may
+		 * treat them as strings, so refuse empty ones and embedded NULs. */
+		if (a.type == RELAY_RESOLVED_HOSTNAME && (a.len == 0 || memchr(a.value, 0, a.len)))
+			return invalid(why, "RESOLVED hostname is empty or has a NUL");
 		error |= resolved_type_is_error(a.type);
 		if (n < max)
 			out[n] = a;

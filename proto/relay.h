@@ -130,6 +130,8 @@ struct relay_begin {
 	uint32_t flags;
 };
 
+/* Split "ADDRPORT\0" [FLAGS] (tor-spec 6.2): host 1..255 bytes (IPv6 must
+ * be bracketed), port 1..65535 in decimal; FLAGS 0 when absent. */
 enum parse_result relay_begin_parse(const uint8_t *data, size_t len, struct relay_begin *out,
 				    const char **why);
 /* Write "host:port\0" (host in brackets when it holds ':') and flags when
@@ -180,9 +182,12 @@ const char *relay_end_reason_text(uint8_t reason);
 struct relay_connected {
 	uint8_t addr_type; /* 0 (empty body), CELL_ADDR_IPV4 or CELL_ADDR_IPV6 */
 	uint8_t addr[16];
-	uint32_t ttl;
+	uint32_t ttl; /* RELAY_TTL_NONE when an IPv4 form has no TTL */
 };
 
+/* A client ignores the body of the CONNECTED that answers BEGIN_DIR
+ * (tor-spec 6.2.1): do not call this parser for it. INVALID for 1..3 bytes,
+ * or a zero IPv4 address not followed by the IPv6 form. */
 enum parse_result relay_connected_parse(const uint8_t *data, size_t len,
 					struct relay_connected *out, const char **why);
 ssize_t relay_connected_encode(uint8_t *out, size_t cap, const struct relay_connected *c);
@@ -196,6 +201,8 @@ struct relay_sendme {
 	uint8_t digest[RELAY_SENDME_DIGEST_LEN]; /* version 1 only */
 };
 
+/* Empty body or version 0: version 0. Version 1: the first 20 bytes of
+ * DATA. INVALID for any other version or a v1 DATA_LEN < 20 (7.3.1). */
 enum parse_result relay_sendme_parse(const uint8_t *data, size_t len, struct relay_sendme *out,
 				     const char **why);
 /* Version 0 writes an empty body (stream SENDMEs are empty, 7.4). */
@@ -226,6 +233,10 @@ struct relay_extend2 {
 	const uint8_t *hdata; /* borrowed */
 };
 
+/* Parse link specifiers and the handshake (tor-spec 5.1.2). Unknown link
+ * specifier types are kept (callers ignore them). INVALID for more than
+ * RELAY_LINKSPECS_MAX specifiers, a known type with the wrong length, two
+ * identities of one kind, or anything running past the body. */
 enum parse_result relay_extend2_parse(const uint8_t *data, size_t len, struct relay_extend2 *out,
 				      const char **why);
 ssize_t relay_extend2_encode(uint8_t *out, size_t cap, const struct relay_extend2 *e);
@@ -339,12 +350,15 @@ enum parse_result relay_establish_rendezvous_parse(const uint8_t *data, size_t l
 						   const uint8_t **cookie, const char **why);
 ssize_t relay_establish_rendezvous_encode(uint8_t *out, size_t cap,
 					  const uint8_t cookie[RELAY_REND_COOKIE_LEN]);
+/* Parse INTRODUCE1/INTRODUCE2 framing; ENCRYPTED is everything after the
+ * extensions (its crypto is the onion-service code's). */
 enum parse_result relay_introduce1_parse(const uint8_t *data, size_t len,
 					 struct relay_introduce1 *out, const char **why);
 ssize_t relay_introduce1_encode(uint8_t *out, size_t cap, const struct relay_introduce1 *in);
 enum parse_result relay_introduce_ack_parse(const uint8_t *data, size_t len,
 					    struct relay_introduce_ack *out, const char **why);
 ssize_t relay_introduce_ack_encode(uint8_t *out, size_t cap, const struct relay_introduce_ack *a);
+/* RENDEZVOUS2: INVALID when HANDSHAKE_INFO is shorter than 64 bytes. */
 enum parse_result relay_rendezvous2_parse(const uint8_t *data, size_t len,
 					  struct relay_rendezvous2 *out, const char **why);
 ssize_t relay_rendezvous2_encode(uint8_t *out, size_t cap, const uint8_t *handshake_info,

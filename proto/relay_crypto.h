@@ -69,8 +69,8 @@ void relay_crypto_circ_drop_last(struct relay_crypto_circ *c);
 void relay_crypto_circ_clear(struct relay_crypto_circ *c);
 
 /* Encrypt n cells for hop target (0-based, < n_hops). payloads[i] points to
- * a 509-byte relay payload with its header filled in and digest field
- * zero; it is encrypted in place (borrowed). For each cell in order: the
+ * a 509-byte relay payload with its header filled in ('recognized' zero;
+ * the digest field is overwritten); it is encrypted in place (borrowed). For each cell in order: the
  * target hop's forward running digest absorbs the payload and its first 4
  * bytes go in the digest field; then the payload is encrypted with the
  * target hop's Kf and each earlier hop's, the first hop's last

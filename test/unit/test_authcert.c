@@ -194,6 +194,40 @@ static void test_authcert_rejects_a_crosscert_from_another_certificate(void **st
 	free(doc);
 }
 
+static void test_authcert_rejects_a_crosscert_made_by_another_signing_key(void **state)
+{
+	size_t len;
+	char *doc = vec_load("cert-bad-crosscert", &len);
+
+	(void)state;
+	/* Correctly certified by the identity key, but the crosscert is not by
+	 * this certificate's signing key. */
+	expect_invalid(doc, len, "bad dir-key-crosscert signature",
+		       vec_line_of(doc, "dir-key-certification"));
+	free(doc);
+}
+
+static void test_authcert_accepts_a_crosscert_without_the_id_prefix(void **state)
+{
+	size_t len, used, klen;
+	char *doc = vec_load("cert-no-id-prefix", &len);
+	char *keys = vec_load("keys-all", &klen);
+	struct authcert *c, *orig;
+	struct netdoc_err err;
+
+	(void)state;
+	assert_non_null(strstr(doc, "-----BEGIN SIGNATURE-----\n"));
+	assert_null(strstr(doc, "ID SIGNATURE"));
+	assert_int_equal(authcert_parse(doc, len, &used, &c, &err), PARSE_OK);
+	assert_int_equal(authcert_parse(keys, klen, &used, &orig, &err), PARSE_OK);
+	assert_memory_equal(c->identity_digest, orig->identity_digest, 20);
+	assert_memory_equal(c->signing_key_digest, orig->signing_key_digest, 20);
+	authcert_free(c);
+	authcert_free(orig);
+	free(doc);
+	free(keys);
+}
+
 static void test_authcert_is_live_between_published_and_expires(void **state)
 {
 	size_t len, used;
@@ -234,6 +268,8 @@ int main(void)
 		cmocka_unit_test(test_authcert_rejects_a_fingerprint_that_is_not_the_identity_key),
 		cmocka_unit_test(test_authcert_rejects_missing_repeated_and_bad_base64_items),
 		cmocka_unit_test(test_authcert_rejects_a_crosscert_from_another_certificate),
+		cmocka_unit_test(test_authcert_rejects_a_crosscert_made_by_another_signing_key),
+		cmocka_unit_test(test_authcert_accepts_a_crosscert_without_the_id_prefix),
 		cmocka_unit_test(test_authcert_is_live_between_published_and_expires),
 		cmocka_unit_test(test_authcert_rejects_other_documents_and_empty_input),
 	};

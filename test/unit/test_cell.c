@@ -350,6 +350,11 @@ static void test_cell_netinfo_relay_form_with_ipv6_and_ignored_addresses(void **
 	assert_false(ni.my[0].known);
 	other.type = 9;
 	assert_int_equal(cell_netinfo_encode(out, sizeof(out), 0, &other, NULL, 0), -EINVAL);
+	/* Unknown peer address: 00000000 | 00 00 | 00. */
+	assert_int_equal(cell_netinfo_encode(out, sizeof(out), 0, NULL, NULL, 0), 7);
+	assert_memory_equal(out, "\0\0\0\0\0\0\0", 7);
+	assert_int_equal(cell_netinfo_parse(out, 7, &ni, NULL), PARSE_OK);
+	assert_false(ni.other.known);
 }
 
 static void test_cell_netinfo_stores_only_first_addresses_but_checks_all(void **state)
@@ -436,10 +441,40 @@ static void test_cell_created2_round_trips_and_rejects_hlen_past_end(void **stat
 
 static void test_cell_destroy_needs_a_reason(void **state)
 {
-	uint8_t r;
+	uint8_t r, out[CELL_LEN], body[1];
+	struct cell_view v;
+	size_t used;
 
 	(void)state;
 	assert_int_equal(cell_destroy_parse((const uint8_t *)"", 0, &r, NULL), PARSE_INVALID);
+	assert_int_equal(cell_destroy_encode(body, 0, CELL_DESTROY_NONE), -ENOSPC);
+	assert_int_equal(cell_destroy_encode(body, 1, CELL_DESTROY_NONE), 1);
+	assert_int_equal(cell_fixed_encode(out, sizeof(out), 0x80000002u, CELL_DESTROY, body, 1),
+			 CELL_LEN);
+	assert_int_equal(cell_frame(out, sizeof(out), 4, &v, &used, NULL), PARSE_OK);
+	assert_int_equal(cell_destroy_parse(v.payload, v.payload_len, &r, NULL), PARSE_OK);
+	assert_int_equal(r, CELL_DESTROY_NONE);
+}
+
+static void test_cell_frame_waits_for_the_whole_of_a_65535_byte_var_cell(void **state)
+{
+	/* CircID 0, CERTS, Length ffff: 7 + 65535 bytes in all. */
+	size_t total = CELL_VAR_HEADER_LEN + CELL_VAR_PAYLOAD_MAX;
+	uint8_t *wire = calloc(1, total);
+	struct cell_view v;
+	size_t used = 0;
+
+	(void)state;
+	assert_non_null(wire);
+	wire[4] = CELL_CERTS;
+	wire[5] = 0xff;
+	wire[6] = 0xff;
+	assert_int_equal(cell_frame(wire, total - 1, 4, &v, &used, NULL), PARSE_NEED_MORE);
+	assert_int_equal(cell_frame(wire, 100, 4, &v, &used, NULL), PARSE_NEED_MORE);
+	assert_int_equal(cell_frame(wire, total, 4, &v, &used, NULL), PARSE_OK);
+	assert_int_equal(v.payload_len, CELL_VAR_PAYLOAD_MAX);
+	assert_int_equal(used, total);
+	free(wire);
 }
 
 /* --- PADDING_NEGOTIATE --- */
@@ -469,6 +504,27 @@ static void test_cell_padding_negotiate_round_trips(void **state)
 	assert_int_equal(cell_padding_negotiate_parse(out, 6, &got, NULL), PARSE_INVALID);
 }
 
+static void test_cell_create_fast_and_created_fast_bodies(void **state)
+{
+	uint8_t x[CELL_CREATE_FAST_LEN], out[64], body[CELL_CREATED_FAST_LEN];
+	const uint8_t *y = NULL, *kh = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(x); i++)
+		x[i] = (uint8_t)(i + 1);
+	assert_int_equal(cell_create_fast_encode(out, sizeof(out), x), CELL_CREATE_FAST_LEN);
+	assert_memory_equal(out, x, CELL_CREATE_FAST_LEN);
+	assert_int_equal(cell_create_fast_encode(out, CELL_CREATE_FAST_LEN - 1, x), -ENOSPC);
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(0x80 + i);
+	/* Y then KH; every shorter body is INVALID (tor-spec 5.1.5). */
+	assert_int_equal(cell_created_fast_parse(body, sizeof(body), &y, &kh, NULL), PARSE_OK);
+	assert_ptr_equal(y, body);
+	assert_ptr_equal(kh, body + 20);
+	for (size_t n = 0; n < sizeof(body); n++)
+		assert_int_equal(cell_created_fast_parse(body, n, &y, &kh, NULL), PARSE_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +547,8 @@ int main(void)
 		cmocka_unit_test(test_cell_create2_ntor_encoding_is_exact),
 		cmocka_unit_test(test_cell_created2_round_trips_and_rejects_hlen_past_end),
 		cmocka_unit_test(test_cell_destroy_needs_a_reason),
+		cmocka_unit_test(test_cell_create_fast_and_created_fast_bodies),
+		cmocka_unit_test(test_cell_frame_waits_for_the_whole_of_a_65535_byte_var_cell),
 		cmocka_unit_test(test_cell_padding_negotiate_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -352,6 +352,46 @@ static void test_consensus_rejects_unsorted_router_entries(void **state)
 	free(doc);
 }
 
+/* Real documents from a private tor 0.4.9 network (test/testnet, copied
+ * from an authority's cache and its DirPort): they parse and verify. */
+static void test_consensus_real_testnet_consensus_verifies(void **state)
+{
+	size_t clen, klen, alen, n;
+	char *cdoc = vec_load("testnet-consensus-microdesc", &clen);
+	char *kdoc = vec_load("testnet-keys-all", &klen);
+	char *auths = vec_load("testnet-authorities", &alen);
+	struct authcert **certs;
+	struct consensus *c;
+	struct netdoc_err err = { 0 };
+	uint8_t trusted[3][20];
+	char why[128];
+
+	(void)state;
+	assert_int_equal(authcert_parse_all(kdoc, klen, &certs, &n, &err), PARSE_OK);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(base16_decode(trusted[i], 20, auths + 41 * i, 40), 20);
+	if (consensus_parse(cdoc, clen, &c, &err) != PARSE_OK)
+		fail_msg("%s at line %u", err.reason, err.line);
+	assert_int_equal(c->n_routers, 9);
+	assert_int_equal(c->n_sigs, 3);
+	assert_int_equal(c->consensus_method, 35);
+	assert_int_equal(consensus_param(c, "cc_cwnd_min", 31, 1, 1000), 124);
+	assert_false(c->weights.present); /* this early consensus has none */
+	assert_int_equal(c->weights.wgg, -1);
+	assert_true(protover_supports(&c->routers[0].protos, PROTOVER_RELAY, 4));
+	assert_int_equal(consensus_verify(c, (const struct authcert *const *)certs, n,
+					  (const uint8_t(*)[20])trusted, 3, c->valid_after, why,
+					  sizeof(why)),
+			 PARSE_OK);
+	assert_string_equal(why, "3 of 3 trusted authorities signed");
+	consensus_free(c);
+	authcert_free_all(certs, n);
+	free(cdoc);
+	free(kdoc);
+	free(auths);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_consensus_every_truncation_needs_more_or_is_short_of_signatures),
 		cmocka_unit_test(test_consensus_rejects_duplicate_missing_and_malformed_items),
 		cmocka_unit_test(test_consensus_rejects_unsorted_router_entries),
+		cmocka_unit_test(test_consensus_real_testnet_consensus_verifies),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

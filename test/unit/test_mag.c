@@ -423,6 +423,75 @@ static void test_buf_foreign_thread_frees_lose_and_duplicate_nothing(void **stat
 	run_stress(8192, true, 0);
 }
 
+/* --- The depot stack alone, under heavy contention. -------------------- */
+
+struct depot_run {
+	struct buf_pool *p;
+	_Atomic uint8_t *owned; /* per magazine: 1 while a thread holds it */
+	uint64_t rounds;
+	uint64_t bad;
+	uint64_t popped;
+};
+
+static void *depot_worker(void *arg)
+{
+	struct depot_run *r = arg;
+	struct mag *held[3];
+
+	for (uint64_t i = 0; i < r->rounds; i++) {
+		int n = 0;
+
+		while (n < 3 && (held[n] = mag_stack_pop(r->p, &r->p->empty)) != NULL) {
+			if (atomic_exchange_explicit(&r->owned[held[n]->idx], 1, memory_order_relaxed))
+				r->bad++;
+			held[n]->count = (uint32_t)i; /* written by the holder only */
+			n++;
+		}
+		r->popped += (uint64_t)n;
+		while (n > 0) {
+			n--;
+			if (held[n]->count != (uint32_t)i)
+				r->bad++;
+			held[n]->count = 0;
+			atomic_store_explicit(&r->owned[held[n]->idx], 0, memory_order_relaxed);
+			mag_stack_push(r->p, &r->p->empty, held[n]);
+		}
+	}
+	return NULL;
+}
+
+static void test_mag_stack_never_hands_one_magazine_to_two_threads(void **state)
+{
+	/* Few magazines, many pops: pop/push races (and ABA) are frequent. */
+	struct buf_pool *p = buf_pool_new(CELL, 1, 576);
+	struct buf_pool_stats st;
+	struct depot_run runs[3];
+	pthread_t th[3];
+	uint64_t nempty = p->empty.nmags, popped = 0;
+
+	(void)state;
+	assert_true(nempty >= 3);
+	for (int i = 0; i < 3; i++) {
+		runs[i] = (struct depot_run){ .p = p, .rounds = 100000 };
+		runs[i].owned = calloc(p->nmags, 1);
+		assert_int_equal(pthread_create(&th[i], NULL, depot_worker, &runs[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(runs[i].bad, 0);
+		popped += runs[i].popped;
+		free(runs[i].owned);
+	}
+	assert_true(popped >= 100000);
+	/* Every magazine came back: walk the stack and count. */
+	for (uint64_t i = 0; i < nempty; i++)
+		assert_non_null(mag_stack_pop(p, &p->empty));
+	assert_null(mag_stack_pop(p, &p->empty));
+	buf_pool_stats(p, &st);
+	assert_int_equal(st.depot_full, 0);
+	buf_pool_free(p);
+}
+
 /* --- Fault injection (test_mag_faults only) --------------------------- */
 #ifdef ONIONRING_POOL_FAULTS
 
@@ -490,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_buf_cross_thread_frees_lose_and_duplicate_nothing),
 		cmocka_unit_test(test_buf_cross_thread_frees_at_the_cap_lose_nothing),
 		cmocka_unit_test(test_buf_foreign_thread_frees_lose_and_duplicate_nothing),
+		cmocka_unit_test(test_mag_stack_never_hands_one_magazine_to_two_threads),
 #ifdef ONIONRING_POOL_FAULTS
 		cmocka_unit_test(test_buf_injected_faults_return_null_and_lose_nothing),
 		cmocka_unit_test(test_buf_injected_faults_under_threads_lose_nothing),

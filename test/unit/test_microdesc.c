@@ -253,6 +253,29 @@ static void test_microdesc_rejects_malformed_items_with_line_numbers(void **stat
 	assert_int_equal(err.line, 3);
 }
 
+/* Real microdescriptors of a private tor 0.4.9 network (test/testnet):
+ * as served by /tor/micro/d/ and as tor caches them with "@last-listed"
+ * annotations; every digest is one the real consensus asked for. */
+static void test_microdesc_real_testnet_digests_are_all_wanted(void **state)
+{
+	static const char *const files[] = { "testnet-micro-d", "testnet-cached-microdescs" };
+	size_t nd;
+	uint8_t(*want)[32] = consensus_digests("testnet-consensus-microdesc", &nd);
+
+	(void)state;
+	for (size_t f = 0; f < 2; f++) {
+		size_t len;
+		char *doc = vec_load(files[f], &len);
+		struct microdesc_batch *b = load_batch(doc, len);
+		bool ok[64];
+		assert_true(b->n >= 1 && b->n <= 64);
+		assert_int_equal(microdesc_check_wanted(b, (const uint8_t(*)[32])want, nd, ok), b->n);
+		microdesc_batch_free(b);
+		free(doc);
+	}
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_microdesc_annotations_are_skipped_and_not_digested),
 		cmocka_unit_test(test_microdesc_every_prefix_is_refused_or_a_shorter_batch),
 		cmocka_unit_test(test_microdesc_rejects_malformed_items_with_line_numbers),
+		cmocka_unit_test(test_microdesc_real_testnet_digests_are_all_wanted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

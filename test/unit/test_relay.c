@@ -274,8 +274,11 @@ static void test_relay_end_empty_means_misc_and_other_reasons_have_no_address(vo
 
 static enum parse_result connected_p(const uint8_t *d, size_t n, void *o)
 {
-	/* The empty body is valid on its own; prefixes start at 1. */
-	return n == 0 ? PARSE_INVALID : relay_connected_parse(d, n, o, NULL);
+	/* The empty body is valid on its own, and so is an IPv4 address
+	 * without TTL (4..7 bytes); every other prefix must be INVALID. */
+	if (n == 0 || (n >= 4 && n < 8 && be32_load(d) != 0))
+		return PARSE_INVALID;
+	return relay_connected_parse(d, n, o, NULL);
 }
 
 static void test_relay_connected_ipv4_and_ipv6_forms(void **state)
@@ -293,6 +296,10 @@ static void test_relay_connected_ipv4_and_ipv6_forms(void **state)
 	assert_int_equal(got.addr_type, CELL_ADDR_IPV4);
 	assert_int_equal(got.ttl, 60);
 	assert_prefixes_invalid(out, 8, connected_p, &got);
+	assert_int_equal(relay_connected_parse(out, 5, &got, NULL), PARSE_OK);
+	assert_int_equal(got.addr_type, CELL_ADDR_IPV4);
+	assert_int_equal(got.ttl, RELAY_TTL_NONE);
+	assert_int_equal(relay_connected_parse(out, 3, &got, NULL), PARSE_INVALID);
 	c.addr_type = CELL_ADDR_IPV6;
 	memcpy(c.addr, want6 + 5, 16);
 	assert_int_equal(relay_connected_encode(out, sizeof(out), &c), 25);
@@ -504,6 +511,8 @@ static void test_relay_resolved_rejects_wrong_lengths_and_mixed_errors(void **st
 	static const uint8_t bad_v4[] = { 4, 3, 1, 2, 3, 0, 0, 0, 0 };
 	static const uint8_t err_and_v4[] = { 0xf0, 0, 0, 0, 0, 0, 4, 4, 1, 2, 3, 4, 0, 0, 0, 0 };
 	static const uint8_t err_only[] = { 0xf1, 2, 'n', 'o', 0, 0, 0, 0 };
+	static const uint8_t empty_name[] = { 0, 0, 0, 0, 0, 0 };
+	static const uint8_t nul_name[] = { 0, 3, 'a', 0, 'b', 0, 0, 0, 0 };
 	struct relay_resolved_answer got[1];
 	size_t n;
 
@@ -513,6 +522,10 @@ static void test_relay_resolved_rejects_wrong_lengths_and_mixed_errors(void **st
 			 PARSE_INVALID);
 	assert_int_equal(relay_resolved_parse(err_only, sizeof(err_only), got, 1, &n, NULL), PARSE_OK);
 	assert_int_equal(got[0].type, RELAY_RESOLVED_ERROR_NONTRANSIENT);
+	assert_int_equal(relay_resolved_parse(empty_name, sizeof(empty_name), got, 1, &n, NULL),
+			 PARSE_INVALID);
+	assert_int_equal(relay_resolved_parse(nul_name, sizeof(nul_name), got, 1, &n, NULL),
+			 PARSE_INVALID);
 }
 
 /* --- XOFF / XON --- */

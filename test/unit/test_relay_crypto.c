@@ -117,6 +117,8 @@ static void test_outbound_cells_are_recognized_by_the_target_hop_only(void **sta
 		for (int i = 0; i < 40; i++) {
 			make_cell(cells[i]);
 			memcpy(plain[i], cells[i], PL);
+			if (i % 2)
+				memset(cells[i] + 5, 0xff, 4); /* stale digest field: overwritten */
 			ptr[i] = cells[i];
 			tagp[i] = (i % 3 == 0) ? tags[i] : NULL;
 		}

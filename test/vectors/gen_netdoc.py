@@ -16,6 +16,10 @@ Outputs (rerunning gives new keys and random content, all consistent):
   consensus-rogue     3 routers, signed by trusted authority 0 and the rogue
   microdescs          the 300 microdescriptors the big consensus lists
   microdescs-small    the 3 microdescriptors of consensus-small
+  cert-bad-crosscert  authority 0's certificate with authority 1's signing key
+                      in its dir-key-crosscert, re-certified by identity key 0
+  cert-no-id-prefix   authority 0's certificate with its crosscert object
+                      typed "SIGNATURE" (3.1 allows omitting "ID "), re-certified
 """
 import base64
 import calendar
@@ -59,7 +63,9 @@ def gencert(d, port):
     fp = [l.split()[1] for l in cert.splitlines() if l.startswith("fingerprint ")][0]
     skder = sk.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.PKCS1)
-    return {"cert": cert, "sk": sk, "fp": fp,
+    ik = serialization.load_pem_private_key(
+        open(os.path.join(d, "authority_identity_key"), "rb").read(), None)
+    return {"cert": cert, "sk": sk, "ik": ik, "fp": fp,
             "skd": hashlib.sha1(skder).hexdigest().upper(), "port": port}
 
 
@@ -164,6 +170,20 @@ def consensus(auths, signers, nrouters, va):
     return body + sigs, "".join(mds)
 
 
+def recertify(a, cert, crosscert_signer, obj_type):
+    """Rebuild a's certificate with a new dir-key-crosscert made by
+    crosscert_signer's signing key, then sign it again with a's identity key
+    (dir-spec 1.3: SHA-1 from the start through the NL after the keyword)."""
+    head = cert[:cert.index("dir-key-crosscert\n")]
+    idder = a["ik"].public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.PKCS1)
+    xsig = raw_sign(crosscert_signer["sk"], hashlib.sha1(idder).digest())
+    body = (head + "dir-key-crosscert\n-----BEGIN %s-----\n%s\n-----END %s-----\n"
+            "dir-key-certification\n" % (obj_type, pem_body(xsig), obj_type))
+    sig = raw_sign(a["ik"], hashlib.sha1(body.encode()).digest())
+    return body + "-----BEGIN SIGNATURE-----\n%s\n-----END SIGNATURE-----\n" % pem_body(sig)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,6 +200,8 @@ def main():
     files["consensus-microdesc"], files["microdescs"] = consensus(trusted, trusted, 300, va)
     files["consensus-small"], files["microdescs-small"] = consensus(trusted, trusted, 3, va)
     files["consensus-rogue"], _ = consensus(trusted, [trusted[0], rogue], 3, va)
+    files["cert-bad-crosscert"] = recertify(trusted[0], trusted[0]["cert"], trusted[1], "ID SIGNATURE")
+    files["cert-no-id-prefix"] = recertify(trusted[0], trusted[0]["cert"], trusted[0], "SIGNATURE")
     for name, text in files.items():
         with open(os.path.join(OUT, name), "w") as f:
             f.write(text)

@@ -1,0 +1,92 @@
+/* The load generator's run state, shared by loadgen.c (options, event loop)
+ * and loadgen_report.c (JSON, CSV and the progress line).
+ *
+ * One thread, one epoll set. Not for use inside onionring: loadgen is a
+ * client of any SOCKS5 gateway (onionring or tor) and measures it from the
+ * outside. */
+#ifndef ONIONRING_PERF_LOADGEN_H
+#define ONIONRING_PERF_LOADGEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "perf/loadgen_stats.h"
+
+enum lg_mode { LG_CLOSED, LG_OPEN, LG_IDLE };
+
+/* Error kinds; a failed request counts once, under its first error. */
+enum lg_err {
+	LG_E_SOCKS_REFUSED,  /* CONNECT reply with REP != 0 (by code below) */
+	LG_E_SOCKS_PROTOCOL, /* bad SOCKS bytes, auth refused, or EOF in handshake */
+	LG_E_CONNECT,        /* TCP connect to the gateway failed */
+	LG_E_TIMEOUT,        /* no progress for --timeout seconds */
+	LG_E_SHORT_READ,     /* EOF or reset before the whole body */
+	LG_E_CORRUPT,        /* a body byte differs from the pattern, or wrong length */
+	LG_E_HTTP_STATUS,    /* status other than 200 */
+	LG_E_HTTP_PROTOCOL,  /* unparsable response head */
+	LG_E_OVERLOAD,       /* open loop: arrival with every slot busy */
+	LG_E_CLOSED_IDLE,    /* idle mode: the gateway closed a held stream */
+	LG_E_COUNT
+};
+
+#define LG_SOCKS_CODES 10  /* REP 1..8 by code; index 9 = any other code */
+
+struct lg_opts {
+	const char *socks_host;
+	uint16_t socks_port;
+	const char *target_host;
+	uint16_t target_port;
+	bool connect_ip;
+	const char *path;          /* NULL: /bytes/<size> */
+	uint64_t size_min, size_max;
+	int expect_pattern;        /* -1: only for /bytes/<size> */
+	enum lg_mode mode;
+	unsigned connections;
+	double rate;
+	double duration;           /* 0: no deadline */
+	uint64_t requests;         /* 0: no count limit */
+	unsigned iso_keys;         /* 0: no authentication */
+	double timeout;
+	double drain;
+	double max_seconds;
+	unsigned max_pending;
+	pid_t gateway_pid;
+	const char *label;
+	const char *csv_path;
+	uint64_t seed;
+	int progress;              /* -1: when stderr is a tty */
+};
+
+struct lg_gateway {
+	bool watched;
+	bool gone;
+	double cpu_start, cpu_end;
+	uint64_t rss_before_kb, rss_held_kb, rss_end_kb, rss_max_kb, hwm_kb;
+};
+
+struct lg_result {
+	uint64_t t_begin, t_end;   /* CLOCK_MONOTONIC ns */
+	uint64_t started, ok, unfinished;
+	uint64_t payload_bytes;    /* bodies of requests that completed OK */
+	uint64_t verified_bytes;   /* every body byte seen so far (progress) */
+	uint64_t errors[LG_E_COUNT];
+	uint64_t socks_codes[LG_SOCKS_CODES];
+	char example[LG_E_COUNT][160];
+	struct samples ttfb, connect, total;
+	uint64_t idle_held;
+	struct lg_gateway gw;
+};
+
+/* Report r (borrowed) for the options o as one JSON object on stdout, and as
+ * a CSV row appended to o->csv_path when set. Return 0 or -errno. */
+int lg_report(const struct lg_opts *o, struct lg_result *r);
+
+/* Write the live progress line (carriage return, no newline) to stderr. */
+void lg_progress(const struct lg_opts *o, const struct lg_result *r, unsigned open,
+		 uint64_t now_ns);
+
+/* Return the short name of error kind e ("corrupt", ...). */
+const char *lg_err_name(enum lg_err e);
+
+#endif

@@ -1,0 +1,661 @@
+/* Channels and the per-shard channel pool (net/channel.h, net/chanpool.h)
+ * against small TLS servers run by this test on 127.0.0.1: one believable
+ * relay (its TLS key, certificate and CERTS body come from
+ * test/vectors/gen_channel.py, an independent computation with
+ * python3-cryptography) and misbehaving peers (garbage instead of TLS, a
+ * close mid-handshake, no common link version, malformed CERTS, a stall).
+ * Each bad peer must end only its own channel, with a clear reason, while a
+ * channel to the good relay keeps working. Exits 77 without io_uring. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/bytes.h"
+#include "net/chanpool.h"
+#include "net/runtime.h"
+#include "test/vectors/channel/channel_vectors.h"
+
+/* --- fake relays (blocking, one thread per listener) --------------------- */
+
+enum peer_mode { PEER_GOOD, PEER_GARBAGE, PEER_CLOSE_MID, PEER_NO_VERSION, PEER_BAD_CERTS, PEER_STALL, PEER_N };
+
+struct peer {
+	enum peer_mode mode;
+	int lfd;
+	uint16_t port;
+	pthread_t th;
+	_Atomic bool stop;
+};
+
+static struct peer peers[PEER_N];
+static SSL_CTX *server_ctx;
+
+static bool ssl_read_exact(SSL *s, uint8_t *b, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		int r = SSL_read(s, b + got, (int)(n - got));
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+static void put_var(struct wr *w, uint8_t cmd, const uint8_t *body, size_t len)
+{
+	w->len += (size_t)cell_var_encode(w->p + w->len, w->cap - w->len, 4, 0, cmd, body, len);
+}
+
+/* Relay side of the link handshake: VERSIONS, CERTS, AUTH_CHALLENGE, NETINFO. */
+static bool good_handshake(SSL *s, const uint8_t *certs, size_t certs_len)
+{
+	static uint8_t buf[8192];
+	struct wr w = wr_init(buf, sizeof(buf));
+	static const uint8_t versions[] = { 0, 0, 7, 0, 6, 0, 3, 0, 4, 0, 5 };
+	uint8_t chal[32] = { 1 }, ac[64], ni[32], in[CELL_LEN];
+	uint16_t methods[1] = { 3 };
+	ssize_t acn = cell_auth_challenge_encode(ac, sizeof(ac), chal, methods, 1);
+	struct cell_addr other = { CELL_ADDR_IPV4, 4, true, { 127, 0, 0, 1 } };
+	ssize_t nin = cell_netinfo_encode(ni, sizeof(ni), (uint32_t)CHV_NOW, &other, &other, 1);
+
+	if (!ssl_read_exact(s, in, 9)) /* the client's VERSIONS (4 and 5) */
+		return false;
+	wr_bytes(&w, versions, sizeof(versions));
+	put_var(&w, CELL_CERTS, certs, certs_len);
+	put_var(&w, CELL_AUTH_CHALLENGE, ac, (size_t)acn);
+	w.len += (size_t)cell_fixed_encode(buf + w.len, sizeof(buf) - w.len, 0, CELL_NETINFO, ni, (size_t)nin);
+	if (SSL_write(s, buf, (int)w.len) != (int)w.len)
+		return false;
+	return ssl_read_exact(s, in, CELL_LEN) && in[4] == CELL_NETINFO;
+}
+
+/* After the handshake: echo each RELAY cell twice in one write (one batch);
+ * a DESTROY makes the relay hang up. */
+static void good_serve(SSL *s)
+{
+	uint8_t c[CELL_LEN], two[2 * CELL_LEN];
+
+	while (ssl_read_exact(s, c, CELL_LEN)) {
+		if (c[4] == CELL_DESTROY)
+			return;
+		if (c[4] == CELL_RELAY) {
+			memcpy(two, c, CELL_LEN);
+			memcpy(two + CELL_LEN, c, CELL_LEN);
+			SSL_write(s, two, sizeof(two));
+		}
+	}
+}
+
+/* Wait (bounded) until the client hangs up. */
+static void wait_eof(int fd)
+{
+	uint8_t b[512];
+
+	for (int i = 0; i < 100; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 100) > 0 && read(fd, b, sizeof(b)) <= 0)
+			return;
+	}
+}
+
+static void serve_tls(struct peer *pr, int fd)
+{
+	SSL *s = SSL_new(server_ctx);
+	uint8_t in[9];
+
+	SSL_set_fd(s, fd);
+	if (SSL_accept(s) != 1)
+		goto out;
+	switch (pr->mode) {
+	case PEER_GOOD:
+		if (good_handshake(s, chv_certs_body, sizeof(chv_certs_body)))
+			good_serve(s);
+		break;
+	case PEER_CLOSE_MID:
+		ssl_read_exact(s, in, sizeof(in));
+		break; /* hang up without answering VERSIONS */
+	case PEER_NO_VERSION: {
+		static const uint8_t v3[] = { 0, 0, 7, 0, 4, 0, 2, 0, 3 };
+		ssl_read_exact(s, in, sizeof(in));
+		SSL_write(s, v3, sizeof(v3));
+		wait_eof(fd);
+		break;
+	}
+	case PEER_BAD_CERTS: {
+		/* Two certificates announced; the first runs past the cell. */
+		static const uint8_t bad[] = { 2, 4, 0x10, 0, 0xde, 0xad };
+		good_handshake(s, bad, sizeof(bad));
+		wait_eof(fd);
+		break;
+	}
+	case PEER_STALL:
+		ssl_read_exact(s, in, sizeof(in));
+		wait_eof(fd); /* never answer */
+		break;
+	default:
+		break;
+	}
+out:
+	SSL_free(s);
+}
+
+/* One thread per accepted connection, joined by peers_stop(). */
+struct conn_job {
+	struct peer *pr;
+	int fd;
+};
+
+static pthread_t conn_threads[256];
+static unsigned n_conn_threads;
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *conn_main(void *arg)
+{
+	struct conn_job *cj = arg;
+	static const char junk[] = "SSH-2.0-OpenSSH_9.2\r\nthis is not TLS at all\r\n";
+
+	if (cj->pr->mode == PEER_GARBAGE) {
+		if (write(cj->fd, junk, sizeof(junk) - 1) < 0)
+			perror("write");
+		wait_eof(cj->fd);
+	} else {
+		serve_tls(cj->pr, cj->fd);
+	}
+	close(cj->fd);
+	free(cj);
+	return NULL;
+}
+
+static void *peer_main(void *arg)
+{
+	struct peer *pr = arg;
+
+	while (!atomic_load(&pr->stop)) {
+		struct pollfd p = { pr->lfd, POLLIN, 0 };
+		struct timeval tv = { 5, 0 };
+		struct conn_job *cj;
+		int fd;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		fd = accept(pr->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		cj = malloc(sizeof(*cj));
+		cj->pr = pr;
+		cj->fd = fd;
+		pthread_mutex_lock(&conn_lock);
+		if (n_conn_threads < 256 &&
+		    pthread_create(&conn_threads[n_conn_threads], NULL, conn_main, cj) == 0) {
+			n_conn_threads++;
+		} else {
+			close(fd);
+			free(cj);
+		}
+		pthread_mutex_unlock(&conn_lock);
+	}
+	return NULL;
+}
+
+static void peers_start(void)
+{
+	server_ctx = SSL_CTX_new(TLS_method());
+	assert_non_null(server_ctx);
+	assert_int_equal(SSL_CTX_use_certificate_ASN1(server_ctx, sizeof(chv_tls_cert_der), chv_tls_cert_der), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_ASN1(EVP_PKEY_RSA, server_ctx, chv_tls_key_der,
+						     sizeof(chv_tls_key_der)), 1);
+	for (int i = 0; i < PEER_N; i++) {
+		struct sockaddr_in sin = { 0 };
+		socklen_t sl = sizeof(sin);
+
+		peers[i].mode = (enum peer_mode)i;
+		atomic_store(&peers[i].stop, false);
+		peers[i].lfd = socket(AF_INET, SOCK_STREAM, 0);
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(peers[i].lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		assert_int_equal(listen(peers[i].lfd, 16), 0);
+		getsockname(peers[i].lfd, (struct sockaddr *)&sin, &sl);
+		peers[i].port = ntohs(sin.sin_port);
+		assert_int_equal(pthread_create(&peers[i].th, NULL, peer_main, &peers[i]), 0);
+	}
+}
+
+static void peers_stop(void)
+{
+	for (int i = 0; i < PEER_N; i++) {
+		atomic_store(&peers[i].stop, true);
+		pthread_join(peers[i].th, NULL);
+		close(peers[i].lfd);
+	}
+	for (unsigned i = 0; i < n_conn_threads; i++)
+		pthread_join(conn_threads[i], NULL);
+	SSL_CTX_free(server_ctx);
+}
+
+/* --- the client side, run on worker 0 -------------------------------------- */
+
+struct result {
+	_Atomic int done;
+	int err;
+	struct channel *ch;
+	char why[512];
+};
+
+static struct {
+	struct runtime *rt;
+	struct worker *w;
+	struct chanpool *pool;
+	struct chanpool_config cfg;
+	struct result res[16];
+	uint32_t circ;
+	_Atomic int cells, batch_ends, circ_closed, msg_done;
+	_Atomic int cells_before_first_end;
+	_Atomic long pool_size;
+	_Atomic int open0;
+	struct chanpool_stats stats;
+} T;
+
+struct job {
+	void (*fn)(struct job *j);
+	int peer;
+	int slot;
+	bool wrong_id;
+};
+
+static void got_channel(struct channel *ch, int err, const char *why, void *arg)
+{
+	struct result *r = arg;
+
+	r->ch = ch;
+	r->err = err;
+	snprintf(r->why, sizeof(r->why), "%s", why ? why : "");
+	atomic_store(&r->done, 1);
+}
+
+static void target_of(struct relay_target *t, int peer, bool wrong_id)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
+
+	memset(t, 0, sizeof(*t));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(peers[peer].port);
+	t->addr_len = sizeof(*sin);
+	memcpy(t->rsa_id, chv_rsa_id, 20);
+	if (wrong_id)
+		memset(t->rsa_id, 0x5A, 20);
+	/* Distinct keys per peer, so each bad peer gets its own channel. */
+	if (peer != PEER_GOOD)
+		t->rsa_id[19] ^= (uint8_t)peer;
+	t->has_ed = true;
+	memcpy(t->ed_id, chv_ed_id, 32);
+	snprintf(t->nickname, sizeof(t->nickname), "peer%d", peer);
+}
+
+static void job_get(struct job *j)
+{
+	struct relay_target t;
+	int err;
+	struct result *r = &T.res[j->slot];
+	struct channel *ch;
+
+	target_of(&t, j->peer, j->wrong_id);
+	ch = chanpool_get(T.pool, &t, got_channel, r, &err);
+	if (ch || err < 0)
+		got_channel(ch, err, err < 0 ? "failed at once" : NULL, r);
+}
+
+static void on_cell(struct channel *ch, const struct cell_view *cv, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	if (cv->command == CELL_RELAY && cv->payload[0] == 0x42)
+		atomic_fetch_add(&T.cells, 1);
+}
+
+static void on_batch_end(struct channel *ch, uint32_t circ_id, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	if (circ_id == T.circ) {
+		if (atomic_load(&T.batch_ends) == 0)
+			atomic_store(&T.cells_before_first_end, atomic_load(&T.cells));
+		atomic_fetch_add(&T.batch_ends, 1);
+	}
+}
+
+static void on_chan_closed(struct channel *ch, uint32_t circ_id, int err, void *arg)
+{
+	(void)ch;
+	(void)err;
+	(void)arg;
+	if (circ_id == T.circ)
+		atomic_fetch_add(&T.circ_closed, 1);
+}
+
+static const struct channel_circ_ops circ_ops = {
+	.on_cell = on_cell,
+	.on_batch_end = on_batch_end,
+	.on_channel_closed = on_chan_closed,
+};
+
+static void job_register_and_send(struct job *j)
+{
+	struct channel *ch = T.res[j->slot].ch;
+	struct cell c = { 0 };
+
+	T.circ = channel_alloc_circ_id(ch);
+	if (!T.circ || channel_circ_register(ch, T.circ, &circ_ops, NULL) < 0)
+		return;
+	c.circ_id = T.circ;
+	c.command = CELL_RELAY;
+	c.payload[0] = 0x42;
+	channel_send_cell(ch, &c);
+}
+
+static void job_send_destroy(struct job *j)
+{
+	struct cell c = { 0 };
+
+	c.circ_id = T.circ;
+	c.command = CELL_DESTROY;
+	channel_send_cell(T.res[j->slot].ch, &c);
+}
+
+static void job_unregister(struct job *j)
+{
+	channel_circ_unregister(T.res[j->slot].ch, T.circ);
+}
+
+static void job_snapshot(struct job *j)
+{
+	(void)j;
+	atomic_store(&T.pool_size, (long)chanpool_size(T.pool));
+	atomic_store(&T.open0, T.res[0].ch && channel_is_open(T.res[0].ch));
+	T.stats = *chanpool_stats(T.pool);
+}
+
+static void job_pool_new(struct job *j)
+{
+	(void)j;
+	T.pool = chanpool_new(T.w, &T.cfg);
+}
+
+static void job_pool_free(struct job *j)
+{
+	(void)j;
+	chanpool_free(T.pool);
+	T.pool = NULL;
+}
+
+static void run_msg(struct worker *w, void *arg)
+{
+	struct job *j = arg;
+
+	(void)w;
+	j->fn(j);
+	atomic_store(&T.msg_done, 1);
+}
+
+/* Run fn on worker 0 and wait (bounded) until it ran. */
+static void on_worker(void (*fn)(struct job *), int peer, int slot, bool wrong_id)
+{
+	static struct job j;
+
+	j = (struct job){ fn, peer, slot, wrong_id };
+	atomic_store(&T.msg_done, 0);
+	assert_int_equal(worker_post(T.w, run_msg, &j), 0);
+	for (int i = 0; i < 500 && !atomic_load(&T.msg_done); i++)
+		usleep(2000);
+	assert_true(atomic_load(&T.msg_done));
+}
+
+static void wait_done(int slot)
+{
+	for (int i = 0; i < 1000 && !atomic_load(&T.res[slot].done); i++)
+		usleep(5000);
+	assert_true(atomic_load(&T.res[slot].done));
+}
+
+static bool wait_until(_Atomic int *v, int want)
+{
+	for (int i = 0; i < 600 && atomic_load(v) < want; i++)
+		usleep(5000);
+	return atomic_load(v) >= want;
+}
+
+static void setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
+{
+	struct runtime_config rc;
+	char why[256];
+
+	if (runtime_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	memset(&T, 0, sizeof(T));
+	runtime_config_defaults(&rc);
+	rc.nworkers = 1;
+	rc.max_conns = 64;
+	rc.recv_bufs = 64;
+	T.rt = runtime_new(&rc);
+	assert_non_null(T.rt);
+	assert_int_equal(runtime_start(T.rt), 0);
+	T.w = runtime_worker(T.rt, 0);
+	chanpool_config_defaults(&T.cfg);
+	T.cfg.chan.handshake_timeout_ns = 400 * 1000000ull;
+	T.cfg.chan.fixed_wallclock = (time_t)CHV_NOW;
+	if (idle_ns)
+		T.cfg.max_idle_ns = idle_ns;
+	if (lifetime_ns)
+		T.cfg.max_lifetime_ns = lifetime_ns;
+	on_worker(job_pool_new, 0, 0, false);
+	assert_non_null(T.pool);
+}
+
+static void teardown_all(void)
+{
+	on_worker(job_pool_free, 0, 0, false);
+	runtime_stop(T.rt);
+	runtime_join(T.rt);
+	runtime_free(T.rt);
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+static void test_chanpool_opens_validated_channel_then_reuses_it(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	on_worker(job_get, PEER_GOOD, 1, false); /* joins the opening channel */
+	wait_done(0);
+	wait_done(1);
+	assert_int_equal(T.res[0].err, 0);
+	assert_non_null(T.res[0].ch);
+	assert_ptr_equal(T.res[1].ch, T.res[0].ch);
+	on_worker(job_get, PEER_GOOD, 2, false); /* open now: answered at once */
+	wait_done(2);
+	assert_ptr_equal(T.res[2].ch, T.res[0].ch);
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(T.stats.opened, 1);
+	assert_int_equal(T.stats.joined, 1);
+	assert_int_equal(T.stats.reused, 1);
+	assert_int_equal(atomic_load(&T.pool_size), 1);
+	{
+		struct channel *ch = T.res[0].ch;
+		const struct channel_timings *tm = channel_timings(ch);
+
+		assert_int_equal(channel_link_proto(ch), 5);
+		assert_memory_equal(channel_identity(ch)->rsa_id, chv_rsa_id, 20);
+		assert_memory_equal(channel_identity(ch)->ed_id, chv_ed_id, 32);
+		assert_true(tm->tcp_connect_ns > 0 && tm->tls_handshake_ns > 0 && tm->link_handshake_ns > 0);
+		assert_true(tm->total_ns >= tm->tcp_connect_ns + tm->tls_handshake_ns);
+	}
+	teardown_all();
+}
+
+static void test_channel_delivers_cells_per_circuit_with_batch_end(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	assert_int_equal(T.res[0].err, 0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	assert_true(T.circ & 0x80000000u); /* tor-spec 5.1.1: initiator sets the MSB */
+	assert_true(wait_until(&T.cells, 2));
+	assert_true(wait_until(&T.batch_ends, 1));
+	/* The relay wrote both cells at once: a batch end follows cells. */
+	assert_true(atomic_load(&T.cells_before_first_end) >= 1);
+	assert_true(atomic_load(&T.batch_ends) <= 2);
+	teardown_all();
+}
+
+static void test_relay_hangup_tells_circuits_and_pool_reopens(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.cells, 2));
+	on_worker(job_send_destroy, PEER_GOOD, 0, false); /* the fake relay hangs up */
+	assert_true(wait_until(&T.circ_closed, 1));
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(atomic_load(&T.pool_size), 0);
+	assert_int_equal(T.stats.lost, 1);
+	on_worker(job_get, PEER_GOOD, 1, false);
+	wait_done(1);
+	assert_int_equal(T.res[1].err, 0);
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(T.stats.opened, 2);
+	teardown_all();
+}
+
+static void expect_failure(int slot, int peer, const char *needle)
+{
+	wait_done(slot);
+	if (T.res[slot].err >= 0 || !strstr(T.res[slot].why, needle))
+		fail_msg("peer %d: err %d, why \"%s\" (wanted \"%s\")", peer, T.res[slot].err,
+			 T.res[slot].why, needle);
+}
+
+static void test_bad_peers_each_fail_alone_with_clear_reason(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	assert_int_equal(T.res[0].err, 0);
+	on_worker(job_get, PEER_GARBAGE, 1, false);
+	on_worker(job_get, PEER_CLOSE_MID, 2, false);
+	on_worker(job_get, PEER_NO_VERSION, 3, false);
+	on_worker(job_get, PEER_BAD_CERTS, 4, false);
+	on_worker(job_get, PEER_STALL, 5, false);
+	expect_failure(1, PEER_GARBAGE, "TLS handshake failed");
+	expect_failure(2, PEER_CLOSE_MID, "closed by the peer during the link handshake");
+	expect_failure(3, PEER_NO_VERSION, "VERSIONS");
+	expect_failure(4, PEER_BAD_CERTS, "CERTS");
+	expect_failure(5, PEER_STALL, "timed out");
+	assert_int_equal(T.res[5].err, -ETIMEDOUT);
+	/* The good channel is still open and carries cells. */
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.cells, 2));
+	on_worker(job_snapshot, 0, 0, false);
+	assert_true(atomic_load(&T.open0));
+	assert_int_equal(T.stats.failed, 5);
+	teardown_all();
+}
+
+static void test_wrong_identity_is_refused_naming_both(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, true);
+	expect_failure(0, PEER_GOOD, "identity mismatch");
+	assert_non_null(strstr(T.res[0].why, "5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A"));
+	assert_non_null(strstr(T.res[0].why, CHV_RSA_ID_HEX));
+	assert_int_equal(T.res[0].err, -EPERM);
+	teardown_all();
+}
+
+static void test_idle_channel_closes_after_max_idle_but_busy_one_stays(void **state)
+{
+	(void)state;
+	setup_with(150 * 1000000ull, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	usleep(400000); /* > max idle, but it has a circuit */
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(atomic_load(&T.pool_size), 1);
+	assert_int_equal(T.stats.closed_idle, 0);
+	on_worker(job_unregister, PEER_GOOD, 0, false);
+	for (int i = 0; i < 200; i++) {
+		on_worker(job_snapshot, 0, 0, false);
+		if (atomic_load(&T.pool_size) == 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(atomic_load(&T.pool_size), 0);
+	assert_int_equal(T.stats.closed_idle, 1);
+	teardown_all();
+}
+
+static void test_old_channel_is_retired_and_replaced(void **state)
+{
+	(void)state;
+	setup_with(0, 300 * 1000000ull);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	usleep(500000);
+	on_worker(job_get, PEER_GOOD, 1, false);
+	wait_done(1);
+	assert_int_equal(T.res[1].err, 0);
+	assert_ptr_not_equal(T.res[1].ch, T.res[0].ch);
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(T.stats.retired, 1);
+	assert_int_equal(T.stats.opened, 2);
+	assert_true(atomic_load(&T.open0)); /* still carries its circuit */
+	teardown_all();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chanpool_opens_validated_channel_then_reuses_it),
+		cmocka_unit_test(test_channel_delivers_cells_per_circuit_with_batch_end),
+		cmocka_unit_test(test_relay_hangup_tells_circuits_and_pool_reopens),
+		cmocka_unit_test(test_bad_peers_each_fail_alone_with_clear_reason),
+		cmocka_unit_test(test_wrong_identity_is_refused_naming_both),
+		cmocka_unit_test(test_idle_channel_closes_after_max_idle_but_busy_one_stays),
+		cmocka_unit_test(test_old_channel_is_retired_and_replaced),
+	};
+	int rc;
+
+	peers_start();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	peers_stop();
+	return rc;
+}

@@ -1,0 +1,247 @@
+/* Tests for app/guard: guard-spec scenarios over the synthetic consensus
+ * (primary guards, falling back when they are down, the retry schedule,
+ * confirmed ordering) and the state file (round trip, corrupt file). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "app/guard.h"
+#include "core/config.h"
+#include "test/unit/synthnet.h"
+
+#define NOW ((time_t)1800000000)
+
+struct gw {
+	struct synthnet *s;
+	struct nodelist *nl;
+	struct config *cfg;
+	struct path_sel *ps;
+	struct guard_state *gs;
+};
+
+static struct gw *gw_new(void)
+{
+	struct gw *w = calloc(1, sizeof(*w));
+
+	w->s = synthnet_new(3000, 77);
+	w->nl = nodelist_new(&w->s->c, w->s->md_ptrs, w->s->n_mds);
+	w->cfg = config_new_defaults();
+	w->ps = path_sel_new(w->nl, w->cfg);
+	w->gs = guard_state_new();
+	guard_on_consensus(w->gs, w->ps, NOW);
+	return w;
+}
+
+static void gw_free(struct gw *w)
+{
+	guard_state_free(w->gs);
+	path_sel_free(w->ps);
+	config_free(w->cfg);
+	nodelist_free(w->nl);
+	synthnet_free(w->s);
+	free(w);
+}
+
+static void test_guard_samples_filtered_set_and_three_primaries(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_pick pk;
+
+	(void)state;
+	assert_int_equal(w->gs->n_prim, 3);
+	assert_true(w->gs->n >= 20); /* guard-spec MIN_FILTERED_SAMPLE */
+	for (size_t i = 0; i < w->gs->n; i++)
+		assert_true(node_has_flags(w->gs->e[i].node, RFLAG_GUARD | RFLAG_STABLE | RFLAG_FAST | RFLAG_V2DIR));
+	/* NUM_USABLE_PRIMARY_GUARDS = 1: always the first primary. */
+	for (int k = 0; k < 50; k++) {
+		assert_true(guard_select(w->gs, w->ps, NULL, false, NOW, &pk));
+		assert_int_equal(pk.entry, w->gs->prim[0]);
+		assert_int_equal(pk.usable, GUARD_USABLE_ON_COMPLETION);
+	}
+	gw_free(w);
+}
+
+static void test_guard_primaries_down_moves_to_next_and_confirms_it(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_pick pk;
+	size_t p0 = w->gs->prim[0], p1 = w->gs->prim[1], p2 = w->gs->prim[2];
+
+	(void)state;
+	guard_on_failure(w->gs, w->gs->e[p0].id, NOW);
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 1, &pk));
+	assert_int_equal(pk.entry, p1);
+	guard_on_failure(w->gs, w->gs->e[p1].id, NOW + 1);
+	guard_on_failure(w->gs, w->gs->e[p2].id, NOW + 1);
+	/* All primaries down: an exploratory, non-primary guard. */
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 2, &pk));
+	assert_int_equal(pk.usable, GUARD_USABLE_IF_NO_BETTER);
+	assert_false(w->gs->e[pk.entry].primary);
+	assert_true(w->gs->e[pk.entry].pending);
+	size_t x = pk.entry;
+	/* A second circuit explores a different guard (x is pending). */
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 2, &pk));
+	assert_true(pk.entry != x);
+	guard_on_success(w->gs, w->gs->e[x].id, NOW + 3);
+	assert_int_equal(w->gs->e[x].confirmed_idx, 0);
+	/* guard-spec 4.4: a confirmed guard replaces non-confirmed primaries. */
+	assert_int_equal(w->gs->prim[0], x);
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 4, &pk));
+	assert_int_equal(pk.entry, x);
+	gw_free(w);
+}
+
+static void test_guard_retry_schedule_follows_guard_spec_table(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_pick pk;
+	size_t p0 = w->gs->prim[0];
+
+	(void)state;
+	assert_int_equal(guard_retry_interval(true, 0), 600);
+	assert_int_equal(guard_retry_interval(true, 7 * 3600), 90 * 60);
+	assert_int_equal(guard_retry_interval(true, 100 * 3600), 4 * 3600);
+	assert_int_equal(guard_retry_interval(true, 200 * 3600), 9 * 3600);
+	assert_int_equal(guard_retry_interval(false, 0), 3600);
+	assert_int_equal(guard_retry_interval(false, 7 * 3600), 4 * 3600);
+	assert_int_equal(guard_retry_interval(false, 100 * 3600), 18 * 3600);
+	assert_int_equal(guard_retry_interval(false, 200 * 3600), 36 * 3600);
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW, &pk));
+	guard_on_failure(w->gs, w->gs->e[p0].id, NOW);
+	guard_retry_due(w->gs, NOW + 599);
+	assert_int_equal(w->gs->e[p0].reach, GUARD_REACH_NO);
+	guard_retry_due(w->gs, NOW + 600);
+	assert_int_equal(w->gs->e[p0].reach, GUARD_REACH_MAYBE);
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 600, &pk));
+	assert_int_equal(pk.entry, p0);
+	gw_free(w);
+}
+
+static char *tmpdir(void)
+{
+	char *d = strdup("/tmp/onionring-guard-XXXXXX");
+
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void test_guard_state_survives_restart(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_state *g2 = guard_state_new();
+	struct cbt_params cp;
+	static struct cbt c1, c2;
+	char *dir = tmpdir(), path[256];
+	struct guard_pick pk;
+
+	(void)state;
+	cbt_params_get(&cp, NULL);
+	cbt_init(&c1, &cp);
+	cbt_init(&c2, &cp);
+	for (int i = 0; i < 150; i++)
+		cbt_add_time(&c1, 1000 + (uint32_t)i * 7);
+	guard_on_success(w->gs, w->gs->e[w->gs->prim[1]].id, NOW);
+	w->gs->e[0].extra = strdup("pb_use_attempts=3.000000");
+	assert_int_equal(guard_statefile_save(dir, w->gs, &c1, NOW), 0);
+	snprintf(path, sizeof(path), "%s/state.tmp", dir);
+	assert_int_not_equal(access(path, F_OK), 0); /* renamed away */
+	assert_int_equal(guard_statefile_load(dir, g2, &c2), 0);
+	assert_int_equal(g2->n, w->gs->n);
+	for (size_t i = 0; i < g2->n; i++) {
+		assert_memory_equal(g2->e[i].id, w->gs->e[i].id, SHA1_LEN);
+		assert_int_equal(g2->e[i].confirmed_idx, w->gs->e[i].confirmed_idx);
+		assert_int_equal(g2->e[i].sampled_on, w->gs->e[i].sampled_on);
+	}
+	assert_string_equal(g2->e[0].extra, "pb_use_attempts=3.000000");
+	assert_int_equal(c2.n, 150);
+	assert_true(c2.have_estimate);
+	/* After the restart the confirmed guard is the first primary again. */
+	guard_on_consensus(g2, w->ps, NOW + 60);
+	assert_true(guard_select(g2, w->ps, NULL, false, NOW + 60, &pk));
+	assert_int_equal(g2->e[pk.entry].confirmed_idx, 0);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+	free(dir);
+	guard_state_free(g2);
+	gw_free(w);
+}
+
+static void write_text(const char *dir, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_guard_corrupt_state_is_moved_aside_and_fresh_state_used(void **state)
+{
+	static const char *const bad[] = {
+		"Guard in=default rsa_id=ZZZZ sampled_on=2026-01-01T00:00:00 listed=1\n",
+		"Guard in=default sampled_on=2026-01-01T00:00:00 listed=1\n",
+		"Guard in=default rsa_id=0123456789ABCDEF0123456789ABCDEF01234567 sampled_on=yesterday listed=1\n",
+		"CircuitBuildTimeBin 15 x\n",
+		"Guard in=default rsa_id=0123456789ABCDEF0123456789ABCDEF01234567 sampled_on=2026-01-01T00:00:00 listed=1 confirmed_idx=0\n",
+		"Guard\n",
+		"\x01\x02garbage\n",
+	};
+	struct guard_state *gs = guard_state_new();
+	struct cbt_params cp;
+	static struct cbt c;
+	char *dir = tmpdir(), path[256];
+
+	(void)state;
+	cbt_params_get(&cp, NULL);
+	cbt_init(&c, &cp);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		write_text(dir, bad[k]);
+		assert_int_equal(guard_statefile_load(dir, gs, &c), 1);
+		assert_int_equal(gs->n, 0);
+		assert_int_equal(c.n, 0);
+		snprintf(path, sizeof(path), "%s/state.corrupt", dir);
+		assert_int_equal(access(path, F_OK), 0);
+		snprintf(path, sizeof(path), "%s/state", dir);
+		assert_int_not_equal(access(path, F_OK), 0);
+	}
+	/* A valid one with another instance's line and unknown keys loads. */
+	write_text(dir, "# comment\nTorVersion Tor 0.4.9\n"
+			"Guard in=restricted rsa_id=0123456789ABCDEF0123456789ABCDEF01234567 sampled_on=2026-01-01T00:00:00 listed=1\n"
+			"Guard in=default rsa_id=0123456789ABCDEF0123456789ABCDEF01234567 nickname=x sampled_on=2026-01-01T00:00:00 listed=0 unlisted_since=2026-01-02T00:00:00\n");
+	assert_int_equal(guard_statefile_load(dir, gs, &c), 0);
+	assert_int_equal(gs->n, 1);
+	assert_int_equal(gs->n_foreign, 1);
+	assert_false(gs->e[0].listed);
+	/* A missing file is a fresh start, not an error. */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	unlink(path);
+	assert_int_equal(guard_statefile_load(dir, gs, &c), 0);
+	assert_int_equal(gs->n, 0);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+	free(dir);
+	guard_state_free(gs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guard_samples_filtered_set_and_three_primaries),
+		cmocka_unit_test(test_guard_primaries_down_moves_to_next_and_confirms_it),
+		cmocka_unit_test(test_guard_retry_schedule_follows_guard_spec_table),
+		cmocka_unit_test(test_guard_state_survives_restart),
+		cmocka_unit_test(test_guard_corrupt_state_is_moved_aside_and_fresh_state_used),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
