@@ -226,7 +226,7 @@ static void stream_retry_or_end(struct shard *sh, struct stream *st, enum socks5
 {
 	st->oc = NULL;
 	st->sid = 0;
-	if (st->state != ST_OPEN && st->attempts < sh->cfg.stream_attempts) {
+	if (!st->is_dir && st->state != ST_OPEN && st->attempts < sh->cfg.stream_attempts) {
 		STAT_ADD(sh, streams_retried, 1);
 		log_info("retrying a stream on another circuit (%s)", why);
 		st->state = ST_WAITING;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "app/circmgr.h"
+#include "app/dirview.h"
 #include "app/metrics.h"
 #include "app/socks.h"
 #include "core/clock.h"
@@ -194,6 +195,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	runtime_config_defaults(&rc);
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
+	dirview_init(cfg);
 	rc.worker_started = worker_started;
 	rc.worker_stopping = worker_stopping;
 	rc.arg = g;
@@ -246,6 +248,7 @@ static void reload(struct gateway *g)
 	}
 	if (ncfg->log.n > 0)
 		log_set_level(ncfg->log.v[0].min);
+	dirview_set_config(ncfg);
 	config_free(g->cfg);
 	g->cfg = ncfg;
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
@@ -298,6 +301,7 @@ void gateway_free(struct gateway *g)
 	if (!g)
 		return;
 	runtime_free(g->rt);
+	dirview_shutdown();
 	config_free(g->cfg);
 	free(g);
 }
