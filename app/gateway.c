@@ -8,10 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "app/circmgr.h"
+#include "app/dirfetch_http.h"
+#include "app/dirmgr.h"
+#include "app/control.h"
 #include "app/dirview.h"
+#include "app/events.h"
 #include "app/metrics.h"
 #include "app/socks.h"
 #include "core/clock.h"
@@ -30,6 +36,18 @@ struct gateway {
 	struct circmgr_config circ_cfg;
 	struct socks_listener socks[GATEWAY_MAX_SOCKS_PORTS];
 	uint64_t started_ns;
+	/* Control port: g->cfg may be swapped by SETCONF on a worker and by
+	 * SIGHUP on the main thread, both under cfg_lock. */
+	struct control_server control;
+	pthread_mutex_t cfg_lock;
+	uint16_t socks_bound[GATEWAY_MAX_SOCKS_PORTS]; /* actual ports (SocksPort auto) */
+	size_t nsocks;
+	uint16_t last_bound; /* of the last listener open_listeners opened */
+	/* Directory: the manager runs on the coordinator tick; the HTTP
+	 * fetcher's threads post results back to it. */
+	struct dirauth_list auths;
+	struct dirfetch_http *dirhttp;
+	struct dirmgr *dir;
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -49,6 +67,8 @@ static void worker_stopping(struct worker *w, void *arg)
 }
 
 /* --- metrics --------------------------------------------------------------- */
+
+static void collect_directory(struct metrics_buf *b, const struct gateway *g);
 
 static void collect_runtime(struct metrics_buf *b, void *arg)
 {
@@ -86,20 +106,97 @@ static void collect_runtime(struct metrics_buf *b, void *arg)
 	metrics_sample_u64(b, "onionring_workers", NULL, n);
 	metrics_family(b, "onionring_uptime_seconds", METRICS_GAUGE, "Seconds since the gateway started.");
 	metrics_sample(b, "onionring_uptime_seconds", NULL, (double)(clock_mono_ns() - g->started_ns) / 1e9);
+	collect_directory(b, g);
+}
+
+/* The directory's metrics (dirmgr_stats_read: any thread). */
+static void collect_directory(struct metrics_buf *b, const struct gateway *g)
+{
+	struct dirmgr_stats s;
+	char label[64];
+	const char *f = "onionring_directory_fetches_total";
+
+	if (!g->dir)
+		return;
+	dirmgr_stats_read(g->dir, &s);
+	metrics_family(b, "onionring_bootstrap_percent", METRICS_GAUGE,
+		       "Bootstrap progress as tor reports it (100: a usable directory).");
+	metrics_sample_u64(b, "onionring_bootstrap_percent", NULL, (uint64_t)s.bootstrap_pct);
+	metrics_family(b, "onionring_directory_age_seconds", METRICS_GAUGE,
+		       "Seconds since the valid-after time of the consensus in use (-1: none).");
+	metrics_sample(b, "onionring_directory_age_seconds", NULL,
+		       s.valid_after ? (double)(clock_wall() - s.valid_after) : -1.0);
+	metrics_family(b, "onionring_directory_usable", METRICS_GAUGE,
+		       "1 when the directory is enough to build circuits.");
+	metrics_sample_u64(b, "onionring_directory_usable", NULL, s.usable);
+	metrics_family(b, "onionring_directory_microdescs", METRICS_GAUGE,
+		       "Routers in the consensus in use that have a microdescriptor.");
+	metrics_sample_u64(b, "onionring_directory_microdescs", NULL, s.n_microdescs);
+	metrics_family(b, "onionring_directory_routers", METRICS_GAUGE, "Routers in the consensus in use.");
+	metrics_sample_u64(b, "onionring_directory_routers", NULL, s.n_routers);
+	metrics_family(b, f, METRICS_COUNTER, "Directory fetches by document kind and result.");
+	for (int k = 0; k < DIR_FETCH_KINDS; k++)
+		for (int r = 0; r < DIR_RESULTS; r++) {
+			snprintf(label, sizeof(label), "kind=\"%s\",result=\"%s\"",
+				 dir_fetch_kind_name((enum dir_fetch_kind)k),
+				 dir_fetch_result_name((enum dir_fetch_result)r));
+			metrics_sample_u64(b, f, label, s.fetches[k][r]);
+		}
 }
 
 static bool health(char *reason, size_t len, void *arg)
 {
 	struct gateway *g = arg;
+	struct dirmgr_stats s;
 
 	if (runtime_stopping(g->rt)) {
 		snprintf(reason, len, "shutting down");
 		return false;
 	}
-	/* Until the directory and circuit layers land there is nothing that
-	 * can carry a stream: say so rather than claim health. */
+	/* Healthy once a usable directory exists (dirmgr: live or reasonably
+	 * live consensus with enough microdescriptors). */
+	if (g->dir) {
+		dirmgr_stats_read(g->dir, &s);
+		if (s.usable)
+			return true;
+		snprintf(reason, len, "not bootstrapped: %d%%, no usable directory yet", s.bootstrap_pct);
+		return false;
+	}
 	snprintf(reason, len, "not bootstrapped: no directory yet");
 	return false;
+}
+
+/* runtime_config.coord_tick: the directory manager's step. Coordinator. */
+static void coord_tick(struct runtime *rt, void *arg)
+{
+	struct gateway *g = arg;
+
+	(void)rt;
+	if (g->dir)
+		dirmgr_tick(g->dir);
+}
+
+/* Build the directory manager from cfg (DirAuthority lines or the public
+ * authorities; DataDirectory for the cache). Return 0 or -1 with err. */
+static int start_directory(struct gateway *g, const struct config *cfg, char *err, size_t errlen)
+{
+	struct dirmgr_config dc = {0};
+
+	if (dirauth_list_from_config(&cfg->dir_authority, &g->auths, err, errlen) < 0)
+		return -1;
+	g->dirhttp = dirfetch_http_new(2, cfg->testing_tor_network ? 10000 : 30000);
+	if (!g->dirhttp) {
+		snprintf(err, errlen, "cannot start the directory fetcher");
+		return -1;
+	}
+	dc.auths = &g->auths;
+	dc.data_directory = cfg->data_directory;
+	dirfetch_http_fetcher(g->dirhttp, &dc.fetcher);
+	/* Until the circuit layer reports phases 80..100 itself, a usable
+	 * directory is "done". */
+	dc.report_done = true;
+	g->dir = dirmgr_new(&dc, err, errlen);
+	return g->dir ? 0 : -1;
 }
 
 /* --- listeners ------------------------------------------------------------- */
@@ -144,6 +241,7 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 		}
 		log_notice("%s listening on %s%s%s:%u", what, p->is_ipv6 ? "[" : "", p->addr, p->is_ipv6 ? "]" : "",
 			   bound);
+		g->last_bound = bound;
 	}
 	return 0;
 }
@@ -169,6 +267,152 @@ static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot open a SocksPort listener (see the log)");
 			return -1;
 		}
+		g->socks_bound[i] = g->last_bound;
+		g->nsocks = i + 1;
+	}
+	return 0;
+}
+
+/* --- control port (app/control.h) ------------------------------------------ */
+
+/* Sum of every worker's socket counters. */
+static void traffic(struct gateway *g, uint64_t *in, uint64_t *out)
+{
+	struct worker_stats st;
+
+	*in = *out = 0;
+	for (unsigned i = 0; i < runtime_nworkers(g->rt); i++) {
+		worker_stats_read(runtime_worker(g->rt, i), &st);
+		*in += st.bytes_in;
+		*out += st.bytes_out;
+	}
+}
+
+static int control_getinfo(void *arg, const char *key, struct control_buf *out)
+{
+	struct gateway *g = arg;
+	uint64_t in, outb;
+
+	if (strcmp(key, "config-file") == 0) {
+		if (!g->config_path)
+			return -ENOTSUP;
+		control_buf_printf(out, "%s", g->config_path);
+	} else if (strcmp(key, "traffic/read") == 0 || strcmp(key, "traffic/written") == 0) {
+		traffic(g, &in, &outb);
+		control_buf_printf(out, "%llu", (unsigned long long)(key[8] == 'r' ? in : outb));
+	} else if (strcmp(key, "net/listeners/socks") == 0) {
+		pthread_mutex_lock(&g->cfg_lock);
+		for (size_t i = 0; i < g->nsocks; i++) /* SocksPort is not a runtime key */
+			control_buf_printf(out, "%s\"%s%s%s:%u\"", i ? " " : "", g->cfg->socks_port.v[i].is_ipv6 ? "[" : "",
+					   g->cfg->socks_port.v[i].addr, g->cfg->socks_port.v[i].is_ipv6 ? "]" : "",
+					   g->socks_bound[i]);
+		pthread_mutex_unlock(&g->cfg_lock);
+	} else if (strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0 ||
+		   strcmp(key, "ns/all") == 0 || strncmp(key, "md/", 3) == 0) {
+		return -ENOTSUP; /* the circuit and directory managers do not publish these yet */
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void dump_worker(struct worker *w, void *arg)
+{
+	(void)arg;
+	circmgr_dump(w);
+}
+
+static int control_signal(void *arg, enum control_signal sig)
+{
+	struct gateway *g = arg;
+	uint64_t in, out;
+
+	switch (sig) {
+	case CONTROL_SIGNAL_RELOAD: /* the same path as a real SIGHUP */
+		return kill(getpid(), SIGHUP) < 0 ? -errno : 0;
+	case CONTROL_SIGNAL_SHUTDOWN:
+	case CONTROL_SIGNAL_HALT:
+		return kill(getpid(), SIGTERM) < 0 ? -errno : 0;
+	case CONTROL_SIGNAL_DUMP:
+		traffic(g, &in, &out);
+		log_notice("DUMP: %u workers, %llu bytes read, %llu written, uptime %.1f s", runtime_nworkers(g->rt),
+			   (unsigned long long)in, (unsigned long long)out,
+			   (double)(clock_mono_ns() - g->started_ns) / 1e9);
+		for (unsigned i = 0; i < runtime_nworkers(g->rt); i++)
+			worker_post(runtime_worker(g->rt, i), dump_worker, NULL);
+		return 0;
+	case CONTROL_SIGNAL_NEWNYM:
+		return events_newnym();
+	}
+	return -EINVAL;
+}
+
+static void control_config_read(void *arg, void (*fn)(const struct config *cfg, void *ctx), void *ctx)
+{
+	struct gateway *g = arg;
+
+	pthread_mutex_lock(&g->cfg_lock);
+	fn(g->cfg, ctx);
+	pthread_mutex_unlock(&g->cfg_lock);
+}
+
+/* Put ncfg in force; g->cfg_lock held. */
+static void config_apply_locked(struct gateway *g, struct config *ncfg)
+{
+	if (ncfg->log.n > 0)
+		log_set_level(ncfg->log.v[0].min);
+	dirview_set_config(ncfg);
+	config_free(g->cfg);
+	g->cfg = ncfg;
+}
+
+static int control_config_replace(void *arg, struct config *ncfg, char *err, size_t errlen)
+{
+	struct gateway *g = arg;
+
+	(void)err;
+	(void)errlen;
+	pthread_mutex_lock(&g->cfg_lock);
+	config_apply_locked(g, ncfg);
+	pthread_mutex_unlock(&g->cfg_lock);
+	log_notice("SETCONF: configuration changed by a controller");
+	return 0;
+}
+
+static bool port_is_loopback(const struct config_port *p)
+{
+	return p->is_ipv6 ? strcmp(p->addr, "::1") == 0 : strncmp(p->addr, "127.", 4) == 0;
+}
+
+/* ControlPort listeners and the cookie; nothing when ControlPort is off. */
+static int open_control_port(struct gateway *g, char *err, size_t errlen)
+{
+	const struct config *cfg = g->cfg;
+	struct control_server *srv = &g->control;
+
+	if (cfg->control_port.n == 0)
+		return 0;
+	srv->be = (struct control_backend){
+		.arg = g, .getinfo = control_getinfo, .signal = control_signal,
+		.config_read = control_config_read, .config_replace = control_config_replace,
+	};
+	srv->have_passwords = cfg->hashed_control_password.n > 0;
+	if (cfg->cookie_authentication) {
+		if (!cfg->data_directory) {
+			snprintf(err, errlen, "CookieAuthentication 1 needs a DataDirectory for the cookie file");
+			return -1;
+		}
+		if (control_cookie_write(srv, cfg->data_directory, err, errlen) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->control_port.n; i++)
+		if (!port_is_loopback(&cfg->control_port.v[i]) && !srv->cookie_auth && !srv->have_passwords)
+			log_warn("ControlPort %s is not on loopback and has no authentication: anyone who reaches it controls onionring",
+				 cfg->control_port.v[i].addr);
+	log_set_hook(events_log_hook, NULL);
+	if (open_listeners(g, &cfg->control_port, "ControlPort", control_accept, srv) < 0) {
+		snprintf(err, errlen, "cannot open the ControlPort listener (see the log)");
+		return -1;
 	}
 	return 0;
 }
@@ -187,6 +431,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	}
 	g->cfg = cfg;
 	g->config_path = config_path;
+	pthread_mutex_init(&g->cfg_lock, NULL);
 	if (runtime_probe(why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s", why);
 		free(g);
@@ -198,7 +443,12 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	dirview_init(cfg);
 	rc.worker_started = worker_started;
 	rc.worker_stopping = worker_stopping;
+	rc.coord_tick = coord_tick;
 	rc.arg = g;
+	if (start_directory(g, cfg, err, errlen) < 0) {
+		gateway_free(g);
+		return NULL;
+	}
 	circmgr_config_from(&g->circ_cfg, cfg);
 	g->rt = runtime_new(&rc);
 	if (!g->rt) {
@@ -214,7 +464,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 		gateway_free(g);
 		return NULL;
 	}
-	if (open_socks_ports(g, err, errlen) < 0) {
+	if (open_socks_ports(g, err, errlen) < 0 || open_control_port(g, err, errlen) < 0) {
 		gateway_free(g);
 		return NULL;
 	}
@@ -237,20 +487,19 @@ static void reload(struct gateway *g)
 		log_warn("SIGHUP: new configuration rejected, the old one stays in force: %s", err);
 		return;
 	}
+	pthread_mutex_lock(&g->cfg_lock); /* SETCONF may swap g->cfg too */
 	n = config_diff(g->cfg, ncfg, changed, sizeof(changed) / sizeof(changed[0]));
 	for (size_t i = 0; i < n && i < sizeof(changed) / sizeof(changed[0]); i++) {
 		if (!config_key_is_runtime(changed[i])) {
+			pthread_mutex_unlock(&g->cfg_lock);
 			log_warn("SIGHUP: %s cannot change while running; the old configuration stays in force",
 				 changed[i]->name);
 			config_free(ncfg);
 			return;
 		}
 	}
-	if (ncfg->log.n > 0)
-		log_set_level(ncfg->log.v[0].min);
-	dirview_set_config(ncfg);
-	config_free(g->cfg);
-	g->cfg = ncfg;
+	config_apply_locked(g, ncfg);
+	pthread_mutex_unlock(&g->cfg_lock);
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
 }
 
@@ -301,6 +550,9 @@ void gateway_free(struct gateway *g)
 	if (!g)
 		return;
 	runtime_free(g->rt);
+	dirfetch_http_free(g->dirhttp); /* every fetch calls back before dirmgr goes */
+	dirmgr_free(g->dir);
+	dirauth_list_free(&g->auths);
 	dirview_shutdown();
 	config_free(g->cfg);
 	free(g);

@@ -38,11 +38,12 @@ void md_batch_ref_put(struct md_batch_ref *r)
 {
 	if (!r)
 		return;
-	/* Release: our reads of the batch happen before a later free; pairs
-	 * with the acquire fence below on the thread that drops the last one. */
-	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release) != 1)
+	/* acq_rel: the release half orders our reads of the batch before the
+	 * decrement; the acquire half, on whoever drops the last reference,
+	 * pairs with every other holder's release so the free comes after all
+	 * their reads. (An acquire fence would do; TSan does not model fences.) */
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	microdesc_batch_free(r->b);
 	free(r);
 }
@@ -68,10 +69,9 @@ void consensus_ref_put(struct consensus_ref *r)
 {
 	if (!r)
 		return;
-	/* Release pairs with the acquire fence of the last dropper. */
-	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release) != 1)
+	/* acq_rel: pairs with the other holders' decrements (md_batch_ref_put). */
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	consensus_free(r->c);
 	free(r);
 }
@@ -135,6 +135,10 @@ struct netdir *netdir_new(struct consensus_ref *cr, struct md_batch_ref *const *
 	const struct consensus *c = cr->c;
 	int32_t pct;
 
+	static _Atomic uint64_t next_generation = 1;
+
+	/* Relaxed: only uniqueness matters (views compare generations). */
+	d->generation = atomic_fetch_add_explicit(&next_generation, 1, memory_order_relaxed);
 	consensus_ref_get(cr);
 	d->cref = cr;
 	d->c = c;
@@ -169,11 +173,11 @@ void netdir_release(struct netdir *d)
 {
 	if (!d)
 		return;
-	/* Release pairs with the acquire fence of whoever drops the last
-	 * reference, so every reader's accesses happen before the free. */
-	if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_release) != 1)
+	/* acq_rel: pairs with every other holder's decrement (and with the
+	 * publisher's transfer in netdir_slot_publish), so all readers'
+	 * accesses happen before the free. */
+	if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	netdir_free(d);
 }
 

@@ -70,7 +70,7 @@ void consensus_ref_put(struct consensus_ref *r);
 
 struct netdir {
 	_Atomic long refs;
-	uint64_t generation;             /* 1, 2, ... per published snapshot */
+	uint64_t generation;             /* unique per snapshot (process-wide counter) */
 	const struct consensus *c;       /* cref->c */
 	struct consensus_ref *cref;      /* owned reference */
 	const struct microdesc **md;     /* c->n_routers entries; NULL: missing */

@@ -15,8 +15,11 @@
 #include "net/tls.h"
 
 #define CHANNEL_DEFAULT_HS_TIMEOUT_NS (30ull * 1000000000ull)
-/* Room for the largest var cell (tor-spec 3: 16-bit length). */
-#define CHANNEL_INBUF_CAP (CELL_VAR_HEADER_LEN + CELL_VAR_PAYLOAD_MAX)
+/* The receive buffer holds at most one partial cell once open (the
+ * largest var cell: tor-spec 3, 16-bit length) or the handshake so far; it
+ * starts small and grows on demand, so idle channels stay cheap. */
+#define CHANNEL_INBUF_MAX (CELL_VAR_HEADER_LEN + CELL_VAR_PAYLOAD_MAX + 16384)
+#define CHANNEL_INBUF_INIT (4 * CELL_LEN)
 #define CHANNEL_SEND_CHUNK 32 /* fixed cells encoded per TLS write */
 #define CHANNEL_CIRC_ID_TRIES 64 /* tor-spec 5.1.1: "today's Tor stops after 64" */
 
@@ -49,8 +52,8 @@ struct channel {
 	size_t nbatch, batch_cap;
 	char name[96];
 	char why[CHANNEL_HS_ERR_MAX + 64];
-	size_t inlen;
-	uint8_t inbuf[CHANNEL_INBUF_CAP];
+	uint8_t *inbuf;
+	size_t inlen, incap;
 };
 
 void channel_config_defaults(struct channel_config *cfg)
@@ -243,6 +246,33 @@ static void circs_tell_closed(struct channel *ch, int err)
 
 /* --- receive path ------------------------------------------------------ */
 
+/* Make room for need bytes in inbuf. False (channel failed) past the
+ * largest legal size or on OOM. */
+static bool inbuf_reserve(struct channel *ch, size_t need)
+{
+	size_t ncap = ch->incap ? ch->incap : CHANNEL_INBUF_INIT;
+	uint8_t *nb;
+
+	if (need <= ch->incap)
+		return true;
+	if (need > CHANNEL_INBUF_MAX) {
+		channel_fail(ch, -EPROTO, "peer sent more than any cell can hold");
+		return false;
+	}
+	while (ncap < need)
+		ncap *= 2;
+	nb = realloc(ch->inbuf, ncap);
+	if (!nb) {
+		channel_fail(ch, -ENOMEM, "out of memory for the receive buffer");
+		return false;
+	}
+	ch->inbuf = nb;
+	ch->incap = ncap;
+	return true;
+}
+
+static void batch_end(struct channel *ch);
+
 static void dispatch(struct channel *ch, const struct cell_view *cv)
 {
 	size_t i;
@@ -262,6 +292,14 @@ static void dispatch(struct channel *ch, const struct cell_view *cv)
 		return;
 	}
 	if (!ch->slots[i].in_batch) {
+		/* Full only when circuits were replaced mid-batch: end the
+		 * batch early rather than grow on the hot path. */
+		if (ch->nbatch == ch->batch_cap) {
+			batch_end(ch);
+			i = slot_find(ch, cv->circ_id);
+			if (i == SIZE_MAX)
+				return;
+		}
 		ch->slots[i].in_batch = true;
 		ch->batch[ch->nbatch++] = cv->circ_id;
 	}
@@ -331,6 +369,8 @@ static bool drain_inbuf(struct channel *ch, const uint8_t **data, size_t *len)
 			if (*len == 0)
 				return true;
 			take = need - ch->inlen < *len ? need - ch->inlen : *len;
+			if (!inbuf_reserve(ch, ch->inlen + take))
+				return false;
 			memcpy(ch->inbuf + ch->inlen, *data, take);
 			ch->inlen += take;
 			*data += take;
@@ -353,8 +393,9 @@ static void open_input(struct channel *ch, const uint8_t *data, size_t len)
 
 	if (drain_inbuf(ch, &data, &len) && len > 0) {
 		n = deliver_span(ch, data, len);
-		if (n != SIZE_MAX && ch->state == CHANNEL_OPEN) {
-			memcpy(ch->inbuf, data + n, len - n); /* < one cell: fits */
+		if (n != SIZE_MAX && ch->state == CHANNEL_OPEN && n < len &&
+		    inbuf_reserve(ch, len - n)) {
+			memcpy(ch->inbuf, data + n, len - n); /* less than one cell */
 			ch->inlen = len - n;
 		}
 	}
@@ -392,6 +433,11 @@ static void hs_opened(struct channel *ch, const uint8_t *netinfo, size_t len)
 		 ch->name, ch->hs.link_proto, tls_link_describe(ch->link),
 		 ch->tm.tcp_connect_ns / 1e6, ch->tm.tls_handshake_ns / 1e6,
 		 ch->tm.link_handshake_ns / 1e6);
+	/* tor-spec 4.5: the time MAY hint at our clock's skew; the relay may
+	 * lie, so it is only logged. */
+	if (ch->hs.clock_skew > 3600 || ch->hs.clock_skew < -3600)
+		log_notice("channel to %s: the relay's clock is %lld s off ours", ch->name,
+			   (long long)ch->hs.clock_skew);
 	report_open(ch, 0);
 }
 
@@ -403,10 +449,8 @@ static void hs_input(struct channel *ch, const uint8_t *data, size_t len)
 	size_t derlen = 0, consumed = 0;
 	enum channel_hs_result r;
 
-	if (len > sizeof(ch->inbuf) - ch->inlen) {
-		channel_fail(ch, -EPROTO, "link handshake larger than any cell");
+	if (!inbuf_reserve(ch, ch->inlen + len))
 		return;
-	}
 	memcpy(ch->inbuf + ch->inlen, data, len);
 	ch->inlen += len;
 	tls_link_peer_cert(ch->link, &der, &derlen);
@@ -507,6 +551,7 @@ static void link_closed(struct tls_link *l, int err)
 	if (ops && ops->on_closed)
 		ops->on_closed(ch, ch->close_err, ch->why, ch->arg);
 	free(ch->batch);
+	free(ch->inbuf);
 	free(ch);
 }
 

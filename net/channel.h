@@ -71,7 +71,8 @@ struct channel_ops {
 /* A circuit owner's callbacks, registered per circuit ID. */
 struct channel_circ_ops {
 	/* A cell for this circuit: cv and its payload are borrowed for the
-	 * call. Other cells of the same batch may follow. */
+	 * call. Other cells of the same batch may follow. A DESTROY from the
+	 * relay arrives here too; the circuit then unregisters itself. */
 	void (*on_cell)(struct channel *ch, const struct cell_view *cv, void *arg);
 	/* Optional: the batch that delivered at least one cell is over (the
 	 * place to run batched relay crypto and flush replies). */

@@ -9,7 +9,10 @@
  * with mallctl); glibc's allocator is still reachable as
  * __libc_malloc/__libc_free. Not part of the test suite.
  * Each measurement runs 0.2 s; same-thread rates are per second of the
- * thread's CPU time, cross-thread and depot rates per second of wall time. Usage: bench_mag [reps]   (median of reps
+ * thread's CPU time; cross-thread rates both per second of wall time
+ * (cross-wall) and per second of the two threads' mean CPU time
+ * (cross-cpu, less skewed by other load on a shared machine); depot rates
+ * per second of wall time. Usage: bench_mag [reps]   (median of reps
  * runs, default 5) */
 #include <pthread.h>
 #include <sched.h>
@@ -31,6 +34,9 @@ int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t ne
 enum alloc_kind { K_POOL, K_JE, K_GLIBC, K_COUNT };
 
 #define RUN_NS 200000000ull /* each measurement runs this long */
+/* Ring between producer and consumer: large, so that on a shared machine
+ * a thread that is descheduled does not stall its peer at once. */
+#define XRING 8192
 #define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 static struct buf_pool *bench_pool;
@@ -137,15 +143,21 @@ struct xthread {
 	enum alloc_kind kind;
 	size_t size;
 	struct spsc *ring;
+	uint64_t cons_cpu_ns; /* consumer thread CPU time */
 };
+
+/* Pairs per second of the two threads' CPU time, of the last cross_thread. */
+static double cross_cpu_rate;
 
 static void *x_consumer(void *arg)
 {
 	struct xthread *x = arg;
 	unsigned spins = 0;
 	void *v;
+	uint64_t c0;
 
 	pin(1);
+	c0 = thread_cpu_ns();
 	for (uint64_t i = 0;; i++) {
 		while (!spsc_pop(x->ring, &v))
 			spin_wait(&spins);
@@ -156,6 +168,7 @@ static void *x_consumer(void *arg)
 			abort();
 		free_one(x->kind, v, 1);
 	}
+	x->cons_cpu_ns = thread_cpu_ns() - c0;
 	return NULL;
 }
 
@@ -167,12 +180,14 @@ static void push_wait(struct spsc *ring, void *p)
 
 static double cross_thread(enum alloc_kind k, size_t size, uint64_t ns)
 {
-	struct xthread x = { .kind = k, .size = size, .ring = spsc_new(1024) };
+	struct xthread x = { .kind = k, .size = size, .ring = spsc_new(XRING) };
 	pthread_t cons;
-	uint64_t t0, n = 0;
+	uint64_t t0, c0, n = 0;
+	double wall;
 
 	pin(0);
 	t0 = clock_mono_ns();
+	c0 = thread_cpu_ns();
 	if (pthread_create(&cons, NULL, x_consumer, &x) != 0)
 		abort();
 	do {
@@ -185,9 +200,13 @@ static double cross_thread(enum alloc_kind k, size_t size, uint64_t ns)
 		}
 	} while (clock_mono_ns() - t0 < ns);
 	push_wait(x.ring, NULL);
+	c0 = thread_cpu_ns() - c0;
 	pthread_join(cons, NULL);
+	wall = (double)n * 1e9 / (double)(clock_mono_ns() - t0);
+	/* Both threads busy all the time would make this equal the wall rate. */
+	cross_cpu_rate = 2.0 * (double)n * 1e9 / (double)(c0 + x.cons_cpu_ns);
 	spsc_free(x.ring);
-	return (double)n * 1e9 / (double)(clock_mono_ns() - t0);
+	return wall;
 }
 
 static int cmp_double(const void *a, const void *b);
@@ -299,14 +318,29 @@ static int cmp_double(const void *a, const void *b)
 
 typedef double (*bench_fn)(size_t size, uint64_t ns);
 
-static double median_of(int reps, enum alloc_kind k, bench_fn same, size_t size, uint64_t ns)
+/* Fill rate[k] with the median rate of reps runs of each allocator k
+ * (same[k] NULL: the cross-thread pattern, whose median CPU-time rate goes
+ * to cpu[k]). Runs interleave the allocators, so load that comes and goes
+ * on a shared machine hits all of them alike. */
+static void measure(int reps, bench_fn const same[K_COUNT], size_t size,
+	double rate[K_COUNT], double cpu[K_COUNT])
 {
-	double v[32];
+	double v[K_COUNT][32], c[K_COUNT][32];
 
-	for (int r = 0; r < reps; r++)
-		v[r] = same != NULL ? same(size, ns) : cross_thread(k, size, ns);
-	qsort(v, (size_t)reps, sizeof(double), cmp_double);
-	return v[reps / 2];
+	for (int r = 0; r < reps; r++) {
+		for (int k = 0; k < K_COUNT; k++) {
+			v[k][r] = same[k] != NULL ? same[k](size, RUN_NS)
+				: cross_thread(k, size, RUN_NS);
+			c[k][r] = cross_cpu_rate;
+		}
+	}
+	for (int k = 0; k < K_COUNT; k++) {
+		qsort(v[k], (size_t)reps, sizeof(double), cmp_double);
+		qsort(c[k], (size_t)reps, sizeof(double), cmp_double);
+		rate[k] = v[k][reps / 2];
+		if (cpu != NULL)
+			cpu[k] = c[k][reps / 2];
+	}
 }
 
 static void check_jemalloc(void)
@@ -334,6 +368,7 @@ int main(int argc, char **argv)
 	static const size_t sizes[] = { 514, 16384 };
 	bench_fn pair[K_COUNT] = { same_pair_K_POOL, same_pair_K_JE, same_pair_K_GLIBC };
 	bench_fn burst[K_COUNT] = { same_burst_K_POOL, same_burst_K_JE, same_burst_K_GLIBC };
+	bench_fn cross[K_COUNT] = { NULL, NULL, NULL };
 	int reps = argc > 1 ? atoi(argv[1]) : 5;
 
 	if (reps < 1 || reps > 31)
@@ -345,21 +380,19 @@ int main(int argc, char **argv)
 	printf("%-14s %6s  %9s %9s %9s   %7s  %7s\n", "pattern", "bytes",
 		"pool M/s", "je M/s", "glibc M/s", "pool/je", "pool/glibc");
 	for (size_t s = 0; s < ARRAY_LEN(sizes); s++) {
-		double r[K_COUNT];
+		double r[K_COUNT], rc[K_COUNT];
 
 		buf_pool_free(bench_pool);
 		bench_pool = buf_pool_new(sizes[s], 2, 256u << 20);
 		die_null(bench_pool);
 		pin(1);
-		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, pair[k], sizes[s], RUN_NS);
+		measure(reps, pair, sizes[s], r, NULL);
 		row("same-pair", sizes[s], r);
-		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, burst[k], sizes[s], RUN_NS);
+		measure(reps, burst, sizes[s], r, NULL);
 		row("same-burst32", sizes[s], r);
-		for (int k = 0; k < K_COUNT; k++)
-			r[k] = median_of(reps, k, NULL, sizes[s], RUN_NS);
-		row("cross-thread", sizes[s], r);
+		measure(reps, cross, sizes[s], r, rc);
+		row("cross-wall", sizes[s], r);
+		row("cross-cpu", sizes[s], rc);
 	}
 	depot_rows(reps);
 	buf_pool_free(bench_pool);

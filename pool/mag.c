@@ -27,6 +27,9 @@ void mag_stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
 	uint64_t new;
 
 	(void)p;
+	/* Count before publishing and uncount after unpublishing, so nmags
+	 * never drops below the true size (no transient wrap below zero). */
+	atomic_fetch_add_explicit(&st->nmags, 1, memory_order_relaxed);
 	do {
 		atomic_store_explicit(&m->next, STACK_IDX(old), memory_order_relaxed);
 		new = STACK_HEAD(STACK_TAG(old) + 1, m->idx + 1);
@@ -36,7 +39,6 @@ void mag_stack_push(struct buf_pool *p, struct mag_stack *st, struct mag *m)
 		 * we only reuse it as the next link. */
 	} while (!atomic_compare_exchange_weak_explicit(&st->head, &old, new,
 			memory_order_release, memory_order_relaxed));
-	atomic_fetch_add_explicit(&st->nmags, 1, memory_order_relaxed);
 }
 
 struct mag *mag_stack_pop(struct buf_pool *p, struct mag_stack *st)
@@ -150,7 +152,7 @@ struct buf_pool *buf_pool_new(size_t obj_size, unsigned nshards, size_t max_byte
 {
 	struct buf_pool *p;
 
-	if (obj_size == 0 || nshards == 0 || nshards > 4096)
+	if (obj_size == 0 || obj_size > ((size_t)1 << 30) || nshards == 0 || nshards > 4096)
 		return NULL;
 	p = aligned_alloc(CACHE_LINE, sizeof(*p));
 	if (p == NULL)

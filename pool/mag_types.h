@@ -30,7 +30,7 @@ struct mag {
  * magazine's link is always a read of valid memory. */
 struct mag_stack {
 	CACHE_ALIGNED _Atomic uint64_t head;
-	_Atomic uint64_t nmags; /* approximate while threads race, exact at rest */
+	_Atomic uint64_t nmags; /* >= the true size while threads race, exact at rest */
 };
 
 /* Per-shard statistics. Written by the shard's owner only (plain

@@ -392,9 +392,11 @@ static bool sig_item(struct consensus *c, const struct netdoc_tok *t)
 	sg = &c->sigs[c->n_sigs];
 	sg->alg = CONSENSUS_SIG_SHA1;
 	if (n >= 3) {
-		sg->alg = netdoc_span_eq(a[0], "sha256") ? CONSENSUS_SIG_SHA256
-			: netdoc_span_eq(a[0], "sha1")   ? CONSENSUS_SIG_SHA1
-							 : CONSENSUS_SIG_UNKNOWN;
+		/* 3.4.1: entries with an unrecognized Algorithm MUST be ignored. */
+		if (netdoc_span_eq(a[0], "sha256"))
+			sg->alg = CONSENSUS_SIG_SHA256;
+		else if (!netdoc_span_eq(a[0], "sha1"))
+			return true;
 		a[0] = a[1];
 		a[1] = a[2];
 	}
@@ -445,6 +447,9 @@ static enum parse_result section_item(struct cons_state *s, const struct netdoc_
 	if (netdoc_span_eq(kw, "dir-source") && s->sec <= SEC_AUTH) {
 		if (s->sec == SEC_PREAMBLE && (s->seen & P_REQUIRED) != P_REQUIRED)
 			return netdoc_fail(err, "preamble lacks a required item", t->line);
+		if (s->sec == SEC_PREAMBLE && !(s->c->valid_after < s->c->fresh_until &&
+						 s->c->fresh_until <= s->c->valid_until))
+			return netdoc_fail(err, "validity times out of order", t->line);
 		s->sec = SEC_AUTH;
 		return dir_source_item(s->c, t) ? PARSE_OK
 						: netdoc_fail(err, "bad dir-source line", t->line);
@@ -705,9 +710,8 @@ enum parse_result consensus_verify(const struct consensus *c,
 	for (size_t i = 0; i < c->n_sigs; i++) {
 		const struct consensus_sig *sg = &c->sigs[i];
 		bool miss;
-		/* 3.4.1: unknown algorithms are ignored; one signature per authority counts. */
-		if (sg->alg == CONSENSUS_SIG_UNKNOWN ||
-		    !is_trusted(sg->identity, trusted_ids, ntrusted, &idx) || counted[idx])
+		/* 3.4.1: only one signature per authority counts. */
+		if (!is_trusted(sg->identity, trusted_ids, ntrusted, &idx) || counted[idx])
 			continue;
 		if (sig_good(c, sg, certs, ncerts, now, &miss)) {
 			counted[idx] = true;

@@ -75,7 +75,8 @@ struct consensus_authority {
 	uint16_t or_port;
 };
 
-enum consensus_sig_alg { CONSENSUS_SIG_SHA1, CONSENSUS_SIG_SHA256, CONSENSUS_SIG_UNKNOWN };
+/* Signatures with other algorithms are skipped when parsing (3.4.1). */
+enum consensus_sig_alg { CONSENSUS_SIG_SHA1, CONSENSUS_SIG_SHA256 };
 
 struct consensus_sig {
 	enum consensus_sig_alg alg;

@@ -31,13 +31,14 @@ bool policy_summary_allows(const struct policy_summary *p, uint16_t port)
 	return listed == p->accept;
 }
 
-/* "accept"/"reject" PortList, PortList = range ("," range)*, ascending and
- * not overlapping (dir-spec 3.8.2). */
+/* "accept"/"reject" PortList, PortList = range ("," range)*. Authorities
+ * write them ascending (dir-spec 3.8.2); like tor we only require each
+ * range to be well formed, and the lookup does not rely on order. */
 static bool policy_parse(struct md_state *s, const struct netdoc_tok *t, struct policy_summary *p)
 {
 	struct netdoc_span a[2];
 	struct netdoc_span pl;
-	uint64_t lo, hi, prev_hi = 0;
+	uint64_t lo, hi;
 
 	if (netdoc_args(t, a, 2) < 2)
 		return false;
@@ -52,7 +53,7 @@ static bool policy_parse(struct md_state *s, const struct netdoc_tok *t, struct 
 		const char *ie = c ? c : e;
 		const char *dash = memchr(q, '-', (size_t)(ie - q));
 		struct netdoc_span ls = { q, (size_t)((dash ? dash : ie) - q) };
-		if (!netdoc_parse_u64(ls, 65535, &lo) || lo == 0 || lo <= prev_hi)
+		if (!netdoc_parse_u64(ls, 65535, &lo) || lo == 0)
 			return false;
 		hi = lo;
 		if (dash) {
@@ -64,7 +65,6 @@ static bool policy_parse(struct md_state *s, const struct netdoc_tok *t, struct 
 			return false;
 		s->b->ranges[s->b->n_ranges++] = (struct port_range){ (uint16_t)lo, (uint16_t)hi };
 		p->n++;
-		prev_hi = hi;
 		if (!c)
 			break;
 		q = c + 1;

@@ -24,7 +24,9 @@
 #include "proto/relay.h"
 
 #define SIM_HOPS 4
+#ifndef SIM_OUTQ
 #define SIM_OUTQ 8192
+#endif
 #define SIM_STREAMS 16
 #define SIM_PROTOID "ntor-curve25519-sha256-1"
 #define SIM_PROTOID3 "ntor3-curve25519-sha3_256-1"
@@ -778,6 +780,31 @@ static inline uint64_t hx_send(struct hx *x, uint16_t sid, uint64_t len)
 			break;
 	}
 	return total;
+}
+
+/* Send up to n DATA cells on sid, one per call; returns cells sent. */
+static inline unsigned hx_send_cells(struct hx *x, uint16_t sid, unsigned n)
+{
+	uint8_t buf[RELAY_DATA_MAX];
+	uint64_t *tx = &x->tx[sid & (CIRC_STREAMS_MAX - 1)];
+	unsigned cells = 0;
+
+	while (cells < n) {
+		size_t taken = 0, k = 0;
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = sim_pattern(sid, *tx + i);
+		x->now += 1;
+		SIM_CHECK(circ_stream_data(&x->c, sid, buf, sizeof(buf), x->now, &taken, x->cptr, 1,
+					   &k) == 0);
+		for (size_t i = 0; i < k; i++)
+			sim_from_client(&x->s, x->cptr[i]);
+		*tx += taken;
+		if (taken == 0 && k == 0)
+			break;
+		cells += taken > 0;
+	}
+	return cells;
 }
 
 #endif

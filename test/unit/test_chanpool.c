@@ -86,8 +86,27 @@ static bool good_handshake(SSL *s, const uint8_t *certs, size_t certs_len)
 	return ssl_read_exact(s, in, CELL_LEN) && in[4] == CELL_NETINFO;
 }
 
-/* After the handshake: echo each RELAY cell twice in one write (one batch);
- * a DESTROY makes the relay hang up. */
+/* Echo c three times with a 3000-byte VPADDING in the middle, cut into
+ * 333-byte writes: cells then straddle the client's reads. */
+static void send_split(SSL *s, const uint8_t *c)
+{
+	static uint8_t buf[3 * CELL_LEN + 3100], pad[3000];
+	struct wr w = wr_init(buf, sizeof(buf));
+
+	wr_bytes(&w, c, CELL_LEN);
+	put_var(&w, CELL_VPADDING, pad, sizeof(pad));
+	wr_bytes(&w, c, CELL_LEN);
+	wr_bytes(&w, c, CELL_LEN);
+	for (size_t off = 0; off < w.len; off += 333) {
+		size_t n = w.len - off < 333 ? w.len - off : 333;
+
+		SSL_write(s, buf + off, (int)n);
+		usleep(1000);
+	}
+}
+
+/* After the handshake: echo each RELAY cell twice in one write (one batch),
+ * or split (payload byte 1 set); a DESTROY makes the relay hang up. */
 static void good_serve(SSL *s)
 {
 	uint8_t c[CELL_LEN], two[2 * CELL_LEN];
@@ -95,7 +114,9 @@ static void good_serve(SSL *s)
 	while (ssl_read_exact(s, c, CELL_LEN)) {
 		if (c[4] == CELL_DESTROY)
 			return;
-		if (c[4] == CELL_RELAY) {
+		if (c[4] == CELL_RELAY && c[6] == 1) {
+			send_split(s, c);
+		} else if (c[4] == CELL_RELAY) {
 			memcpy(two, c, CELL_LEN);
 			memcpy(two + CELL_LEN, c, CELL_LEN);
 			SSL_write(s, two, sizeof(two));
@@ -271,6 +292,7 @@ static struct {
 	_Atomic int cells_before_first_end;
 	_Atomic long pool_size;
 	_Atomic int open0;
+	_Atomic int reg_dup, reg_zero, n_circs_after;
 	struct chanpool_stats stats;
 } T;
 
@@ -372,6 +394,28 @@ static void job_register_and_send(struct job *j)
 	channel_send_cell(ch, &c);
 }
 
+/* Register errors, and unregister of an unknown id as a no-op. */
+static void job_register_errors(struct job *j)
+{
+	struct channel *ch = T.res[j->slot].ch;
+
+	atomic_store(&T.reg_dup, channel_circ_register(ch, T.circ, &circ_ops, NULL));
+	atomic_store(&T.reg_zero, channel_circ_register(ch, 0, &circ_ops, NULL));
+	channel_circ_unregister(ch, T.circ ^ 1);
+	atomic_store(&T.n_circs_after, (int)channel_n_circs(ch));
+}
+
+static void job_send_split(struct job *j)
+{
+	struct cell c = { 0 };
+
+	c.circ_id = T.circ;
+	c.command = CELL_RELAY;
+	c.payload[0] = 0x42;
+	c.payload[1] = 1;
+	channel_send_cell(T.res[j->slot].ch, &c);
+}
+
 static void job_send_destroy(struct job *j)
 {
 	struct cell c = { 0 };
@@ -390,8 +434,14 @@ static void job_snapshot(struct job *j)
 {
 	(void)j;
 	atomic_store(&T.pool_size, (long)chanpool_size(T.pool));
-	atomic_store(&T.open0, T.res[0].ch && channel_is_open(T.res[0].ch));
 	T.stats = *chanpool_stats(T.pool);
+}
+
+/* Only while res[0]'s channel still carries our circuit (so is not freed). */
+static void job_check_open0(struct job *j)
+{
+	(void)j;
+	atomic_store(&T.open0, channel_is_open(T.res[0].ch));
 }
 
 static void job_pool_new(struct job *j)
@@ -528,6 +578,25 @@ static void test_channel_delivers_cells_per_circuit_with_batch_end(void **state)
 	/* The relay wrote both cells at once: a batch end follows cells. */
 	assert_true(atomic_load(&T.cells_before_first_end) >= 1);
 	assert_true(atomic_load(&T.batch_ends) <= 2);
+	on_worker(job_register_errors, PEER_GOOD, 0, false);
+	assert_int_equal(atomic_load(&T.reg_dup), -EEXIST);
+	assert_int_equal(atomic_load(&T.reg_zero), -EINVAL);
+	assert_int_equal(atomic_load(&T.n_circs_after), 1);
+	teardown_all();
+}
+
+static void test_channel_reassembles_cells_split_across_reads(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.cells, 2));
+	on_worker(job_send_split, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.cells, 5));
+	usleep(50000);
+	assert_int_equal(atomic_load(&T.cells), 5); /* no cell seen twice */
 	teardown_all();
 }
 
@@ -582,6 +651,7 @@ static void test_bad_peers_each_fail_alone_with_clear_reason(void **state)
 	on_worker(job_register_and_send, PEER_GOOD, 0, false);
 	assert_true(wait_until(&T.cells, 2));
 	on_worker(job_snapshot, 0, 0, false);
+	on_worker(job_check_open0, 0, 0, false);
 	assert_true(atomic_load(&T.open0));
 	assert_int_equal(T.stats.failed, 5);
 	teardown_all();
@@ -637,6 +707,7 @@ static void test_old_channel_is_retired_and_replaced(void **state)
 	on_worker(job_snapshot, 0, 0, false);
 	assert_int_equal(T.stats.retired, 1);
 	assert_int_equal(T.stats.opened, 2);
+	on_worker(job_check_open0, 0, 0, false);
 	assert_true(atomic_load(&T.open0)); /* still carries its circuit */
 	teardown_all();
 }
@@ -646,6 +717,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chanpool_opens_validated_channel_then_reuses_it),
 		cmocka_unit_test(test_channel_delivers_cells_per_circuit_with_batch_end),
+		cmocka_unit_test(test_channel_reassembles_cells_split_across_reads),
 		cmocka_unit_test(test_relay_hangup_tells_circuits_and_pool_reopens),
 		cmocka_unit_test(test_bad_peers_each_fail_alone_with_clear_reason),
 		cmocka_unit_test(test_wrong_identity_is_refused_naming_both),

@@ -331,6 +331,50 @@ static void test_consensus_rejects_duplicate_missing_and_malformed_items(void **
 	expect_invalid("r relay001", "r relay001!", "bad or unsorted r line", "r relay001");
 }
 
+static void test_consensus_ignores_signatures_with_unknown_algorithms(void **state)
+{
+	struct fixture *f = *state;
+	size_t len, blen;
+	char *doc = vec_load("consensus-small", &len);
+	char *odd = vec_replace(doc, len, "directory-signature sha256", "directory-signature sha3-512",
+				&blen);
+	struct consensus *c;
+	struct netdoc_err err;
+	char why[128];
+
+	assert_int_equal(consensus_parse(odd, blen, &c, &err), PARSE_OK);
+	assert_int_equal(c->n_sigs, 2);
+	assert_int_equal(verify(f, c, 3, c->valid_after, why), PARSE_OK);
+	assert_string_equal(why, "2 of 3 trusted authorities signed");
+	consensus_free(c);
+	free(odd);
+	free(doc);
+}
+
+static void test_consensus_rejects_validity_times_out_of_order(void **state)
+{
+	size_t len, blen;
+	char *doc = vec_load("consensus-small", &len);
+	const char *fu = strstr(doc, "fresh-until ");
+	char line[40];
+	struct consensus *c;
+	struct netdoc_err err;
+
+	(void)state;
+	/* fresh-until set to valid-after: no fresh interval. */
+	memcpy(line, fu, 31);
+	line[31] = '\0';
+	char repl[40] = "fresh-until ";
+	memcpy(repl + 12, strstr(doc, "valid-after ") + 12, 19);
+	repl[31] = '\0';
+	char *bad = vec_replace(doc, len, line, repl, &blen);
+	assert_int_equal(consensus_parse(bad, blen, &c, &err), PARSE_INVALID);
+	assert_string_equal(err.reason, "validity times out of order");
+	assert_int_equal(err.line, vec_line_of(bad, "dir-source"));
+	free(bad);
+	free(doc);
+}
+
 static void test_consensus_rejects_unsorted_router_entries(void **state)
 {
 	size_t len;
@@ -407,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_consensus_tampered_byte_in_signed_portion_fails_verification),
 		cmocka_unit_test(test_consensus_every_truncation_needs_more_or_is_short_of_signatures),
 		cmocka_unit_test(test_consensus_rejects_duplicate_missing_and_malformed_items),
+		cmocka_unit_test(test_consensus_ignores_signatures_with_unknown_algorithms),
+		cmocka_unit_test(test_consensus_rejects_validity_times_out_of_order),
 		cmocka_unit_test(test_consensus_rejects_unsorted_router_entries),
 		cmocka_unit_test(test_consensus_real_testnet_consensus_verifies),
 	};

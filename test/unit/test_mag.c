@@ -69,6 +69,8 @@ static void test_buf_pool_new_rejects_bad_arguments(void **state)
 	assert_null(buf_pool_new(0, 1, 1 << 20));
 	assert_null(buf_pool_new(CELL, 0, 1 << 20));
 	assert_null(buf_pool_new(CELL, 1, 100)); /* smaller than one object */
+	assert_null(buf_pool_new(SIZE_MAX, 1, 1 << 20));
+	assert_null(buf_pool_new(CELL, 5000, 1 << 20));
 	buf_pool_free(NULL);
 }
 

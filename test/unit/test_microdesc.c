@@ -234,7 +234,8 @@ static void test_microdesc_rejects_malformed_items_with_line_numbers(void **stat
 	expect_invalid("onion-key\nntor-onion-key AAAA\n", "bad or repeated microdescriptor item", 2);
 	expect_invalid("onion-key\n" NTOR "p accept 80\np accept 443\n",
 		       "bad or repeated microdescriptor item", 4);
-	expect_invalid("onion-key\n" NTOR "p accept 443,80\n", "bad or repeated microdescriptor item", 3);
+	expect_invalid("onion-key\n" NTOR "p accept 443-80\n", "bad or repeated microdescriptor item", 3);
+	expect_invalid("onion-key\n" NTOR "p accept 65536\n", "bad or repeated microdescriptor item", 3);
 	expect_invalid("onion-key\n" NTOR "p accept 0\n", "bad or repeated microdescriptor item", 3);
 	expect_invalid("onion-key\n" NTOR "p allow 80\n", "bad or repeated microdescriptor item", 3);
 	expect_invalid("onion-key\n" NTOR "p accept 80-\n", "bad or repeated microdescriptor item", 3);

@@ -1,0 +1,1173 @@
+/* Control-port sessions (see control.h): authentication, the commands and
+ * their replies. Not for framing (proto/control.c) or for the state the
+ * commands report (the gateway's struct control_backend). */
+#include "app/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/events.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "net/worker.h"
+#include "onionring_build.h"
+#include "proto/control.h"
+
+/* Input kept while a command is incomplete: one line or one data block. */
+#define INBUF_MAX (CONTROL_LINE_MAX + CONTROL_DATA_MAX)
+#define ARG_MAX CONTROL_LINE_MAX
+
+/* --- Text buffers ----------------------------------------------------------- */
+
+static void buf_reserve(struct control_buf *b, size_t more)
+{
+	size_t ncap;
+	char *np;
+
+	if (b->cap - b->len > more)
+		return;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap - b->len <= more)
+		ncap *= 2;
+	np = realloc(b->p, ncap);
+	if (!np)
+		abort(); /* control-plane allocation (STYLE.md, Memory) */
+	b->p = np;
+	b->cap = ncap;
+}
+
+void control_buf_append(struct control_buf *b, const char *s, size_t len)
+{
+	buf_reserve(b, len + 1);
+	memcpy(b->p + b->len, s, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+void control_buf_printf(struct control_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void control_buf_free(struct control_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* --- Authentication primitives ------------------------------------------------ */
+
+void control_s2k_hash(const void *pw, size_t len, const uint8_t salt[8], uint8_t c, char *out)
+{
+	/* control-spec 5.1 / RFC 2440 3.6.1.3: hash salt|password repeated
+	 * until count bytes went in (the last copy cut short). */
+	uint64_t count = (uint64_t)(16 + (c & 15)) << ((c >> 4) + 6);
+	uint8_t spec[CONTROL_S2K_SPEC_LEN + SHA1_LEN];
+	struct crypto_sha1 h;
+
+	memcpy(spec, salt, 8);
+	spec[8] = c;
+	crypto_sha1_init(&h);
+	while (count > 0) {
+		size_t n = count < 8 ? (size_t)count : 8;
+
+		crypto_sha1_update(&h, salt, n);
+		count -= n;
+		n = count < len ? (size_t)count : len;
+		crypto_sha1_update(&h, pw, n);
+		count -= n;
+	}
+	crypto_sha1_peek(&h, spec + CONTROL_S2K_SPEC_LEN);
+	crypto_sha1_clear(&h);
+	memcpy(out, "16:", 3);
+	for (size_t i = 0; i < sizeof(spec); i++)
+		sprintf(out + 3 + 2 * i, "%02X", spec[i]);
+	crypto_wipe(spec, sizeof(spec));
+}
+
+bool control_s2k_check(const char *hashed, const void *pw, size_t len)
+{
+	uint8_t spec[CONTROL_S2K_SPEC_LEN + SHA1_LEN], want[SHA1_LEN];
+	char mine[CONTROL_S2K_TEXT_LEN + 1];
+	bool ok;
+
+	if (strlen(hashed) != CONTROL_S2K_TEXT_LEN || strncmp(hashed, "16:", 3) != 0 ||
+	    control_hex_decode(hashed + 3, CONTROL_S2K_TEXT_LEN - 3, spec, sizeof(spec)) != (int)sizeof(spec))
+		return false;
+	control_s2k_hash(pw, len, spec, spec[8], mine);
+	control_hex_decode(mine + 3, CONTROL_S2K_TEXT_LEN - 3, spec, sizeof(spec));
+	memcpy(want, spec + CONTROL_S2K_SPEC_LEN, SHA1_LEN);
+	control_hex_decode(hashed + 3, CONTROL_S2K_TEXT_LEN - 3, spec, sizeof(spec));
+	ok = crypto_memeq(want, spec + CONTROL_S2K_SPEC_LEN, SHA1_LEN);
+	crypto_wipe(mine, sizeof(mine));
+	crypto_wipe(want, sizeof(want));
+	return ok;
+}
+
+void control_safecookie_hmac(bool to_server, const uint8_t cookie[CONTROL_COOKIE_LEN], const uint8_t *client_nonce,
+			     size_t client_len, const uint8_t server_nonce[CONTROL_NONCE_LEN],
+			     uint8_t out[SHA256_LEN])
+{
+	/* control-spec 3.24: the key is the constant string, the message
+	 * CookieString | ClientNonce | ServerNonce. */
+	static const char s2c[] = "Tor safe cookie authentication server-to-controller hash";
+	static const char c2s[] = "Tor safe cookie authentication controller-to-server hash";
+	uint8_t msg[CONTROL_COOKIE_LEN + ARG_MAX + CONTROL_NONCE_LEN];
+
+	if (client_len > ARG_MAX)
+		client_len = ARG_MAX;
+	memcpy(msg, cookie, CONTROL_COOKIE_LEN);
+	memcpy(msg + CONTROL_COOKIE_LEN, client_nonce, client_len);
+	memcpy(msg + CONTROL_COOKIE_LEN + client_len, server_nonce, CONTROL_NONCE_LEN);
+	if (to_server)
+		crypto_hmac_sha256(c2s, sizeof(c2s) - 1, msg, CONTROL_COOKIE_LEN + client_len + CONTROL_NONCE_LEN, out);
+	else
+		crypto_hmac_sha256(s2c, sizeof(s2c) - 1, msg, CONTROL_COOKIE_LEN + client_len + CONTROL_NONCE_LEN, out);
+	crypto_wipe(msg, sizeof(msg));
+}
+
+int control_cookie_write(struct control_server *srv, const char *datadir, char *err, size_t errlen)
+{
+	char tmp[sizeof(srv->cookie_path) + 8];
+	int fd, r = 0;
+
+	if (snprintf(srv->cookie_path, sizeof(srv->cookie_path), "%s/control_auth_cookie", datadir) >=
+	    (int)sizeof(srv->cookie_path)) {
+		snprintf(err, errlen, "DataDirectory path too long");
+		return -ENAMETOOLONG;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", srv->cookie_path);
+	crypto_rand(srv->cookie, sizeof(srv->cookie));
+	if (mkdir(datadir, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	fd = r < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && r == 0)
+		r = -errno;
+	if (fd >= 0) {
+		/* O_CREAT's mode is masked by the umask; make sure of 0600. */
+		if (fchmod(fd, 0600) < 0 || write(fd, srv->cookie, sizeof(srv->cookie)) != (ssize_t)sizeof(srv->cookie) ||
+		    fsync(fd) < 0)
+			r = -errno ? -errno : -EIO;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+		if (r == 0 && rename(tmp, srv->cookie_path) < 0)
+			r = -errno;
+		if (r < 0)
+			unlink(tmp);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "cannot write the control cookie %s: %s", srv->cookie_path, strerror(-r));
+	else
+		srv->cookie_auth = true;
+	return r;
+}
+
+/* --- Sessions ------------------------------------------------------------------ */
+
+enum auth_state {
+	AUTH_NONE,
+	AUTH_CHALLENGED, /* AUTHCHALLENGE answered: only AUTHENTICATE may follow */
+	AUTH_DONE,
+};
+
+struct control_session {
+	const struct control_server *srv;
+	struct worker *w;
+	control_send_fn send;
+	void *send_arg;
+	enum auth_state auth;
+	bool sent_protocolinfo;
+	bool close;                 /* close once the replies are out */
+	struct events_sub *events;
+	uint8_t client_nonce[ARG_MAX];
+	size_t client_nonce_len;
+	uint8_t server_nonce[CONTROL_NONCE_LEN];
+	struct control_buf out;     /* replies of the current input batch */
+	size_t in_len;
+	uint8_t in[INBUF_MAX];
+	char arg[ARG_MAX];          /* decoded argument scratch */
+};
+
+static void PRINTF_LIKE(4, 5) reply(struct control_session *s, unsigned code, char sep, const char *fmt, ...)
+{
+	char text[CONTROL_LINE_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(text))
+		n = sizeof(text) - 1;
+	buf_reserve(&s->out, (size_t)n + 8);
+	struct wr w = wr_init(s->out.p + s->out.len, s->out.cap - s->out.len);
+	control_reply_line(&w, code, sep, text, (size_t)n);
+	s->out.len += w.len;
+}
+
+static void reply_ok(struct control_session *s)
+{
+	reply(s, 250, ' ', "OK");
+}
+
+/* Answer and close: what tor does for anything wrong before AUTHENTICATE
+ * succeeded (control-spec 3.5). */
+static void PRINTF_LIKE(3, 4) reply_close(struct control_session *s, unsigned code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	reply(s, code, ' ', "%s", text);
+	s->close = true;
+}
+
+static void flush(struct control_session *s)
+{
+	if (s->out.len) {
+		s->send(s->send_arg, s->out.p, s->out.len);
+		s->out.len = 0;
+	}
+}
+
+/* Events arrive here on the session's worker (app/events.h). */
+static void deliver_events(void *arg, const char *lines, size_t len)
+{
+	struct control_session *s = arg;
+
+	if (!s->close)
+		s->send(s->send_arg, lines, len);
+}
+
+struct control_session *control_session_new(const struct control_server *srv, struct worker *w,
+					    control_send_fn send, void *send_arg)
+{
+	struct control_session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		abort(); /* control-plane allocation (STYLE.md, Memory) */
+	s->srv = srv;
+	s->w = w;
+	s->send = send;
+	s->send_arg = send_arg;
+	return s;
+}
+
+bool control_session_is_authenticated(const struct control_session *s)
+{
+	return s->auth == AUTH_DONE;
+}
+
+void control_session_free(struct control_session *s)
+{
+	if (!s)
+		return;
+	events_unsubscribe(s->events);
+	control_buf_free(&s->out);
+	crypto_wipe(s, sizeof(*s));
+	free(s);
+}
+
+/* Read the next argument; false at the end. A malformed one answers 512
+ * and sets *bad. */
+static bool next_arg(struct control_session *s, struct control_args *a, struct control_arg *arg, bool *bad)
+{
+	const char *why;
+	enum parse_result r = control_args_next(a, arg, s->arg, sizeof(s->arg), &why);
+
+	if (r == PARSE_INVALID) {
+		reply(s, 512, ' ', "Invalid argument: %s", why);
+		*bad = true;
+	}
+	return r == PARSE_OK;
+}
+
+/* --- Authentication commands ---------------------------------------------------- */
+
+struct pw_ctx {
+	const uint8_t *pw;
+	size_t len;
+	size_t n;
+	bool matched;
+};
+
+static void pw_visit(const struct config *cfg, void *arg)
+{
+	struct pw_ctx *p = arg;
+
+	p->n = cfg->hashed_control_password.n;
+	for (size_t i = 0; p->pw && i < p->n; i++)
+		if (control_s2k_check(cfg->hashed_control_password.v[i], p->pw, p->len))
+			p->matched = true;
+}
+
+/* Count the configured passwords and, with pw, check it against them. */
+static void passwords(const struct control_session *s, struct pw_ctx *p)
+{
+	if (s->srv->be.config_read)
+		s->srv->be.config_read(s->srv->be.arg, pw_visit, p);
+	else
+		p->n = s->srv->have_passwords ? 1 : 0;
+}
+
+static void cmd_protocolinfo(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	struct pw_ctx pw = { 0 };
+	char methods[64] = "";
+	bool bad = false;
+	struct wr w;
+
+	if (s->auth != AUTH_DONE && s->sent_protocolinfo) {
+		reply_close(s, 514, "No more PROTOCOLINFOs.");
+		return;
+	}
+	while (next_arg(s, &a, &arg, &bad)) {
+		if (arg.has_value || arg.quoted || strspn(arg.value, "0123456789") != arg.value_len) {
+			reply(s, 513, ' ', "No such version \"%s\"", arg.value);
+			bad = true;
+			break;
+		}
+	}
+	if (bad) {
+		s->close = s->auth != AUTH_DONE;
+		return;
+	}
+	s->sent_protocolinfo = true;
+	passwords(s, &pw);
+	if (s->srv->cookie_auth)
+		strcat(methods, "COOKIE,SAFECOOKIE");
+	if (pw.n)
+		strcat(methods, methods[0] ? ",HASHEDPASSWORD" : "HASHEDPASSWORD");
+	if (!methods[0])
+		strcat(methods, "NULL");
+	reply(s, 250, '-', "PROTOCOLINFO 1");
+	if (s->srv->cookie_auth) {
+		char q[sizeof(s->srv->cookie_path) * 4 + 3];
+
+		w = wr_init(q, sizeof(q) - 1);
+		control_quote(&w, s->srv->cookie_path, strlen(s->srv->cookie_path));
+		q[w.len] = '\0';
+		reply(s, 250, '-', "AUTH METHODS=%s COOKIEFILE=%s", methods, q);
+	} else {
+		reply(s, 250, '-', "AUTH METHODS=%s", methods);
+	}
+	reply(s, 250, '-', "VERSION Tor=\"%s\"", CONTROL_TOR_DIALECT);
+	reply_ok(s);
+}
+
+/* Decode an AUTHENTICATE/AUTHCHALLENGE token: hex or a QuotedString. */
+static int auth_token(const struct control_arg *arg, uint8_t *out, size_t cap)
+{
+	if (arg->quoted) {
+		if (arg->value_len > cap)
+			return -1;
+		memcpy(out, arg->value, arg->value_len);
+		return (int)arg->value_len;
+	}
+	return control_hex_decode(arg->value, arg->value_len, out, cap);
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02X", p[i]);
+}
+
+static void cmd_authchallenge(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	uint8_t hash[SHA256_LEN];
+	char hhex[2 * SHA256_LEN + 1], nhex[2 * CONTROL_NONCE_LEN + 1];
+	bool bad = false;
+	int n;
+
+	if (s->auth == AUTH_DONE) {
+		reply(s, 513, ' ', "AUTHCHALLENGE is only valid before authentication");
+		return;
+	}
+	if (s->auth == AUTH_CHALLENGED) {
+		reply_close(s, 514, "No more AUTHCHALLENGEs.");
+		return;
+	}
+	if (!next_arg(s, &a, &arg, &bad) || strcasecmp(arg.value, "SAFECOOKIE") != 0 || arg.quoted) {
+		if (!bad)
+			reply(s, 513, ' ', "AUTHCHALLENGE only supports SAFECOOKIE authentication");
+		s->close = true;
+		return;
+	}
+	if (!s->srv->cookie_auth) {
+		reply_close(s, 513, "Cookie authentication is disabled");
+		return;
+	}
+	if (!next_arg(s, &a, &arg, &bad) || (n = auth_token(&arg, s->client_nonce, sizeof(s->client_nonce))) < 0 ||
+	    next_arg(s, &a, &arg, &bad)) {
+		if (!bad)
+			reply(s, 512, ' ', "AUTHCHALLENGE needs SAFECOOKIE and one client nonce (hex or quoted)");
+		s->close = true;
+		return;
+	}
+	s->client_nonce_len = (size_t)n;
+	crypto_rand(s->server_nonce, sizeof(s->server_nonce));
+	control_safecookie_hmac(false, s->srv->cookie, s->client_nonce, s->client_nonce_len, s->server_nonce, hash);
+	hex(hash, sizeof(hash), hhex);
+	hex(s->server_nonce, sizeof(s->server_nonce), nhex);
+	reply(s, 250, ' ', "AUTHCHALLENGE SERVERHASH=%s SERVERNONCE=%s", hhex, nhex);
+	s->auth = AUTH_CHALLENGED;
+}
+
+/* Check the token against whichever methods are on. */
+static bool auth_check(struct control_session *s, const uint8_t *tok, size_t len)
+{
+	struct pw_ctx pw = { .pw = tok, .len = len };
+	uint8_t want[SHA256_LEN];
+	bool ok;
+
+	if (s->auth == AUTH_CHALLENGED) {
+		/* 3.24: after AUTHCHALLENGE only the controller's HMAC counts. */
+		control_safecookie_hmac(true, s->srv->cookie, s->client_nonce, s->client_nonce_len, s->server_nonce,
+					want);
+		ok = len == SHA256_LEN && crypto_memeq(want, tok, SHA256_LEN);
+		crypto_wipe(want, sizeof(want));
+		return ok;
+	}
+	passwords(s, &pw);
+	if (!s->srv->cookie_auth && pw.n == 0)
+		return true; /* METHODS=NULL */
+	if (s->srv->cookie_auth && len == CONTROL_COOKIE_LEN && crypto_memeq(tok, s->srv->cookie, len))
+		return true;
+	return pw.matched;
+}
+
+static void cmd_authenticate(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	uint8_t tok[ARG_MAX];
+	bool bad = false;
+	int n = 0;
+
+	if (next_arg(s, &a, &arg, &bad)) {
+		n = auth_token(&arg, tok, sizeof(tok));
+		if (n < 0 || next_arg(s, &a, &arg, &bad)) {
+			if (!bad)
+				reply(s, 512, ' ', "Invalid authentication token: hex or one quoted string");
+			s->close = s->auth != AUTH_DONE;
+			return;
+		}
+	} else if (bad) {
+		s->close = s->auth != AUTH_DONE;
+		return;
+	}
+	if (!auth_check(s, tok, (size_t)n)) {
+		crypto_wipe(tok, sizeof(tok));
+		reply_close(s, 515, "Authentication failed: Password did not match HashedControlPassword *or* authentication cookie.");
+		return;
+	}
+	crypto_wipe(tok, sizeof(tok));
+	s->auth = AUTH_DONE;
+	reply_ok(s);
+}
+
+static void cmd_quit(struct control_session *s, const struct control_cmd *c)
+{
+	(void)c;
+	reply(s, 250, ' ', "closing connection");
+	s->close = true;
+}
+
+/* --- Configuration as text (GETCONF, SETCONF) ---------------------------------- */
+
+/* Call emit(ctx, value) for every value k has in cfg, as config text that
+ * config_load_string() reads back to the same value. Unset strings and
+ * empty lists emit nothing. */
+static void render_key(const struct config *cfg, const struct config_key *k,
+		       void (*emit)(void *ctx, const char *v), void *ctx)
+{
+	const void *f = (const char *)cfg + k->offset;
+	char v[4200];
+
+	switch (k->type) {
+	case CONFIG_T_STRING:
+		if (*(char *const *)f)
+			emit(ctx, *(char *const *)f);
+		break;
+	case CONFIG_T_BOOL:
+		emit(ctx, *(const bool *)f ? "1" : "0");
+		break;
+	case CONFIG_T_INT:
+	case CONFIG_T_INTERVAL: /* seconds: a bare number is read as seconds */
+		snprintf(v, sizeof(v), "%lld", (long long)*(const int64_t *)f);
+		emit(ctx, v);
+		break;
+	case CONFIG_T_MEMORY:
+		snprintf(v, sizeof(v), "%llu bytes", (unsigned long long)*(const uint64_t *)f);
+		emit(ctx, v);
+		break;
+	case CONFIG_T_PORTS: {
+		const struct config_ports *p = f;
+
+		if (p->n == 0)
+			emit(ctx, "0");
+		for (size_t i = 0; i < p->n; i++) {
+			char port[8];
+
+			snprintf(port, sizeof(port), "%u", p->v[i].port);
+			snprintf(v, sizeof(v), "%s%s%s:%s%s%s", p->v[i].is_ipv6 ? "[" : "", p->v[i].addr,
+				 p->v[i].is_ipv6 ? "]" : "", p->v[i].port_auto ? "auto" : port,
+				 p->v[i].flags ? " " : "", p->v[i].flags ? p->v[i].flags : "");
+			emit(ctx, v);
+		}
+		break;
+	}
+	case CONFIG_T_LINES: {
+		const struct config_lines *l = f;
+
+		for (size_t i = 0; i < l->n; i++)
+			emit(ctx, l->v[i]);
+		break;
+	}
+	case CONFIG_T_NODES: { /* one comma-separated value, as tor shows it */
+		const struct config_lines *l = f;
+		size_t n = 0;
+
+		for (size_t i = 0; i < l->n && n < sizeof(v); i++)
+			n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", i ? "," : "", l->v[i]);
+		if (l->n)
+			emit(ctx, v);
+		break;
+	}
+	case CONFIG_T_LOG: {
+		const struct config_logs *l = f;
+		static const char *const sinks[] = { "stderr", "stdout", "file" };
+
+		for (size_t i = 0; i < l->n; i++) {
+			snprintf(v, sizeof(v), "%s-%s %s%s%s", log_level_name(l->v[i].min), log_level_name(l->v[i].max),
+				 sinks[l->v[i].sink], l->v[i].path ? " " : "", l->v[i].path ? l->v[i].path : "");
+			emit(ctx, v);
+		}
+		break;
+	}
+	}
+}
+
+/* One config line "Key value", quoted when the value needs it. */
+static void conf_line(struct control_buf *b, const char *key, const char *v)
+{
+	bool plain = v[0] != '"' && strcspn(v, "#\\\"\r\n") == strlen(v);
+
+	control_buf_printf(b, "%s ", key);
+	if (plain) {
+		control_buf_printf(b, "%s\n", v);
+		return;
+	}
+	control_buf_append(b, "\"", 1);
+	for (const char *p = v; *p; p++) {
+		if (*p == '\n')
+			control_buf_append(b, "\\n", 2);
+		else if (*p == '\r')
+			control_buf_append(b, "\\r", 2);
+		else if (*p == '"' || *p == '\\')
+			control_buf_printf(b, "\\%c", *p);
+		else
+			control_buf_append(b, p, 1);
+	}
+	control_buf_append(b, "\"\n", 2);
+}
+
+/* GETCONF: "250-Key=value" lines gathered into s->out by the visitor. */
+struct getconf_ctx {
+	struct control_session *s;
+	const struct config_key **keys;
+	size_t n;
+	struct control_buf lines; /* one "Key[=value]" per line */
+	const char *key;
+	bool any;
+};
+
+static void getconf_emit(void *arg, const char *v)
+{
+	struct getconf_ctx *g = arg;
+
+	control_buf_printf(&g->lines, "%s=%s\n", g->key, v);
+	g->any = true;
+}
+
+static void getconf_visit(const struct config *cfg, void *arg)
+{
+	struct getconf_ctx *g = arg;
+
+	for (size_t i = 0; i < g->n; i++) {
+		g->key = g->keys[i]->name;
+		g->any = false;
+		render_key(cfg, g->keys[i], getconf_emit, g);
+		if (!g->any)
+			control_buf_printf(&g->lines, "%s\n", g->key);
+	}
+}
+
+#define MAX_KEYS 64
+
+static void cmd_getconf(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	const struct config_key *keys[MAX_KEYS];
+	struct getconf_ctx g = { .s = s, .keys = keys };
+	struct control_arg arg;
+	bool bad = false;
+
+	while (next_arg(s, &a, &arg, &bad)) {
+		const struct config_key *k = config_key_find(arg.value);
+
+		if (!k || arg.has_value) {
+			reply(s, 552, ' ', "Unrecognized configuration key \"%s\"", arg.value);
+			return;
+		}
+		if (g.n == MAX_KEYS) {
+			reply(s, 512, ' ', "Too many keys (at most %d)", MAX_KEYS);
+			return;
+		}
+		keys[g.n++] = k;
+	}
+	if (bad)
+		return;
+	if (g.n == 0) {
+		reply(s, 512, ' ', "GETCONF needs at least one key");
+		return;
+	}
+	if (!s->srv->be.config_read) {
+		reply(s, 551, ' ', "Configuration not available");
+		return;
+	}
+	s->srv->be.config_read(s->srv->be.arg, getconf_visit, &g);
+	for (char *line = g.lines.p, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		reply(s, 250, nl[1] ? '-' : ' ', "%s", line);
+	}
+	control_buf_free(&g.lines);
+}
+
+/* SETCONF / RESETCONF: rebuild the whole configuration as text with the
+ * named keys replaced, load it (the one parser checks the values), and
+ * refuse a change to a key that needs a restart. */
+struct setconf_ctx {
+	const struct config_key *keys[MAX_KEYS];
+	size_t n;
+	const struct config_key *cur; /* the key setconf_emit writes */
+	struct control_buf text;   /* the new config */
+	struct control_buf newvals;/* "Key value" lines of the command */
+	struct config *ncfg;
+	char err[CONFIG_ERR_MAX];
+	unsigned code;             /* 0 ok, else the error reply's code */
+};
+
+static void setconf_emit(void *arg, const char *v)
+{
+	struct setconf_ctx *sc = arg;
+
+	conf_line(&sc->text, sc->cur->name, v);
+}
+
+static bool setconf_named(const struct setconf_ctx *sc, const struct config_key *k)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->keys[i] == k)
+			return true;
+	return false;
+}
+
+static void setconf_visit(const struct config *cfg, void *arg)
+{
+	struct setconf_ctx *sc = arg;
+	const struct config_key *table, *changed[MAX_KEYS];
+	size_t nt, nc;
+
+	table = config_keys(&nt);
+	for (size_t i = 0; i < nt; i++) {
+		if (setconf_named(sc, &table[i]))
+			continue;
+		sc->cur = &table[i];
+		render_key(cfg, &table[i], setconf_emit, sc);
+	}
+	if (sc->newvals.len)
+		control_buf_append(&sc->text, sc->newvals.p, sc->newvals.len);
+	if (config_load_string(sc->text.p ? sc->text.p : "", sc->text.len, "SETCONF", &sc->ncfg, sc->err,
+			       sizeof(sc->err)) < 0) {
+		sc->code = 513;
+		return;
+	}
+	nc = config_diff(cfg, sc->ncfg, changed, MAX_KEYS);
+	for (size_t i = 0; i < nc && i < MAX_KEYS; i++) {
+		if (!config_key_is_runtime(changed[i])) {
+			snprintf(sc->err, sizeof(sc->err), "%s cannot change while onionring runs", changed[i]->name);
+			sc->code = 553;
+			config_free(sc->ncfg);
+			return;
+		}
+	}
+}
+
+/* Parse "Key[=Value]" arguments into sc; false after replying. */
+static bool setconf_args(struct control_session *s, const struct control_cmd *c, struct setconf_ctx *sc, bool reset)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	bool bad = false;
+
+	while (next_arg(s, &a, &arg, &bad)) {
+		char name[128];
+		const struct config_key *k;
+
+		snprintf(name, sizeof(name), "%.*s", (int)(arg.key_len < 127 ? arg.key_len : 127), arg.key);
+		k = config_key_find(name);
+		if (!k || (reset && arg.has_value)) {
+			reply(s, 552, ' ', k ? "RESETCONF takes key names only: \"%s\"" :
+					       "Unrecognized option: Unknown option '%s'.  Failing.", name);
+			return false;
+		}
+		if (sc->n == MAX_KEYS) {
+			reply(s, 512, ' ', "Too many keys (at most %d)", MAX_KEYS);
+			return false;
+		}
+		if (!setconf_named(sc, k))
+			sc->keys[sc->n++] = k;
+		if (arg.has_value && arg.value_len > 0)
+			conf_line(&sc->newvals, k->name, arg.value);
+	}
+	if (!bad && sc->n == 0)
+		reply(s, 512, ' ', "%s needs at least one key", reset ? "RESETCONF" : "SETCONF");
+	return !bad && sc->n > 0;
+}
+
+static void setconf(struct control_session *s, const struct control_cmd *c, bool reset)
+{
+	struct setconf_ctx *sc = calloc(1, sizeof(*sc));
+
+	if (!sc)
+		abort(); /* control-plane allocation (STYLE.md, Memory) */
+	if (!setconf_args(s, c, sc, reset))
+		goto out;
+	if (!s->srv->be.config_read || !s->srv->be.config_replace) {
+		reply(s, 551, ' ', "Configuration cannot change here");
+		goto out;
+	}
+	s->srv->be.config_read(s->srv->be.arg, setconf_visit, sc);
+	if (sc->code == 513)
+		reply(s, 513, ' ', "Unacceptable option value: %s", sc->err);
+	else if (sc->code == 553)
+		reply(s, 553, ' ', "Transition not allowed: %s", sc->err);
+	else if (s->srv->be.config_replace(s->srv->be.arg, sc->ncfg, sc->err, sizeof(sc->err)) < 0)
+		reply(s, 553, ' ', "Transition not allowed: %s", sc->err);
+	else
+		reply_ok(s);
+out:
+	control_buf_free(&sc->text);
+	control_buf_free(&sc->newvals);
+	free(sc);
+}
+
+static void cmd_setconf(struct control_session *s, const struct control_cmd *c)
+{
+	setconf(s, c, false);
+}
+
+static void cmd_resetconf(struct control_session *s, const struct control_cmd *c)
+{
+	setconf(s, c, true);
+}
+
+/* --- GETINFO, SETEVENTS, SIGNAL, CLOSESTREAM, CLOSECIRCUIT --------------------- */
+
+/* Answer the keys this file knows; -ENOENT for the rest. */
+static int getinfo_local(const char *key, struct control_buf *out)
+{
+	if (strcmp(key, "version") == 0) {
+		control_buf_printf(out, "%s (onionring-%s)", CONTROL_TOR_DIALECT, ONIONRING_VERSION);
+		return 0;
+	}
+	if (strcmp(key, "process/pid") == 0) {
+		control_buf_printf(out, "%ld", (long)getpid());
+		return 0;
+	}
+	if (strcmp(key, "status/bootstrap-phase") == 0) {
+		char phase[600];
+
+		events_bootstrap_phase(phase, sizeof(phase));
+		control_buf_printf(out, "%s", phase);
+		return 0;
+	}
+	if (strcmp(key, "status/circuit-established") == 0) {
+		control_buf_printf(out, "%d", events_bootstrap_done() ? 1 : 0);
+		return 0;
+	}
+	if (strcmp(key, "events/names") == 0) {
+		for (int e = 0; e < EVENT_COUNT_; e++)
+			control_buf_printf(out, "%s%s", e ? " " : "", events_name((enum events_type)e));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+struct info {
+	char key[128];
+	size_t off, len; /* of the value in the values buffer */
+};
+
+/* Emit "250-key=value" or, for a multi-line value, "250+key=" + data. */
+static void getinfo_emit(struct control_session *s, const struct info *in, const char *vals)
+{
+	const char *v = vals ? vals + in->off : "";
+
+	if (!memchr(v, '\n', in->len)) {
+		reply(s, 250, '-', "%s=%.*s", in->key, (int)in->len, v);
+		return;
+	}
+	char head[140];
+	int hn = snprintf(head, sizeof(head), "%s=", in->key);
+	size_t need = control_reply_data_len((size_t)hn, v, in->len);
+
+	buf_reserve(&s->out, need);
+	struct wr w = wr_init(s->out.p + s->out.len, s->out.cap - s->out.len);
+	control_reply_data(&w, 250, head, (size_t)hn, v, in->len);
+	s->out.len += w.len;
+}
+
+static void cmd_getinfo(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct info keys[MAX_KEYS];
+	struct control_buf vals = { 0 };
+	struct control_arg arg;
+	size_t n = 0;
+	bool bad = false;
+
+	while (!bad && next_arg(s, &a, &arg, &bad)) {
+		int r;
+
+		if (n == MAX_KEYS || arg.has_value || arg.quoted || arg.value_len >= sizeof(keys[0].key)) {
+			reply(s, n == MAX_KEYS ? 512 : 552, ' ', n == MAX_KEYS ? "Too many keys" : "Unrecognized key \"%s\"",
+			      arg.value);
+			bad = true;
+			break;
+		}
+		snprintf(keys[n].key, sizeof(keys[n].key), "%.127s", arg.value);
+		keys[n].off = vals.len;
+		r = getinfo_local(keys[n].key, &vals);
+		if (r == -ENOENT && s->srv->be.getinfo)
+			r = s->srv->be.getinfo(s->srv->be.arg, keys[n].key, &vals);
+		if (r < 0) {
+			if (r == -ENOENT)
+				reply(s, 552, ' ', "Unrecognized key \"%s\"", keys[n].key);
+			else
+				reply(s, 551, ' ', "%s is not available yet", keys[n].key);
+			bad = true;
+			break;
+		}
+		keys[n].len = vals.len - keys[n].off;
+		n++;
+	}
+	if (!bad && n == 0) {
+		reply(s, 512, ' ', "GETINFO needs at least one key");
+		bad = true;
+	}
+	for (size_t i = 0; !bad && i < n; i++)
+		getinfo_emit(s, &keys[i], vals.p);
+	if (!bad)
+		reply_ok(s);
+	control_buf_free(&vals);
+}
+
+static void cmd_setevents(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	unsigned mask = 0;
+	bool bad = false;
+
+	while (next_arg(s, &a, &arg, &bad)) {
+		int e = arg.has_value || arg.quoted ? -1 : events_parse(arg.value, arg.value_len);
+
+		if (e < 0 && !(strcasecmp(arg.value, "EXTENDED") == 0 && mask == 0 && !arg.quoted)) {
+			reply(s, 552, ' ', "Unrecognized event \"%s\"", arg.value);
+			return;
+		}
+		if (e >= 0)
+			mask |= EVENT_BIT(e);
+	}
+	if (bad)
+		return;
+	if (!s->w) {
+		reply(s, 551, ' ', "Events are not available on this connection");
+		return;
+	}
+	if (!s->events)
+		s->events = events_subscribe(s->w, deliver_events, s);
+	events_set_mask(s->events, mask);
+	reply_ok(s);
+}
+
+static const struct {
+	const char *name;
+	enum control_signal sig;
+} signals[] = {
+	{ "RELOAD", CONTROL_SIGNAL_RELOAD }, { "HUP", CONTROL_SIGNAL_RELOAD },
+	{ "SHUTDOWN", CONTROL_SIGNAL_SHUTDOWN }, { "INT", CONTROL_SIGNAL_SHUTDOWN },
+	{ "HALT", CONTROL_SIGNAL_HALT }, { "TERM", CONTROL_SIGNAL_HALT },
+	{ "DUMP", CONTROL_SIGNAL_DUMP }, { "USR1", CONTROL_SIGNAL_DUMP },
+	{ "NEWNYM", CONTROL_SIGNAL_NEWNYM },
+};
+
+static void cmd_signal(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	char name[32];
+	bool bad = false;
+	int r;
+
+	if (!next_arg(s, &a, &arg, &bad)) {
+		if (!bad)
+			reply(s, 512, ' ', "SIGNAL needs a signal name");
+		return;
+	}
+	snprintf(name, sizeof(name), "%.31s", arg.value);
+	if (next_arg(s, &a, &arg, &bad) || bad) {
+		if (!bad)
+			reply(s, 512, ' ', "SIGNAL takes one signal name");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(signals); i++) {
+		if (strcasecmp(name, signals[i].name) != 0)
+			continue;
+		if (!s->srv->be.signal) {
+			reply(s, 551, ' ', "Signals are not available");
+			return;
+		}
+		if (signals[i].sig == CONTROL_SIGNAL_SHUTDOWN || signals[i].sig == CONTROL_SIGNAL_HALT) {
+			/* Tor answers before acting, so the OK gets out. */
+			reply_ok(s);
+			flush(s);
+			r = s->srv->be.signal(s->srv->be.arg, signals[i].sig);
+			if (r < 0)
+				log_warn("control: SIGNAL %s failed: %s", signals[i].name, strerror(-r));
+			return;
+		}
+		r = s->srv->be.signal(s->srv->be.arg, signals[i].sig);
+		if (r < 0)
+			reply(s, 551, ' ', "SIGNAL %s is not available: %s", signals[i].name,
+			      r == -ENOTSUP ? "not supported by the circuit manager yet" : strerror(-r));
+		else
+			reply_ok(s);
+		return;
+	}
+	reply(s, 552, ' ', "Unrecognized signal code \"%s\"", name);
+}
+
+/* Parse an id argument (1*16 digits here: our ids are decimal). */
+static bool parse_id(const struct control_arg *arg, uint64_t *id)
+{
+	if (arg->has_value || arg->quoted || arg->value_len == 0 || arg->value_len > 16 ||
+	    strspn(arg->value, "0123456789") != arg->value_len)
+		return false;
+	*id = strtoull(arg->value, NULL, 10);
+	return true;
+}
+
+static void cmd_closestream(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	uint64_t id = 0;
+	char idtext[32] = "";
+	bool bad = false, have_id, have_reason;
+	unsigned long reason = 0;
+
+	have_id = next_arg(s, &a, &arg, &bad) && parse_id(&arg, &id);
+	if (!bad)
+		snprintf(idtext, sizeof(idtext), "%.31s", s->arg);
+	have_reason = !bad && have_id && next_arg(s, &a, &arg, &bad) && !arg.has_value && !arg.quoted &&
+		      arg.value_len > 0 && arg.value_len < 4 && strspn(arg.value, "0123456789") == arg.value_len;
+	if (have_reason)
+		reason = strtoul(arg.value, NULL, 10);
+	if (bad)
+		return;
+	if (!have_id || !have_reason || reason > 255) {
+		reply(s, 512, ' ', have_id ? "CLOSESTREAM needs a reason number (0-255)" :
+					     "CLOSESTREAM needs a stream id and a reason");
+		return;
+	}
+	/* Flags after the reason are allowed and ignored (3.15). */
+	if (!s->srv->be.close_stream || s->srv->be.close_stream(s->srv->be.arg, id, (unsigned)reason) == -ENOENT)
+		reply(s, 552, ' ', "Unknown stream \"%s\"", idtext);
+	else
+		reply_ok(s);
+}
+
+static void cmd_closecircuit(struct control_session *s, const struct control_cmd *c)
+{
+	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	uint64_t id = 0;
+	char idtext[32] = "";
+	bool bad = false, if_unused = false, have_id;
+
+	have_id = next_arg(s, &a, &arg, &bad) && parse_id(&arg, &id);
+	if (!bad)
+		snprintf(idtext, sizeof(idtext), "%.31s", s->arg);
+	while (!bad && have_id && next_arg(s, &a, &arg, &bad))
+		if (strcasecmp(arg.value, "IfUnused") == 0)
+			if_unused = true;
+	if (bad)
+		return;
+	if (!have_id) {
+		reply(s, 512, ' ', "CLOSECIRCUIT needs a circuit id");
+		return;
+	}
+	if (!s->srv->be.close_circuit || s->srv->be.close_circuit(s->srv->be.arg, id, if_unused) == -ENOENT)
+		reply(s, 552, ' ', "Unknown circuit \"%s\"", idtext);
+	else
+		reply_ok(s);
+}
+
+/* --- Dispatch ------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*fn)(struct control_session *s, const struct control_cmd *c);
+	bool before_auth; /* 3.5: allowed before AUTHENTICATE succeeded */
+} commands[] = {
+	{ "PROTOCOLINFO", cmd_protocolinfo, true },
+	{ "AUTHCHALLENGE", cmd_authchallenge, true },
+	{ "AUTHENTICATE", cmd_authenticate, true },
+	{ "QUIT", cmd_quit, true },
+	{ "GETINFO", cmd_getinfo, false },
+	{ "GETCONF", cmd_getconf, false },
+	{ "SETCONF", cmd_setconf, false },
+	{ "RESETCONF", cmd_resetconf, false },
+	{ "SETEVENTS", cmd_setevents, false },
+	{ "SIGNAL", cmd_signal, false },
+	{ "CLOSESTREAM", cmd_closestream, false },
+	{ "CLOSECIRCUIT", cmd_closecircuit, false },
+};
+
+static void dispatch(struct control_session *s, const struct control_cmd *c)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(commands); i++)
+		if (control_cmd_is(c, commands[i].name))
+			break;
+	if (s->auth != AUTH_DONE) {
+		bool ok = i < ARRAY_LEN(commands) && commands[i].before_auth && !c->has_data;
+
+		/* 3.24: after AUTHCHALLENGE the next command must be AUTHENTICATE. */
+		if (s->auth == AUTH_CHALLENGED && ok && !control_cmd_is(c, "AUTHENTICATE") && !control_cmd_is(c, "QUIT"))
+			ok = false;
+		if (!ok) {
+			reply_close(s, 514, "Authentication required.");
+			return;
+		}
+	}
+	if (i == ARRAY_LEN(commands) || c->has_data) {
+		reply(s, 510, ' ', "Unrecognized command \"%s%.*s\"", c->has_data ? "+" : "",
+		      (int)(c->keyword_len > 64 ? 64 : c->keyword_len), c->keyword);
+		return;
+	}
+	commands[i].fn(s, c);
+}
+
+bool control_session_input(struct control_session *s, const uint8_t *data, size_t len)
+{
+	while (len > 0 && !s->close) {
+		size_t take = sizeof(s->in) - s->in_len, used = 0;
+		struct control_cmd c;
+		const char *why;
+		enum parse_result r;
+
+		if (take > len)
+			take = len;
+		memcpy(s->in + s->in_len, data, take);
+		s->in_len += take;
+		data += take;
+		len -= take;
+		while (!s->close) {
+			size_t n;
+
+			r = control_parse(s->in + used, s->in_len - used, &c, &n, &why);
+			if (r == PARSE_NEED_MORE)
+				break;
+			if (r == PARSE_INVALID) {
+				reply_close(s, 510, "Protocol error: %s", why);
+				break;
+			}
+			dispatch(s, &c);
+			used += n;
+		}
+		memmove(s->in, s->in + used, s->in_len - used);
+		s->in_len -= used;
+	}
+	flush(s);
+	return !s->close;
+}
+
+/* --- The connection ------------------------------------------------------------ */
+
+static void conn_out(void *arg, const char *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (conn_send(c, data, len) < 0)
+		conn_close(c, -EPIPE, false);
+}
+
+static void control_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct control_session *s = conn_user(c);
+
+	if (!control_session_input(s, data, len))
+		conn_close(c, 0, true);
+}
+
+static void control_closed(struct conn *c, int err)
+{
+	(void)err;
+	control_session_free(conn_user(c));
+}
+
+static const struct conn_ops control_ops = {
+	.on_recv = control_recv,
+	.on_closed = control_closed,
+};
+
+void control_accept(struct worker *w, struct conn *c, void *arg)
+{
+	const struct control_server *srv = arg;
+
+	log_info("control: connection from %s", conn_peer_name(c));
+	conn_set_ops(c, &control_ops, control_session_new(srv, w, conn_out, c));
+}

@@ -1,0 +1,137 @@
+/* Micro-benchmark of proto/circuit's data path on one core: DATA cells per
+ * second through circ_stream_data (pack + window/cwnd accounting + SENDME
+ * digest recording + ONE encrypt call per batch) and through
+ * circ_input_cells (ONE decrypt call per batch + parse + window accounting
+ * + DATA events), on a 3-hop circuit built against the simulated relays of
+ * test/unit/sim_relay.h, at batch sizes 1, 8, 32 and ONIONRING_CELL_BATCH.
+ *
+ * Only the client's calls are timed (thread CPU time around each call);
+ * the simulated relays' crypto is not counted. SENDMEs flow both ways as
+ * on a real circuit (fixed windows, or congestion control with "cc").
+ * Not a test: never run by meson test.
+ * Usage: bench_circuit [seconds-per-measurement, default 0.5] [cc] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/compiler.h"
+#include "onionring_build.h"
+#include "test/unit/sim_relay.h"
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The cost of one timed region's two clock reads (a system call each for
+ * the thread CPU clock): subtracted per region so batch 1 is not mostly
+ * clock reads. */
+static double clock_cost;
+
+static void clock_calibrate(void)
+{
+	double t0 = cpu_now(), t1 = t0;
+
+	for (int i = 0; i < 20000; i++)
+		t1 = cpu_now();
+	clock_cost = (t1 - t0) / 20000 * 2;
+}
+
+/* Client -> exit: time circ_stream_data (and input of the SENDMEs). */
+static double bench_out(struct hx *x, uint16_t sid, double secs)
+{
+	uint8_t buf[64 * RELAY_DATA_MAX];
+	struct cell *in[64];
+	struct circ_event ev[65];
+	double spent = 0;
+	uint64_t cells = 0;
+
+	while (spent < secs) {
+		size_t taken, n, m, nev;
+		double t0;
+
+		/* The exit checks the byte pattern too; make it untimed. */
+		for (size_t i = 0; i < x->batch * RELAY_DATA_MAX; i++)
+			buf[i] = sim_pattern(sid, x->tx[0] + i);
+		t0 = cpu_now();
+		circ_stream_data(&x->c, sid, buf, x->batch * RELAY_DATA_MAX, ++x->now, &taken,
+				 x->cptr, x->batch, &n);
+		spent += cpu_now() - t0 - clock_cost;
+		cells += n;
+		x->tx[0] += taken;
+		for (size_t i = 0; i < n; i++)
+			sim_from_client(&x->s, x->cptr[i]);
+		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
+			t0 = cpu_now();
+			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
+			spent += cpu_now() - t0 - clock_cost;
+		}
+		SIM_CHECK(x->c.state != CIRC_ST_CLOSED && !x->s.killed);
+	}
+	return (double)cells / spent;
+}
+
+/* Exit -> client: time circ_input_cells and circ_flush (the SENDMEs). */
+static double bench_in(struct hx *x, uint16_t sid, double secs)
+{
+	struct cell *in[64];
+	struct circ_event ev[65];
+	double spent = 0;
+	uint64_t cells = 0;
+
+	while (spent < secs) {
+		size_t m, nev, n;
+
+		sim_exit_send(&x->s, sid, 64 * RELAY_DATA_MAX);
+		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
+			double t0 = cpu_now();
+
+			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
+			circ_flush(&x->c, x->cptr, x->batch, &n);
+			spent += cpu_now() - t0 - clock_cost;
+			cells += nev;
+			for (size_t i = 0; i < n; i++)
+				sim_from_client(&x->s, x->cptr[i]);
+		}
+		SIM_CHECK(x->c.state != CIRC_ST_CLOSED && !x->s.killed);
+	}
+	return (double)cells / spent;
+}
+
+int main(int argc, char **argv)
+{
+	double secs = argc > 1 ? atof(argv[1]) : 0.5;
+	bool cc = argc > 2 && strcmp(argv[2], "cc") == 0;
+	static const size_t batches[] = { 1, 8, 32, ONIONRING_CELL_BATCH };
+
+	clock_calibrate();
+	printf("bench_circuit: 3 hops, %s, %.2f s per point, ONIONRING_CELL_BATCH=%d, clock read pair %.0f ns (subtracted)\n",
+	       cc ? "congestion control" : "SENDME windows", secs, ONIONRING_CELL_BATCH,
+	       clock_cost * 1e9);
+	printf("%6s %14s %10s %14s %10s\n", "batch", "out cells/s", "out MB/s", "in cells/s",
+	       "in MB/s");
+	for (size_t i = 0; i < ARRAY_LEN(batches); i++) {
+		struct hx *x = calloc(1, sizeof(*x));
+		uint16_t sid;
+		double out, in;
+
+		SIM_CHECK(x);
+		hx_init(x, 3, cc, 31);
+		SIM_CHECK(hx_build(x, false, cc) == 3);
+		sid = hx_open(x);
+		SIM_CHECK((sid & (CIRC_STREAMS_MAX - 1)) != 0);
+		x->tx[0] = 0;
+		x->batch = MIN(batches[i], (size_t)64);
+		out = bench_out(x, sid, secs);
+		in = bench_in(x, sid, secs);
+		printf("%6zu %14.0f %10.1f %14.0f %10.1f\n", x->batch, out, out * RELAY_DATA_MAX / 1e6,
+		       in, in * RELAY_DATA_MAX / 1e6);
+		circ_clear(&x->c);
+		free(x);
+	}
+	return 0;
+}

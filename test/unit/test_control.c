@@ -1,0 +1,762 @@
+/* Control-port sessions (app/control.h) driven without sockets: every
+ * command with wrong arguments and before authentication, the three
+ * authentication methods, and the known answers for tor's hashed password
+ * and SAFECOOKIE.
+ *
+ * Known answers: the "16:..." passwords marked "tor" were printed by
+ * Debian's tor 0.4.9.11 (`tor --hash-password foo`); the others and the
+ * SAFECOOKIE HMACs come from test/vectors/control/gen_control.py, an
+ * independent computation with Python's hashlib/hmac. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "app/control.h"
+#include "core/config.h"
+#include "proto/control.h"
+
+#define TOR_FOO "16:CF3DA2048E823D736070E84D8560E0A81977691904D3DAA3E09508AA53"
+#define TOR_QUOTE "16:5E22D51228E897E860C576B28A11489EE94A2CEA53E16507D52D46BE7C"
+
+/* --- a fake gateway --- */
+
+struct fake {
+	struct config *cfg;
+	int replaced;
+	int signals[8];
+	size_t nsignals;
+	int signal_result;
+	uint64_t closed_stream, closed_circ;
+	unsigned close_reason;
+	bool if_unused;
+	char out[16384];
+	size_t out_len;
+};
+
+static struct fake fk;
+
+static int fake_getinfo(void *arg, const char *key, struct control_buf *out)
+{
+	(void)arg;
+	if (strcmp(key, "multi") == 0) {
+		control_buf_printf(out, "line1\n.dot\nline3");
+		return 0;
+	}
+	if (strcmp(key, "circuit-status") == 0)
+		return -ENOTSUP;
+	return -ENOENT;
+}
+
+static int fake_signal(void *arg, enum control_signal sig)
+{
+	(void)arg;
+	fk.signals[fk.nsignals++] = (int)sig;
+	return sig == CONTROL_SIGNAL_NEWNYM ? fk.signal_result : 0;
+}
+
+static int fake_close_stream(void *arg, uint64_t id, unsigned reason)
+{
+	(void)arg;
+	if (id != 42)
+		return -ENOENT;
+	fk.closed_stream = id;
+	fk.close_reason = reason;
+	return 0;
+}
+
+static int fake_close_circuit(void *arg, uint64_t id, bool if_unused)
+{
+	(void)arg;
+	if (id != 7)
+		return -ENOENT;
+	fk.closed_circ = id;
+	fk.if_unused = if_unused;
+	return 0;
+}
+
+static void fake_config_read(void *arg, void (*fn)(const struct config *cfg, void *ctx), void *ctx)
+{
+	(void)arg;
+	fn(fk.cfg, ctx);
+}
+
+static int fake_config_replace(void *arg, struct config *ncfg, char *err, size_t errlen)
+{
+	(void)arg;
+	(void)err;
+	(void)errlen;
+	config_free(fk.cfg);
+	fk.cfg = ncfg;
+	fk.replaced++;
+	return 0;
+}
+
+static void fake_send(void *arg, const char *data, size_t len)
+{
+	(void)arg;
+	assert_true(fk.out_len + len < sizeof(fk.out));
+	memcpy(fk.out + fk.out_len, data, len);
+	fk.out_len += len;
+	fk.out[fk.out_len] = '\0';
+}
+
+static struct control_server srv;
+
+static void server_setup(bool cookie, const char *password_line)
+{
+	char text[256], err[CONFIG_ERR_MAX];
+
+	memset(&fk, 0, sizeof(fk));
+	memset(&srv, 0, sizeof(srv));
+	snprintf(text, sizeof(text), "SocksPort 9050\n%s\n", password_line ? password_line : "");
+	assert_int_equal(config_load_string(text, strlen(text), "test", &fk.cfg, err, sizeof(err)), 0);
+	srv.be = (struct control_backend){
+		.getinfo = fake_getinfo, .signal = fake_signal, .close_stream = fake_close_stream,
+		.close_circuit = fake_close_circuit, .config_read = fake_config_read,
+		.config_replace = fake_config_replace,
+	};
+	if (cookie) {
+		srv.cookie_auth = true;
+		for (int i = 0; i < CONTROL_COOKIE_LEN; i++)
+			srv.cookie[i] = (uint8_t)i;
+		snprintf(srv.cookie_path, sizeof(srv.cookie_path), "/var/lib/x/control_auth_cookie");
+	}
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	config_free(fk.cfg);
+	return 0;
+}
+
+static const char COOKIE_HEX[] = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+
+/* Send text; return whether the session stays open; fk.out holds the
+ * replies of this call only. */
+static bool say(struct control_session *s, const char *text)
+{
+	fk.out_len = 0;
+	fk.out[0] = '\0';
+	return control_session_input(s, (const uint8_t *)text, strlen(text));
+}
+
+static struct control_session *authed(void)
+{
+	struct control_session *s = control_session_new(&srv, NULL, fake_send, NULL);
+	char line[128];
+
+	snprintf(line, sizeof(line), "AUTHENTICATE %s\r\n", COOKIE_HEX);
+	assert_true(say(s, line));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	return s;
+}
+
+/* --- known answers --- */
+
+static void test_control_s2k_matches_tor_hash_password(void **state)
+{
+	(void)state;
+	assert_true(control_s2k_check(TOR_FOO, "foo", 3));
+	assert_false(control_s2k_check(TOR_FOO, "fop", 3));
+	assert_false(control_s2k_check(TOR_FOO, "", 0));
+	assert_true(control_s2k_check(TOR_QUOTE, "pass \"with\" \\ quote", 19));
+}
+
+static void test_control_s2k_hash_matches_independent_vectors(void **state)
+{
+	static const uint8_t salt1[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	static const uint8_t salt2[8] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7 };
+	static const uint8_t salt3[8] = { 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88 };
+	char out[CONTROL_S2K_TEXT_LEN + 1], x100[100];
+
+	(void)state;
+	control_s2k_hash("foo", 3, salt1, 0x60, out);
+	assert_string_equal(out, "16:000102030405060760F850B81A98037E48CDE3C614F322E98920376200");
+	control_s2k_hash("", 0, salt2, 0x00, out);
+	assert_string_equal(out, "16:A0A1A2A3A4A5A6A700B5F8ECEC7F90A7F1632B325FB4C0C18EEA771A91");
+	memset(x100, 'x', sizeof(x100));
+	control_s2k_hash(x100, sizeof(x100), salt3, 0x96, out);
+	assert_string_equal(out, "16:FFEEDDCCBBAA9988967C2C441F44534C15356069F809C387BDC42207F0");
+}
+
+static void test_control_s2k_check_rejects_malformed_hashes(void **state)
+{
+	(void)state;
+	assert_false(control_s2k_check("", "foo", 3));
+	assert_false(control_s2k_check("17:CF3DA2048E823D736070E84D8560E0A81977691904D3DAA3E09508AA53", "foo", 3));
+	assert_false(control_s2k_check("16:CF3DA2048E823D736070E84D8560E0A81977691904D3DAA3E09508AA5", "foo", 3));
+	assert_false(control_s2k_check("16:ZF3DA2048E823D736070E84D8560E0A81977691904D3DAA3E09508AA53", "foo", 3));
+}
+
+static void test_control_safecookie_hmacs_match_independent_vectors(void **state)
+{
+	uint8_t cookie[32], client[32], server[32], out[32], want[32];
+
+	(void)state;
+	for (int i = 0; i < 32; i++) {
+		cookie[i] = (uint8_t)i;
+		client[i] = (uint8_t)(100 + i);
+		server[i] = (uint8_t)(200 + i);
+	}
+	control_safecookie_hmac(false, cookie, client, 32, server, out);
+	control_hex_decode("0CD2811ABE486545C2BE5E94041712BFB974921245EAD5541A47DB984343CEEE", 64, want, 32);
+	assert_memory_equal(out, want, 32);
+	control_safecookie_hmac(true, cookie, client, 32, server, out);
+	control_hex_decode("D42C79F3763C2E27F0073CE04620B69162F3F514E5526BEBDD7AD160886E0C8A", 64, want, 32);
+	assert_memory_equal(out, want, 32);
+}
+
+/* --- before authentication --- */
+
+static void test_control_refuses_every_command_before_auth(void **state)
+{
+	static const char *const cmds[] = {
+		"GETINFO version\r\n", "GETCONF SocksPort\r\n", "SETCONF ExitNodes=a\r\n", "RESETCONF ExitNodes\r\n",
+		"SETEVENTS CIRC\r\n", "SIGNAL NEWNYM\r\n", "CLOSESTREAM 42 1\r\n", "CLOSECIRCUIT 7\r\n",
+		"FOO\r\n", "+LOADCONF\r\nx\r\n.\r\n",
+	};
+
+	(void)state;
+	server_setup(true, NULL);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		struct control_session *s = control_session_new(&srv, NULL, fake_send, NULL);
+
+		assert_false(say(s, cmds[i]));
+		assert_string_equal(fk.out, "514 Authentication required.\r\n");
+		assert_false(control_session_is_authenticated(s));
+		control_session_free(s);
+	}
+	assert_int_equal(fk.nsignals, 0);
+	assert_int_equal(fk.replaced, 0);
+}
+
+static void test_control_ignores_input_after_closing(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "SIGNAL HALT\r\nAUTHENTICATE " "00\r\n"));
+	assert_string_equal(fk.out, "514 Authentication required.\r\n");
+	assert_int_equal(fk.nsignals, 0);
+	control_session_free(s);
+}
+
+static void test_control_protocolinfo_lists_cookie_methods(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "PROTOCOLINFO 1\r\n"));
+	assert_string_equal(fk.out, "250-PROTOCOLINFO 1\r\n"
+				    "250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE=\"/var/lib/x/control_auth_cookie\"\r\n"
+				    "250-VERSION Tor=\"" CONTROL_TOR_DIALECT "\"\r\n"
+				    "250 OK\r\n");
+	/* 3.21: only once before authenticating. */
+	assert_false(say(s, "PROTOCOLINFO\r\n"));
+	assert_string_equal(fk.out, "514 No more PROTOCOLINFOs.\r\n");
+	control_session_free(s);
+}
+
+static void test_control_protocolinfo_lists_password_and_null(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(false, "HashedControlPassword " TOR_FOO);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "protocolinfo\n"));
+	assert_non_null(strstr(fk.out, "250-AUTH METHODS=HASHEDPASSWORD\r\n"));
+	control_session_free(s);
+	teardown(NULL);
+	server_setup(false, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "PROTOCOLINFO\r\n"));
+	assert_non_null(strstr(fk.out, "250-AUTH METHODS=NULL\r\n"));
+	control_session_free(s);
+}
+
+static void test_control_protocolinfo_rejects_non_numeric_version(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "PROTOCOLINFO x\r\n"));
+	assert_string_equal(fk.out, "513 No such version \"x\"\r\n");
+	control_session_free(s);
+}
+
+static void test_control_cookie_auth_accepts_cookie_and_rejects_others(void **state)
+{
+	struct control_session *s;
+	char line[128];
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(control_session_is_authenticated(s));
+	control_session_free(s);
+
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	snprintf(line, sizeof(line), "AUTHENTICATE %.62s00\r\n", COOKIE_HEX);
+	assert_false(say(s, line));
+	assert_memory_equal(fk.out, "515 Authentication failed", 25);
+	control_session_free(s);
+
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "AUTHENTICATE\r\n"));
+	assert_memory_equal(fk.out, "515 ", 4);
+	control_session_free(s);
+
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "AUTHENTICATE 0g\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "AUTHENTICATE 00 11\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_password_auth_uses_tor_hash(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(false, "HashedControlPassword " TOR_FOO);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "AUTHENTICATE \"foo\"\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	control_session_free(s);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "AUTHENTICATE 666F6F\r\n")); /* "foo" in hex */
+	assert_string_equal(fk.out, "250 OK\r\n");
+	control_session_free(s);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "AUTHENTICATE \"bar\"\r\n"));
+	assert_memory_equal(fk.out, "515 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_null_auth_needs_authenticate_anyway(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(false, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "GETINFO version\r\n"));
+	assert_string_equal(fk.out, "514 Authentication required.\r\n");
+	control_session_free(s);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, "AUTHENTICATE\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	control_session_free(s);
+}
+
+/* Run AUTHCHALLENGE and return the server nonce; checks SERVERHASH. */
+static void challenge(struct control_session *s, const uint8_t client[32], uint8_t server[32])
+{
+	char line[160], shash[65], snonce[65];
+	uint8_t want[32], got[32];
+
+	snprintf(line, sizeof(line), "AUTHCHALLENGE SAFECOOKIE ");
+	for (int i = 0; i < 32; i++)
+		snprintf(line + strlen(line), 3, "%02x", client[i]);
+	strcat(line, "\r\n");
+	assert_true(say(s, line));
+	assert_int_equal(sscanf(fk.out, "250 AUTHCHALLENGE SERVERHASH=%64s SERVERNONCE=%64s", shash, snonce), 2);
+	assert_int_equal(control_hex_decode(snonce, 64, server, 32), 32);
+	assert_int_equal(control_hex_decode(shash, 64, got, 32), 32);
+	control_safecookie_hmac(false, srv.cookie, client, 32, server, want);
+	assert_memory_equal(got, want, 32);
+}
+
+static void test_control_safecookie_flow(void **state)
+{
+	uint8_t client[32], server[32], mac[32];
+	struct control_session *s;
+	char line[160];
+
+	(void)state;
+	server_setup(true, NULL);
+	memset(client, 0x5a, sizeof(client));
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	challenge(s, client, server);
+	control_safecookie_hmac(true, srv.cookie, client, 32, server, mac);
+	snprintf(line, sizeof(line), "AUTHENTICATE ");
+	for (int i = 0; i < 32; i++)
+		snprintf(line + strlen(line), 3, "%02X", mac[i]);
+	strcat(line, "\r\n");
+	assert_true(say(s, line));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_true(control_session_is_authenticated(s));
+	control_session_free(s);
+}
+
+static void test_control_safecookie_refuses_raw_cookie_and_other_commands(void **state)
+{
+	uint8_t client[32] = { 1 }, server[32];
+	struct control_session *s;
+	char line[128];
+
+	(void)state;
+	server_setup(true, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	challenge(s, client, server);
+	/* 3.24: after AUTHCHALLENGE only the HMAC is accepted. */
+	snprintf(line, sizeof(line), "AUTHENTICATE %s\r\n", COOKIE_HEX);
+	assert_false(say(s, line));
+	assert_memory_equal(fk.out, "515 ", 4);
+	control_session_free(s);
+
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	challenge(s, client, server);
+	assert_false(say(s, "PROTOCOLINFO\r\n"));
+	assert_string_equal(fk.out, "514 Authentication required.\r\n");
+	control_session_free(s);
+}
+
+static void test_control_authchallenge_rejects_wrong_arguments(void **state)
+{
+	static const struct {
+		const char *cmd, *prefix;
+	} cases[] = {
+		{ "AUTHCHALLENGE\r\n", "513 " },
+		{ "AUTHCHALLENGE HMAC 00\r\n", "513 " },
+		{ "AUTHCHALLENGE SAFECOOKIE\r\n", "512 " },
+		{ "AUTHCHALLENGE SAFECOOKIE 0\r\n", "512 " },
+		{ "AUTHCHALLENGE SAFECOOKIE 00 11\r\n", "512 " },
+		{ "AUTHCHALLENGE SAFECOOKIE \"open\r\n", "512 " },
+	};
+
+	(void)state;
+	server_setup(true, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct control_session *s = control_session_new(&srv, NULL, fake_send, NULL);
+
+		assert_false(say(s, cases[i].cmd));
+		assert_memory_equal(fk.out, cases[i].prefix, 4);
+		control_session_free(s);
+	}
+	teardown(NULL);
+	server_setup(false, "HashedControlPassword " TOR_FOO);
+	{
+		struct control_session *s = control_session_new(&srv, NULL, fake_send, NULL);
+
+		assert_false(say(s, "AUTHCHALLENGE SAFECOOKIE 00\r\n"));
+		assert_string_equal(fk.out, "513 Cookie authentication is disabled\r\n");
+		control_session_free(s);
+	}
+}
+
+/* --- after authentication --- */
+
+static void test_control_getinfo_answers_and_rejects(void **state)
+{
+	struct control_session *s;
+	char want[128];
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "GETINFO version\r\n"));
+	assert_memory_equal(fk.out, "250-version=" CONTROL_TOR_DIALECT " (onionring-", 12 + strlen(CONTROL_TOR_DIALECT) + 12);
+	assert_non_null(strstr(fk.out, ")\r\n250 OK\r\n"));
+	assert_true(say(s, "GETINFO process/pid multi\r\n"));
+	snprintf(want, sizeof(want), "250-process/pid=%ld\r\n250+multi=\r\nline1\r\n..dot\r\nline3\r\n.\r\n250 OK\r\n",
+		 (long)getpid());
+	assert_string_equal(fk.out, want);
+	assert_true(say(s, "GETINFO status/bootstrap-phase status/circuit-established\r\n"));
+	assert_string_equal(fk.out, "250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=0 TAG=starting "
+				    "SUMMARY=\"Starting\"\r\n250-status/circuit-established=0\r\n250 OK\r\n");
+	/* One unknown key fails the whole command; the connection stays. */
+	assert_true(say(s, "GETINFO version nosuch\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
+	assert_true(say(s, "GETINFO circuit-status\r\n"));
+	assert_string_equal(fk.out, "551 circuit-status is not available yet\r\n");
+	assert_true(say(s, "GETINFO\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_true(say(s, "GETINFO \"unterminated\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_getconf_answers_and_rejects(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "GETCONF socksport MaxCircuitDirtiness ExitNodes\r\n"));
+	assert_string_equal(fk.out, "250-SocksPort=127.0.0.1:9050\r\n250-MaxCircuitDirtiness=600\r\n250 ExitNodes\r\n");
+	assert_true(say(s, "GETCONF NoSuchKey\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized configuration key \"NoSuchKey\"\r\n");
+	assert_true(say(s, "GETCONF\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_setconf_changes_runtime_keys_only(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "SETCONF MaxCircuitDirtiness=20 ExitNodes=\"a,b\"\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.replaced, 1);
+	assert_int_equal(fk.cfg->max_circuit_dirtiness, 20);
+	assert_int_equal(fk.cfg->exit_nodes.n, 2);
+	/* Keys the command did not name keep their values. */
+	assert_int_equal(fk.cfg->socks_port.v[0].port, 9050);
+	assert_true(say(s, "GETCONF ExitNodes\r\n"));
+	assert_string_equal(fk.out, "250 ExitNodes=a,b\r\n");
+
+	assert_true(say(s, "SETCONF SocksPort=9999\r\n"));
+	assert_string_equal(fk.out, "553 Transition not allowed: SocksPort cannot change while onionring runs\r\n");
+	assert_true(say(s, "SETCONF MaxCircuitDirtiness=soon\r\n"));
+	assert_memory_equal(fk.out, "513 Unacceptable option value: ", 31);
+	assert_true(say(s, "SETCONF Bogus=1\r\n"));
+	assert_memory_equal(fk.out, "552 Unrecognized option", 23);
+	assert_true(say(s, "SETCONF\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_int_equal(fk.replaced, 1);
+
+	assert_true(say(s, "RESETCONF MaxCircuitDirtiness\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.cfg->max_circuit_dirtiness, 600);
+	assert_true(say(s, "RESETCONF MaxCircuitDirtiness=5\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "RESETCONF\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_setevents_rejects_unknown_events(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "SETEVENTS CIRC BOGUS\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized event \"BOGUS\"\r\n");
+	assert_true(say(s, "SETEVENTS CIRC=1\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	/* Without a worker (this test) subscriptions cannot be delivered. */
+	assert_true(say(s, "SETEVENTS EXTENDED CIRC STREAM\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_signal_acts_and_rejects(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "SIGNAL RELOAD\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_true(say(s, "SIGNAL dump\r\n"));
+	assert_true(say(s, "SIGNAL HUP\r\n"));
+	assert_int_equal(fk.nsignals, 3);
+	assert_int_equal(fk.signals[0], CONTROL_SIGNAL_RELOAD);
+	assert_int_equal(fk.signals[1], CONTROL_SIGNAL_DUMP);
+	assert_int_equal(fk.signals[2], CONTROL_SIGNAL_RELOAD);
+	fk.signal_result = -ENOTSUP;
+	assert_true(say(s, "SIGNAL NEWNYM\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	fk.signal_result = 0;
+	assert_true(say(s, "SIGNAL NEWNYM\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_true(say(s, "SIGNAL BOGUS\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized signal code \"BOGUS\"\r\n");
+	assert_true(say(s, "SIGNAL\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_true(say(s, "SIGNAL HUP HUP\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_int_equal(fk.nsignals, 5);
+	/* SHUTDOWN: the OK is out before the gateway acts. */
+	assert_true(say(s, "SIGNAL SHUTDOWN\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.signals[5], CONTROL_SIGNAL_SHUTDOWN);
+	assert_true(say(s, "SIGNAL HALT\r\n"));
+	assert_int_equal(fk.signals[6], CONTROL_SIGNAL_HALT);
+	control_session_free(s);
+}
+
+static void test_control_closestream_and_closecircuit(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "CLOSESTREAM 42 6\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.closed_stream, 42);
+	assert_int_equal(fk.close_reason, 6);
+	assert_true(say(s, "CLOSESTREAM 43 1\r\n"));
+	assert_string_equal(fk.out, "552 Unknown stream \"43\"\r\n");
+	assert_true(say(s, "CLOSESTREAM 42\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_true(say(s, "CLOSESTREAM\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	assert_true(say(s, "CLOSESTREAM 42 999\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+
+	assert_true(say(s, "CLOSECIRCUIT 7 IfUnused\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.closed_circ, 7);
+	assert_true(fk.if_unused);
+	assert_true(say(s, "CLOSECIRCUIT 8\r\n"));
+	assert_string_equal(fk.out, "552 Unknown circuit \"8\"\r\n");
+	assert_true(say(s, "CLOSECIRCUIT\r\n"));
+	assert_memory_equal(fk.out, "512 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_unknown_and_data_commands_keep_connection(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "FROBNICATE now\r\n"));
+	assert_string_equal(fk.out, "510 Unrecognized command \"FROBNICATE\"\r\n");
+	/* A data command is framed whole, so the next command still works. */
+	assert_true(say(s, "+LOADCONF\r\nSocksPort 1\r\n.\r\nGETINFO process/pid\r\n"));
+	{
+		const char *want = "510 Unrecognized command \"+LOADCONF\"\r\n250-process/pid=";
+
+		assert_memory_equal(fk.out, want, strlen(want));
+	}
+	control_session_free(s);
+}
+
+static void test_control_quit_closes(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_false(say(s, "QUIT\r\n"));
+	assert_string_equal(fk.out, "250 closing connection\r\n");
+	control_session_free(s);
+}
+
+static void test_control_too_long_line_closes(void **state)
+{
+	struct control_session *s;
+	char *line = malloc(CONTROL_LINE_MAX + 10);
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	memset(line, 'A', CONTROL_LINE_MAX + 9);
+	line[CONTROL_LINE_MAX + 9] = '\0';
+	assert_false(say(s, line));
+	assert_string_equal(fk.out, "510 Protocol error: command line too long\r\n");
+	control_session_free(s);
+	free(line);
+}
+
+static void test_control_byte_at_a_time_gives_same_replies(void **state)
+{
+	const char *script = "PROTOCOLINFO 1\r\nAUTHENTICATE \"foo\"\nGETINFO version\r\nGETCONF ExitNodes\r\n";
+	struct control_session *s;
+	char whole[4096];
+
+	(void)state;
+	server_setup(true, "HashedControlPassword " TOR_FOO);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	assert_true(say(s, script));
+	snprintf(whole, sizeof(whole), "%s", fk.out);
+	control_session_free(s);
+	s = control_session_new(&srv, NULL, fake_send, NULL);
+	fk.out_len = 0;
+	for (size_t i = 0; i < strlen(script); i++)
+		assert_true(control_session_input(s, (const uint8_t *)script + i, 1));
+	assert_string_equal(fk.out, whole);
+	assert_non_null(strstr(whole, "250 ExitNodes\r\n"));
+	control_session_free(s);
+}
+
+static void test_control_cookie_file_is_private_and_matches(void **state)
+{
+	char dir[] = "/tmp/test_control.XXXXXX", err[256];
+	struct control_server cs = { 0 };
+	struct stat st;
+	uint8_t buf[64];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(control_cookie_write(&cs, dir, err, sizeof(err)), 0);
+	assert_true(cs.cookie_auth);
+	assert_int_equal(stat(cs.cookie_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	f = fopen(cs.cookie_path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(buf, 1, sizeof(buf), f), CONTROL_COOKIE_LEN);
+	fclose(f);
+	assert_memory_equal(buf, cs.cookie, CONTROL_COOKIE_LEN);
+	unlink(cs.cookie_path);
+	rmdir(dir);
+	assert_int_not_equal(control_cookie_write(&cs, "/proc/nonexistent/x", err, sizeof(err)), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_control_s2k_matches_tor_hash_password),
+		cmocka_unit_test(test_control_s2k_hash_matches_independent_vectors),
+		cmocka_unit_test(test_control_s2k_check_rejects_malformed_hashes),
+		cmocka_unit_test(test_control_safecookie_hmacs_match_independent_vectors),
+		cmocka_unit_test_teardown(test_control_refuses_every_command_before_auth, teardown),
+		cmocka_unit_test_teardown(test_control_ignores_input_after_closing, teardown),
+		cmocka_unit_test_teardown(test_control_protocolinfo_lists_cookie_methods, teardown),
+		cmocka_unit_test_teardown(test_control_protocolinfo_lists_password_and_null, teardown),
+		cmocka_unit_test_teardown(test_control_protocolinfo_rejects_non_numeric_version, teardown),
+		cmocka_unit_test_teardown(test_control_cookie_auth_accepts_cookie_and_rejects_others, teardown),
+		cmocka_unit_test_teardown(test_control_password_auth_uses_tor_hash, teardown),
+		cmocka_unit_test_teardown(test_control_null_auth_needs_authenticate_anyway, teardown),
+		cmocka_unit_test_teardown(test_control_safecookie_flow, teardown),
+		cmocka_unit_test_teardown(test_control_safecookie_refuses_raw_cookie_and_other_commands, teardown),
+		cmocka_unit_test_teardown(test_control_authchallenge_rejects_wrong_arguments, teardown),
+		cmocka_unit_test_teardown(test_control_getinfo_answers_and_rejects, teardown),
+		cmocka_unit_test_teardown(test_control_getconf_answers_and_rejects, teardown),
+		cmocka_unit_test_teardown(test_control_setconf_changes_runtime_keys_only, teardown),
+		cmocka_unit_test_teardown(test_control_setevents_rejects_unknown_events, teardown),
+		cmocka_unit_test_teardown(test_control_signal_acts_and_rejects, teardown),
+		cmocka_unit_test_teardown(test_control_closestream_and_closecircuit, teardown),
+		cmocka_unit_test_teardown(test_control_unknown_and_data_commands_keep_connection, teardown),
+		cmocka_unit_test_teardown(test_control_quit_closes, teardown),
+		cmocka_unit_test_teardown(test_control_too_long_line_closes, teardown),
+		cmocka_unit_test_teardown(test_control_byte_at_a_time_gives_same_replies, teardown),
+		cmocka_unit_test(test_control_cookie_file_is_private_and_matches),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

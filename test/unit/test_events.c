@@ -1,0 +1,136 @@
+/* The control-port event bus (app/events.h): the control-spec 4.1 lines
+ * it formats, SETEVENTS names, the global "wanted" mask, and bootstrap
+ * state taken from tor-style log lines. Delivery across workers needs a
+ * running runtime and is covered by test/integration/test_control.sh. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "app/events.h"
+
+static void test_events_format_circ_lines(void **state)
+{
+	char out[512];
+	size_t n;
+
+	(void)state;
+	n = events_format_circ(out, sizeof(out), 12, EVENTS_CIRC_LAUNCHED, NULL, NULL, NULL);
+	assert_int_equal(n, strlen(out));
+	assert_string_equal(out, "650 CIRC 12 LAUNCHED PURPOSE=GENERAL\r\n");
+	events_format_circ(out, sizeof(out), 12, EVENTS_CIRC_BUILT,
+			   "$0123456789ABCDEF0123456789ABCDEF01234567~relay1,$89ABCDEF0123456789ABCDEF0123456789ABCDEF~exit1",
+			   NULL, NULL);
+	assert_string_equal(out, "650 CIRC 12 BUILT $0123456789ABCDEF0123456789ABCDEF01234567~relay1,"
+				 "$89ABCDEF0123456789ABCDEF0123456789ABCDEF~exit1 PURPOSE=GENERAL\r\n");
+	events_format_circ(out, sizeof(out), 3, EVENTS_CIRC_FAILED, "", "HS_CLIENT_REND", "TIMEOUT");
+	assert_string_equal(out, "650 CIRC 3 FAILED PURPOSE=HS_CLIENT_REND REASON=TIMEOUT\r\n");
+	assert_int_equal(events_format_circ(out, 16, 3, EVENTS_CIRC_CLOSED, NULL, NULL, NULL), 0);
+	assert_int_equal(events_format_circ(out, sizeof(out), 3, (enum events_circ_status)99, NULL, NULL, NULL), 0);
+}
+
+static void test_events_format_stream_lines(void **state)
+{
+	char out[512];
+
+	(void)state;
+	events_format_stream(out, sizeof(out), 5, EVENTS_STREAM_NEW, 0, "example.com:80", NULL, "127.0.0.1:5555");
+	assert_string_equal(out, "650 STREAM 5 NEW 0 example.com:80 SOURCE_ADDR=127.0.0.1:5555 PURPOSE=USER\r\n");
+	events_format_stream(out, sizeof(out), 5, EVENTS_STREAM_CLOSED, 12, "example.com:80", "DONE", NULL);
+	assert_string_equal(out, "650 STREAM 5 CLOSED 12 example.com:80 REASON=DONE PURPOSE=USER\r\n");
+	assert_int_equal(events_format_stream(out, sizeof(out), 5, EVENTS_STREAM_NEW, 0, NULL, NULL, NULL), 0);
+}
+
+static void test_events_names_round_trip(void **state)
+{
+	(void)state;
+	for (int e = 0; e < EVENT_COUNT_; e++) {
+		const char *n = events_name((enum events_type)e);
+
+		assert_int_equal(events_parse(n, strlen(n)), e);
+	}
+	assert_int_equal(events_parse("circ", 4), EVENT_CIRC);
+	assert_int_equal(events_parse("status_client", 13), EVENT_STATUS_CLIENT);
+	assert_int_equal(events_parse("CIRC_MINOR", 10), -1);
+	assert_int_equal(events_parse("CIR", 3), -1);
+}
+
+static void test_events_wanted_follows_subscriptions(void **state)
+{
+	struct events_sub *a, *b;
+
+	(void)state;
+	assert_false(events_wanted(EVENT_CIRC));
+	a = events_subscribe(NULL, NULL, NULL);
+	b = events_subscribe(NULL, NULL, NULL);
+	assert_false(events_wanted(EVENT_CIRC));
+	events_set_mask(a, EVENT_BIT(EVENT_CIRC) | EVENT_BIT(EVENT_BW));
+	events_set_mask(b, EVENT_BIT(EVENT_BW));
+	assert_true(events_wanted(EVENT_CIRC));
+	assert_true(events_wanted(EVENT_BW));
+	assert_false(events_wanted(EVENT_STREAM));
+	assert_int_equal(events_mask(a), EVENT_BIT(EVENT_CIRC) | EVENT_BIT(EVENT_BW));
+	events_unsubscribe(a);
+	assert_false(events_wanted(EVENT_CIRC));
+	assert_true(events_wanted(EVENT_BW));
+	events_set_mask(b, 0);
+	assert_false(events_wanted(EVENT_BW));
+	events_unsubscribe(b);
+	events_unsubscribe(NULL);
+}
+
+static void test_events_bootstrap_from_log_lines(void **state)
+{
+	char phase[600];
+
+	(void)state;
+	events_bootstrap_phase(phase, sizeof(phase));
+	assert_string_equal(phase, "NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"");
+	assert_false(events_bootstrap_done());
+	/* Only notices that look like tor's bootstrap lines count. */
+	events_log_hook(LOG_INFO, "Nov 27 14:33:44.123 [info] Bootstrapped 99% (x): y\n", NULL);
+	events_log_hook(LOG_NOTICE, "Nov 27 14:33:44.123 [notice] {coord} Bootstrapped 1000% (x): y\n", NULL);
+	events_bootstrap_phase(phase, sizeof(phase));
+	assert_string_equal(phase, "NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"");
+	events_log_hook(LOG_NOTICE,
+			"Nov 27 14:33:44.123 [notice] {coord} Bootstrapped 45% (loading_descriptors): Loading \"relay\" descriptors\n",
+			NULL);
+	events_bootstrap_phase(phase, sizeof(phase));
+	assert_string_equal(phase, "NOTICE BOOTSTRAP PROGRESS=45 TAG=loading_descriptors "
+				   "SUMMARY=\"Loading \\\"relay\\\" descriptors\"");
+	assert_false(events_bootstrap_done());
+	events_log_hook(LOG_NOTICE, "Nov 27 14:33:45.000 [notice] Bootstrapped 100% (done): Done\n", NULL);
+	events_bootstrap_phase(phase, sizeof(phase));
+	assert_string_equal(phase, "NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\"");
+	assert_true(events_bootstrap_done());
+}
+
+static void test_events_newnym_refused_until_supported(void **state)
+{
+	uint64_t e0;
+
+	(void)state;
+	e0 = events_newnym_epoch();
+	assert_int_equal(events_newnym(), -ENOTSUP);
+	assert_int_equal(events_newnym_epoch(), e0);
+	events_newnym_set_supported();
+	assert_int_equal(events_newnym(), 0);
+	assert_int_equal(events_newnym_epoch(), e0 + 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_events_format_circ_lines),
+		cmocka_unit_test(test_events_format_stream_lines),
+		cmocka_unit_test(test_events_names_round_trip),
+		cmocka_unit_test(test_events_wanted_follows_subscriptions),
+		cmocka_unit_test(test_events_bootstrap_from_log_lines),
+		cmocka_unit_test(test_events_newnym_refused_until_supported),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
