@@ -1,0 +1,70 @@
+# lib-onionring.sh: start and stop an onionring gateway for one integration
+# test. Source it after `set -euo pipefail`. Needs the TESTNET_* variables
+# and ONIONRING_BUILD (test/integration/run exports them).
+#
+#   onionring_start [extra config lines...]   sets OR_PID OR_DIR OR_LOG
+#                                             OR_SOCKS_PORT OR_METRICS_PORT
+#   onionring_wait_bootstrap SECONDS          until "Bootstrapped 100%"
+#   onionring_stop                            SIGTERM by PID, bounded wait
+#
+# Every wait is bounded; the gateway is killed by its PID only.
+
+OR_BIN="${ONIONRING_BUILD:-build}/app/onionring"
+OR_PID=""
+
+onionring_start() {
+	local base
+	[ -x "$OR_BIN" ] || { echo "skipped: $OR_BIN is not built"; exit 77; }
+	OR_DIR=$(mktemp -d /tmp/onionring-gw.XXXXXX)
+	OR_LOG="$OR_DIR/onionring.log"
+	base=$("$(dirname "${BASH_SOURCE[0]}")/../testnet/testnet" find-base-port)
+	OR_SOCKS_PORT=$((base + 1))
+	OR_METRICS_PORT=$((base + 2))
+	{
+		cat "$TESTNET_CLIENT_TORRC"
+		echo "DataDirectory $OR_DIR/data"
+		echo "SocksPort 127.0.0.1:$OR_SOCKS_PORT"
+		echo "MetricsPort 127.0.0.1:$OR_METRICS_PORT"
+		echo "NumWorkers 2"
+		echo "EnforceDistinctSubnets 0"
+		echo "TestingTorNetwork 1"
+		echo "Log info file $OR_LOG"
+		for line in "$@"; do echo "$line"; done
+	} > "$OR_DIR/onionring.conf"
+	"$OR_BIN" -f "$OR_DIR/onionring.conf" >"$OR_DIR/stderr.log" 2>&1 &
+	OR_PID=$!
+	trap 'onionring_stop' EXIT
+}
+
+onionring_wait_bootstrap() {
+	local limit=$1 i
+	for ((i = 0; i < limit; i++)); do
+		if grep -q "Bootstrapped 100%" "$OR_LOG" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$OR_PID" 2>/dev/null; then
+			echo "onionring exited during bootstrap:" >&2
+			tail -30 "$OR_DIR/stderr.log" "$OR_LOG" >&2 || true
+			return 1
+		fi
+		sleep 1
+	done
+	echo "onionring did not bootstrap within ${limit}s; log tail:" >&2
+	tail -40 "$OR_LOG" >&2 || true
+	return 1
+}
+
+onionring_stop() {
+	local i
+	[ -n "$OR_PID" ] || return 0
+	if kill -0 "$OR_PID" 2>/dev/null; then
+		kill -TERM "$OR_PID" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$OR_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$OR_PID" 2>/dev/null && kill -KILL "$OR_PID" 2>/dev/null || true
+	fi
+	wait "$OR_PID" 2>/dev/null || true
+	OR_PID=""
+}
