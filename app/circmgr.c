@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/guardmgr.h"
 #include "app/nodes.h"
 #include "app/path.h"
 #include "core/config.h"
@@ -71,6 +72,8 @@ struct ocirc {
 	uint16_t exit_port;        /* the port the exit was chosen for (0: any) */
 	const struct node *exit;   /* in dv: the exit's policy decides other ports */
 	uint64_t launched_ns, opened_ns, dirty_ns;
+	bool via_guard;            /* the first hop is the process's entry guard */
+	bool timed_out;
 	unsigned busy;             /* inside event processing: defer the free */
 	bool dead;                 /* closed while busy */
 	struct timer build_timer;
@@ -246,10 +249,17 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 
 	if (oc->state == OC_CLOSED)
 		return;
-	if (oc->state != OC_OPEN)
+	if (oc->state != OC_OPEN) {
 		STAT_ADD(sh, circs_failed, 1);
-	else
+		/* guard-spec 4.7: only a failure to reach the guard itself
+		 * counts against it; later hops failing say nothing about it. */
+		if (oc->via_guard && oc->c.n_hops == 0)
+			guardmgr_report(oc->first.rsa_id, false);
+		if (oc->purpose == OC_EXIT && oc->timed_out)
+			guardmgr_report_build(0, true);
+	} else {
 		STAT_ADD(sh, circs_open, (uint64_t)-1);
+	}
 	log_info("circuit %08x closed: %s", oc->circ_id, why);
 	oc->state = OC_CLOSED;
 	timer_cancel(worker_timers(sh->w), &oc->build_timer);
@@ -284,6 +294,7 @@ static void build_timed_out(struct timer *t, void *arg)
 	struct ocirc *oc = arg;
 
 	(void)t;
+	oc->timed_out = true;
 	ocirc_close(oc, oc->ch != NULL, "circuit build timed out");
 }
 
@@ -306,6 +317,10 @@ static void ocirc_opened(struct ocirc *oc)
 		}
 	}
 	log_info("circuit %08x built (%u hops) in %llu ms", oc->circ_id, oc->nhops, (unsigned long long)ms);
+	if (oc->via_guard)
+		guardmgr_report(oc->first.rsa_id, true);
+	if (oc->purpose == OC_EXIT && oc->nhops == 3)
+		guardmgr_report_build((uint32_t)ms, false);
 	while ((st = oc->waiting)) {
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);
@@ -433,7 +448,12 @@ static struct ocirc *ocirc_new(struct shard *sh, enum ocirc_purpose purpose)
 	oc->state = OC_WAIT_CHANNEL;
 	oc->launched_ns = worker_now_ns(sh->w);
 	timer_init(&oc->build_timer, build_timed_out, oc);
-	timer_arm(worker_timers(sh->w), &oc->build_timer, oc->launched_ns + sh->cfg.build_timeout_ns);
+	{
+		/* path-spec 2.4: the learned timeout once there is one. */
+		uint64_t learned = guardmgr_build_timeout_ms() * 1000000ull;
+		timer_arm(worker_timers(sh->w), &oc->build_timer,
+			  oc->launched_ns + (learned ? learned : sh->cfg.build_timeout_ns));
+	}
 	oc->next = sh->circs;
 	if (sh->circs)
 		sh->circs->prev = oc;
@@ -520,6 +540,12 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 	}
 	oc->has_dv = true;
 	memset(&req, 0, sizeof(req));
+	{
+		/* guard-spec: every circuit enters through the process's guard. */
+		uint8_t gid[20];
+		if (guardmgr_current(gid))
+			req.guard = nodelist_find(oc->dv.nl, gid);
+	}
 	req.purpose = PATH_PURPOSE_EXIT;
 	req.port = st->t.kind == STREAM_CONNECT ? st->t.port : 0;
 	req.need_stable = path_port_needs_stable(req.port);
@@ -534,6 +560,7 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 		return;
 	}
 	oc->nhops = path.n;
+	oc->via_guard = req.guard != NULL;
 	for (unsigned i = 0; i < path.n; i++)
 		node_to_targets(path.hop[i], &oc->hops[i], i == 0 ? &oc->first : NULL);
 	/* Ask the exit for congestion control when the consensus runs it. */

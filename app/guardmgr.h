@@ -1,0 +1,38 @@
+/* The process's entry guards (guard-spec), kept by the coordinator thread:
+ * the guard state machine of app/guard.c fed with each new directory,
+ * outcomes reported by the workers' circuit builds, the state file in
+ * DataDirectory, and the guard that circuits use now, published for the
+ * workers. One guard set per process, as tor has: every shard's circuits
+ * enter the network through the same guard.
+ *
+ * Threads: guardmgr_tick/init/shutdown on the coordinator (or main before
+ * start / after join); guardmgr_current and guardmgr_report from any
+ * thread (a mutex, taken once per circuit launch or outcome, not per cell). */
+#ifndef ONIONRING_APP_GUARDMGR_H
+#define ONIONRING_APP_GUARDMGR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Load DataDirectory/state (datadir borrowed, may be NULL: no persistence). */
+void guardmgr_init(const char *datadir);
+/* Follow the directory, apply reported outcomes, run the retry schedule,
+ * choose the guard to use, save the state when it changed. */
+void guardmgr_tick(time_t now);
+/* Copy the RSA identity of the guard circuits should use now; false when
+ * none is chosen yet (no usable directory). */
+bool guardmgr_current(uint8_t id[20]);
+/* A circuit through guard id reached it (success) or could not (failure:
+ * the channel or the first hop failed). */
+void guardmgr_report(const uint8_t id[20], bool success);
+/* A 3-hop build finished after ms milliseconds, or timed out; feeds the
+ * circuit build timeout estimate (path-spec 2.4). Any thread. */
+void guardmgr_report_build(uint32_t ms, bool timed_out);
+/* The learned build timeout for 3 hops in ms, or 0 while none is learned
+ * (use path-spec's initial 60 s). Any thread. */
+uint64_t guardmgr_build_timeout_ms(void);
+/* Save the state and free everything. */
+void guardmgr_shutdown(time_t now);
+
+#endif
