@@ -4,6 +4,7 @@
 #include "app/control.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,9 +12,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/events.h"
+#include "app/netdir.h"
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "net/worker.h"
@@ -503,6 +507,35 @@ static void cmd_quit(struct control_session *s, const struct control_cmd *c)
 
 /* --- Configuration as text (GETCONF, SETCONF) ---------------------------------- */
 
+typedef void (*emit_fn)(void *ctx, const char *v);
+
+static void render_ports(const struct config_ports *p, emit_fn emit, void *ctx)
+{
+	char v[4200], port[8];
+
+	if (p->n == 0)
+		emit(ctx, "0");
+	for (size_t i = 0; i < p->n; i++) {
+		snprintf(port, sizeof(port), "%u", p->v[i].port);
+		snprintf(v, sizeof(v), "%s%s%s:%s%s%s", p->v[i].is_ipv6 ? "[" : "", p->v[i].addr,
+			 p->v[i].is_ipv6 ? "]" : "", p->v[i].port_auto ? "auto" : port, p->v[i].flags ? " " : "",
+			 p->v[i].flags ? p->v[i].flags : "");
+		emit(ctx, v);
+	}
+}
+
+static void render_logs(const struct config_logs *l, emit_fn emit, void *ctx)
+{
+	static const char *const sinks[] = { "stderr", "stdout", "file" };
+	char v[4200];
+
+	for (size_t i = 0; i < l->n; i++) {
+		snprintf(v, sizeof(v), "%s-%s %s%s%s", log_level_name(l->v[i].min), log_level_name(l->v[i].max),
+			 sinks[l->v[i].sink], l->v[i].path ? " " : "", l->v[i].path ? l->v[i].path : "");
+		emit(ctx, v);
+	}
+}
+
 /* Call emit(ctx, value) for every value k has in cfg, as config text that
  * config_load_string() reads back to the same value. Unset strings and
  * empty lists emit nothing. */
@@ -529,22 +562,9 @@ static void render_key(const struct config *cfg, const struct config_key *k,
 		snprintf(v, sizeof(v), "%llu bytes", (unsigned long long)*(const uint64_t *)f);
 		emit(ctx, v);
 		break;
-	case CONFIG_T_PORTS: {
-		const struct config_ports *p = f;
-
-		if (p->n == 0)
-			emit(ctx, "0");
-		for (size_t i = 0; i < p->n; i++) {
-			char port[8];
-
-			snprintf(port, sizeof(port), "%u", p->v[i].port);
-			snprintf(v, sizeof(v), "%s%s%s:%s%s%s", p->v[i].is_ipv6 ? "[" : "", p->v[i].addr,
-				 p->v[i].is_ipv6 ? "]" : "", p->v[i].port_auto ? "auto" : port,
-				 p->v[i].flags ? " " : "", p->v[i].flags ? p->v[i].flags : "");
-			emit(ctx, v);
-		}
+	case CONFIG_T_PORTS:
+		render_ports(f, emit, ctx);
 		break;
-	}
 	case CONFIG_T_LINES: {
 		const struct config_lines *l = f;
 
@@ -562,17 +582,9 @@ static void render_key(const struct config *cfg, const struct config_key *k,
 			emit(ctx, v);
 		break;
 	}
-	case CONFIG_T_LOG: {
-		const struct config_logs *l = f;
-		static const char *const sinks[] = { "stderr", "stdout", "file" };
-
-		for (size_t i = 0; i < l->n; i++) {
-			snprintf(v, sizeof(v), "%s-%s %s%s%s", log_level_name(l->v[i].min), log_level_name(l->v[i].max),
-				 sinks[l->v[i].sink], l->v[i].path ? " " : "", l->v[i].path ? l->v[i].path : "");
-			emit(ctx, v);
-		}
+	case CONFIG_T_LOG:
+		render_logs(f, emit, ctx);
 		break;
-	}
 	}
 }
 
@@ -674,7 +686,10 @@ static void cmd_getconf(struct control_session *s, const struct control_cmd *c)
 
 /* SETCONF / RESETCONF: rebuild the whole configuration as text with the
  * named keys replaced, load it (the one parser checks the values), and
- * refuse a change to a key that needs a restart. */
+ * refuse a change to a key that needs a restart. The new configuration is
+ * built from the one in force during config_read; a SIGHUP or another
+ * controller's SETCONF landing between that and config_replace is
+ * overwritten (last writer wins, as in tor). */
 struct setconf_ctx {
 	const struct config_key *keys[MAX_KEYS];
 	size_t n;
@@ -803,9 +818,70 @@ static void cmd_resetconf(struct control_session *s, const struct control_cmd *c
 
 /* --- GETINFO, SETEVENTS, SIGNAL, CLOSESTREAM, CLOSECIRCUIT --------------------- */
 
+/* The "r"/"a"/"s"/"w" lines of one router (control-spec 3.9 "ns/" keys, in
+ * dir-spec 3.4.1's format). A microdescriptor consensus has no descriptor
+ * digest: it is written as zeros, as tor does for microdesc routers. */
+static void ns_router(struct control_buf *out, const struct consensus_router *r)
+{
+	static const char *const flags[] = { "Authority", "BadExit", "Exit", "Fast", "Guard",
+					     "HSDir", "MiddleOnly", "NoEdConsensus", "Running", "Stable",
+					     "StaleDesc", "Sybil", "V2Dir", "Valid" };
+	char id[32], when[32], v6[48];
+	struct tm tm;
+
+	base64_encode(id, sizeof(id), r->identity, sizeof(r->identity), false);
+	gmtime_r(&r->published, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	control_buf_printf(out, "r %s %s AAAAAAAAAAAAAAAAAAAAAAAAAAA %s %u.%u.%u.%u %u %u\n", r->nickname, id, when,
+			   r->ipv4 >> 24, (r->ipv4 >> 16) & 255, (r->ipv4 >> 8) & 255, r->ipv4 & 255, r->or_port,
+			   r->dir_port);
+	if (r->has_ipv6 && inet_ntop(AF_INET6, r->ipv6, v6, sizeof(v6)))
+		control_buf_printf(out, "a [%s]:%u\n", v6, r->ipv6_port);
+	control_buf_append(out, "s", 1);
+	for (size_t i = 0; i < ARRAY_LEN(flags); i++)
+		if (r->flags & (1u << i))
+			control_buf_printf(out, " %s", flags[i]);
+	control_buf_printf(out, "\nw Bandwidth=%u%s\n", r->bandwidth, r->bw_unmeasured ? " Unmeasured=1" : "");
+}
+
+/* ns/all, ns/id/<hex fingerprint>, ns/name/<nickname> from the published
+ * directory snapshot. */
+static int getinfo_ns(const char *key, struct control_buf *out)
+{
+	struct netdir *d = netdir_slot_acquire(netdir_global());
+	const char *want = key + 3;
+	uint8_t fp[SHA1_LEN];
+	bool all = strcmp(want, "all") == 0, by_id = strncmp(want, "id/", 3) == 0;
+	int found = 0;
+
+	if (!all && !by_id && strncmp(want, "name/", 5) != 0) {
+		netdir_release(d);
+		return -ENOENT;
+	}
+	if (by_id && (strlen(want + 3) != 2 * SHA1_LEN + (want[3] == '$') ||
+		      control_hex_decode(want + 3 + (want[3] == '$'), 2 * SHA1_LEN, fp, sizeof(fp)) != SHA1_LEN)) {
+		netdir_release(d);
+		return -ENOENT;
+	}
+	if (!d)
+		return -ENOTSUP; /* no directory yet */
+	for (size_t i = 0; i < d->c->n_routers; i++) {
+		const struct consensus_router *r = &d->c->routers[i];
+
+		if (all || (by_id ? memcmp(r->identity, fp, SHA1_LEN) == 0 : strcasecmp(r->nickname, want + 5) == 0)) {
+			ns_router(out, r);
+			found++;
+		}
+	}
+	netdir_release(d);
+	return all || found ? 0 : -ENOENT;
+}
+
 /* Answer the keys this file knows; -ENOENT for the rest. */
 static int getinfo_local(const char *key, struct control_buf *out)
 {
+	if (strncmp(key, "ns/", 3) == 0)
+		return getinfo_ns(key, out);
 	if (strcmp(key, "version") == 0) {
 		control_buf_printf(out, "%s (onionring-%s)", CONTROL_TOR_DIALECT, ONIONRING_VERSION);
 		return 0;
@@ -1137,10 +1213,21 @@ bool control_session_input(struct control_session *s, const uint8_t *data, size_
 
 /* --- The connection ------------------------------------------------------------ */
 
+/* Bytes a controller may leave unread (mostly events) before we give up
+ * on it rather than grow memory. */
+#define CONTROL_SEND_BACKLOG_MAX (8u << 20)
+
 static void conn_out(void *arg, const char *data, size_t len)
 {
 	struct conn *c = arg;
 
+	if (conn_is_closing(c))
+		return;
+	if (conn_send_queued(c) > CONTROL_SEND_BACKLOG_MAX) {
+		log_notice("control: closing a controller that does not read its replies and events");
+		conn_close(c, -ENOBUFS, false);
+		return;
+	}
 	if (conn_send(c, data, len) < 0)
 		conn_close(c, -EPIPE, false);
 }

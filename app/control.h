@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/compiler.h"
 #include "core/crypto.h"
 
 struct config;
@@ -36,13 +37,13 @@ struct conn;
 #define CONTROL_TOR_DIALECT "0.4.9.11"
 
 /* A growable text buffer for GETINFO answers; aborts on OOM (control
- * plane). */
+ * plane). Owned by whoever declared it; free with control_buf_free. */
 struct control_buf {
 	char *p;
 	size_t len, cap;
 };
 void control_buf_append(struct control_buf *b, const char *s, size_t len);
-void control_buf_printf(struct control_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void control_buf_printf(struct control_buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void control_buf_free(struct control_buf *b);
 
 enum control_signal {
@@ -62,7 +63,9 @@ struct control_backend {
 	 * out. Return 0, -ENOENT for a key it does not know (552), or
 	 * -ENOTSUP for a key it knows but cannot answer yet (551). */
 	int (*getinfo)(void *arg, const char *key, struct control_buf *out);
-	/* Act on a signal after "250 OK" has been queued. Return 0 or -errno. */
+	/* Act on a signal. SHUTDOWN and HALT run after "250 OK" went out (as
+	 * tor does); the others run first and their result decides the reply:
+	 * 0 -> "250 OK", -errno -> "551" (-ENOTSUP: not available yet). */
 	int (*signal)(void *arg, enum control_signal sig);
 	/* Close a stream or circuit by id: 0, or -ENOENT when unknown (552). */
 	int (*close_stream)(void *arg, uint64_t stream_id, unsigned reason);

@@ -296,8 +296,11 @@ static bool launch(struct dirmgr *d, struct dir_req *q, const char *path)
 	int r;
 
 	q->d = d;
-	log_info("directory: fetching %s from %s", path[0] && strlen(path) > 80 ? "microdescriptors" : path,
-		 dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc)));
+	dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc));
+	if (q->kind == DIR_FETCH_MICRODESCS)
+		log_info("directory: fetching %zu microdescriptors from %s", q->n_routers, desc);
+	else
+		log_info("directory: fetching %s from %s", path, desc);
 	r = d->fetcher.fetch(d->fetcher.ctx, &d->auths.v[q->src], path, fetch_done, q);
 	if (r < 0) {
 		log_warn("directory: cannot start fetch of %s from %s: %s", dir_fetch_kind_name(q->kind),

@@ -283,41 +283,60 @@ struct netdir *netdir_slot_acquire(struct netdir_slot *s)
 		return NULL;
 	}
 	/* Our inner reference. Relaxed is enough: the pinned outer count
-	 * keeps d alive, and the release in netdir_release orders our use. */
+	 * keeps d alive, and the acq_rel decrement in netdir_release orders
+	 * our use before any free. */
 	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
 	/* Give the outer count back if d is still current. Release pairs with
-	 * the acquire half of the publisher's exchange: the publisher's
-	 * transfer then does not count us. */
-	uint64_t cur = atomic_load_explicit(&s->word, memory_order_relaxed);
+	 * the publisher's acquire load / failed CAS: it then sees the word
+	 * without our pin and does not transfer it. Acquire (on the load and
+	 * on a failed CAS) pairs with the publisher's successful CAS below, so
+	 * if we see another pointer we also see its transfer of our pin. */
+	uint64_t cur = atomic_load_explicit(&s->word, memory_order_acquire);
 	while (slot_ptr(cur) == d) {
 		if (atomic_compare_exchange_weak_explicit(&s->word, &cur, cur - SLOT_ONE_OUTER,
-							  memory_order_release, memory_order_relaxed))
+							  memory_order_release, memory_order_acquire))
 			return d;
 	}
-	/* Swapped meanwhile: the publisher added our outer count to d->refs
-	 * on our behalf, so we hold two inner references; drop one (this
-	 * cannot be the last: we still hold the other). */
+	/* Swapped: the publisher added our pin to d->refs BEFORE its swap
+	 * became visible to us, so we hold two inner references; drop one
+	 * (not the last: we keep the other). */
 	atomic_fetch_sub_explicit(&d->refs, 1, memory_order_relaxed);
 	return d;
 }
 
 void netdir_slot_publish(struct netdir_slot *s, struct netdir *d)
 {
-	BUG_ON(((uintptr_t)d & ~(uintptr_t)SLOT_PTR_MASK) != 0);
-	/* acq_rel: release publishes d's contents to readers' acquire
-	 * fetch_add; acquire pairs with readers' release CAS that returned
-	 * their outer counts before we took the word. */
-	uint64_t old = atomic_exchange_explicit(&s->word, (uint64_t)(uintptr_t)d, memory_order_acq_rel);
-	struct netdir *od = slot_ptr(old);
-	long outer = (long)(old >> SLOT_PTR_BITS);
+	uint64_t nw = (uint64_t)(uintptr_t)d;
+	/* Acquire: pairs with readers' release CAS (their unpins). */
+	uint64_t old = atomic_load_explicit(&s->word, memory_order_acquire);
+	struct netdir *od;
 
-	if (!od)
-		return; /* readers that pinned NULL take no reference */
-	/* Hand the pending outer counts to the inner count and drop the
-	 * slot's own reference: net (outer - 1). Release/acquire as in
-	 * netdir_release, which this mirrors when the result is zero. */
-	if (atomic_fetch_add_explicit(&od->refs, outer - 1, memory_order_acq_rel) + (outer - 1) == 0)
-		netdir_free(od);
+	BUG_ON((nw & ~SLOT_PTR_MASK) != 0);
+	for (;;) {
+		long outer = (long)(old >> SLOT_PTR_BITS);
+
+		od = slot_ptr(old);
+		/* Transfer the pending pins to the inner count FIRST, so a
+		 * reader that sees the new pointer also sees its pin counted
+		 * (a transfer after the swap let a reader drop its extra
+		 * reference early and free a snapshot still owed one). */
+		if (od && outer)
+			atomic_fetch_add_explicit(&od->refs, outer, memory_order_relaxed);
+		/* acq_rel on success: release publishes d's contents (readers'
+		 * acquire fetch_add) and our transfer (readers' acquire load);
+		 * acquire pairs with unpins. On failure (a reader pinned or
+		 * unpinned meanwhile) undo the transfer and retry; the undo
+		 * cannot reach zero: od still holds the slot's reference. */
+		if (atomic_compare_exchange_strong_explicit(&s->word, &old, nw, memory_order_acq_rel,
+							    memory_order_acquire))
+			break;
+		if (od && outer)
+			atomic_fetch_sub_explicit(&od->refs, outer, memory_order_relaxed);
+	}
+	/* Drop the slot's own reference to the old snapshot. Readers that
+	 * pinned NULL took no reference: nothing to do for them. */
+	if (od)
+		netdir_release(od);
 }
 
 static struct netdir_slot global_slot;

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <nettle/sha3.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "core/bug.h"
@@ -386,4 +387,98 @@ bool crypto_x509_signed_by(const struct crypto_x509 *c, const struct crypto_rsa 
 	ok = X509_verify((X509 *)c, pk) == 1;
 	EVP_PKEY_free(pk);
 	return ok;
+}
+
+/* Ed25519 blinding and expanded-key signing (libsodium point/scalar ops). */
+static void ed25519_clamp(uint8_t s[32])
+{
+	s[0] &= 248;
+	s[31] &= 63;
+	s[31] |= 64;
+}
+
+void crypto_ed25519_expand_seed(uint8_t out[ED25519_EXPANDED_LEN], const uint8_t seed[ED25519_SEED_LEN])
+{
+	SHA512(seed, ED25519_SEED_LEN, out);
+	ed25519_clamp(out);
+}
+
+void crypto_ed25519_public_from_expanded(uint8_t pub[ED25519_PUB_LEN],
+					 const uint8_t expanded[ED25519_EXPANDED_LEN])
+{
+	BUG_ON(sodium_init() < 0);
+	/* Fails only for a zero scalar, which a clamped one never is. */
+	BUG_ON(crypto_scalarmult_ed25519_base_noclamp(pub, expanded) != 0);
+}
+
+bool crypto_ed25519_point_is_valid(const uint8_t pub[ED25519_PUB_LEN])
+{
+	BUG_ON(sodium_init() < 0);
+	return crypto_core_ed25519_is_valid_point(pub) == 1;
+}
+
+bool crypto_ed25519_blind_public(uint8_t out[ED25519_PUB_LEN], const uint8_t pub[ED25519_PUB_LEN],
+				 const uint8_t h[32])
+{
+	uint8_t k[32];
+	bool ok;
+
+	BUG_ON(sodium_init() < 0);
+	memcpy(k, h, 32);
+	ed25519_clamp(k);
+	/* noclamp: h is clamped above the way A.2 says, not X25519's way.
+	 * libsodium refuses non-canonical, small-order and torsioned points. */
+	ok = crypto_scalarmult_ed25519_noclamp(out, k, pub) == 0;
+	crypto_wipe(k, sizeof(k));
+	return ok;
+}
+
+void crypto_ed25519_blind_expanded(uint8_t out[ED25519_EXPANDED_LEN],
+				   const uint8_t expanded[ED25519_EXPANDED_LEN], const uint8_t h[32])
+{
+	static const char rh_str[] = "Derive temporary signing key hash input";
+	uint8_t k[32], d[64];
+	SHA512_CTX c;
+
+	BUG_ON(sodium_init() < 0);
+	memcpy(k, h, 32);
+	ed25519_clamp(k);
+	crypto_core_ed25519_scalar_mul(out, k, expanded);
+	SHA512_Init(&c);
+	SHA512_Update(&c, rh_str, sizeof(rh_str) - 1);
+	SHA512_Update(&c, expanded + 32, 32);
+	SHA512_Final(d, &c);
+	memcpy(out + 32, d, 32);
+	crypto_wipe(k, sizeof(k));
+	crypto_wipe(d, sizeof(d));
+	crypto_wipe(&c, sizeof(c));
+}
+
+void crypto_ed25519_sign_expanded(uint8_t sig[ED25519_SIG_LEN], const uint8_t *msg, size_t len,
+				  const uint8_t expanded[ED25519_EXPANDED_LEN],
+				  const uint8_t pub[ED25519_PUB_LEN])
+{
+	uint8_t d[64], r[32], k[32], t[32];
+	SHA512_CTX c;
+
+	BUG_ON(sodium_init() < 0);
+	SHA512_Init(&c);
+	SHA512_Update(&c, expanded + 32, 32);
+	SHA512_Update(&c, msg, len);
+	SHA512_Final(d, &c);
+	crypto_core_ed25519_scalar_reduce(r, d);
+	/* r == 0 has probability 2^-252; sodium refuses it, so would we. */
+	BUG_ON(crypto_scalarmult_ed25519_base_noclamp(sig, r) != 0);
+	SHA512_Init(&c);
+	SHA512_Update(&c, sig, 32);
+	SHA512_Update(&c, pub, 32);
+	SHA512_Update(&c, msg, len);
+	SHA512_Final(d, &c);
+	crypto_core_ed25519_scalar_reduce(k, d);
+	crypto_core_ed25519_scalar_mul(t, k, expanded);
+	crypto_core_ed25519_scalar_add(sig + 32, t, r);
+	crypto_wipe(d, sizeof(d));
+	crypto_wipe(r, sizeof(r));
+	crypto_wipe(t, sizeof(t));
+	crypto_wipe(&c, sizeof(c));
 }

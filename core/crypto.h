@@ -106,6 +106,36 @@ void crypto_ed25519_sign_seed(uint8_t sig[ED25519_SIG_LEN], const uint8_t *msg, 
 			      const uint8_t seed[ED25519_SEED_LEN]);
 void crypto_ed25519_public_from_seed(uint8_t pub[ED25519_PUB_LEN], const uint8_t seed[ED25519_SEED_LEN]);
 
+/* Ed25519 key blinding for onion services (rend-spec-v3 appendix A.2) and
+ * signing with an expanded secret key. An expanded key is tor's 64-byte
+ * form: the clamped scalar a (32 bytes, little-endian) then the hash
+ * prefix RH (32 bytes), i.e. SHA-512(seed) with clamping. These use
+ * libsodium's point and scalar arithmetic; any thread. */
+#define ED25519_EXPANDED_LEN 64
+/* Expand seed into out (secret: the caller wipes it). */
+void crypto_ed25519_expand_seed(uint8_t out[ED25519_EXPANDED_LEN], const uint8_t seed[ED25519_SEED_LEN]);
+/* A = a * B for the scalar of an expanded key. */
+void crypto_ed25519_public_from_expanded(uint8_t pub[ED25519_PUB_LEN],
+					 const uint8_t expanded[ED25519_EXPANDED_LEN]);
+/* True when pub is a canonical encoding of a point in the prime-order
+ * subgroup (no torsion component, not small order): rend-spec-v3 2.2.7. */
+bool crypto_ed25519_point_is_valid(const uint8_t pub[ED25519_PUB_LEN]);
+/* A' = clamp(h) * A, where h is the 32-byte blinding factor (clamped here as
+ * A.2 says: h[0] &= 248, h[31] &= 63, h[31] |= 64). False when pub is not a
+ * valid point (see crypto_ed25519_point_is_valid). */
+bool crypto_ed25519_blind_public(uint8_t out[ED25519_PUB_LEN], const uint8_t pub[ED25519_PUB_LEN],
+				 const uint8_t h[32]);
+/* a' = clamp(h) * a mod l and RH' = SHA-512("Derive temporary signing key
+ * hash input" | RH)[:32]: the expanded key whose public key is
+ * crypto_ed25519_blind_public(A, h). out is secret. */
+void crypto_ed25519_blind_expanded(uint8_t out[ED25519_EXPANDED_LEN],
+				   const uint8_t expanded[ED25519_EXPANDED_LEN], const uint8_t h[32]);
+/* Sign msg with an expanded key whose public key is pub (RFC 8032 with the
+ * nonce r = SHA-512(RH | msg)); the result verifies with crypto_ed25519_verify. */
+void crypto_ed25519_sign_expanded(uint8_t sig[ED25519_SIG_LEN], const uint8_t *msg, size_t len,
+				  const uint8_t expanded[ED25519_EXPANDED_LEN],
+				  const uint8_t pub[ED25519_PUB_LEN]);
+
 /* RSA public keys (tor's 1024-bit identity keys, 2048/3072-bit authority
  * keys). Owned objects: free with crypto_rsa_free (NULL-safe). */
 struct crypto_rsa;

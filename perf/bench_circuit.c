@@ -19,26 +19,32 @@
 #include "onionring_build.h"
 #include "test/unit/sim_relay.h"
 
-static double cpu_now(void)
+#if ONIONRING_USE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+/* Heap bytes this thread has allocated so far (jemalloc), else 0. */
+static unsigned long long heap_allocated(void)
+{
+#if ONIONRING_USE_JEMALLOC
+	uint64_t v = 0;
+	size_t sz = sizeof(v);
+
+	if (mallctl("thread.allocated", &v, &sz, NULL, 0) == 0)
+		return v;
+#endif
+	return 0;
+}
+
+static double now_sec(void)
 {
 	struct timespec ts;
 
+	/* Thread CPU time: the machine is shared, wall time is not ours.
+	 * Reading it is a system call (a few hundred ns), which weighs on
+	 * batch 1, where each region holds one cell. */
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The cost of one timed region's two clock reads (a system call each for
- * the thread CPU clock): subtracted per region so batch 1 is not mostly
- * clock reads. */
-static double clock_cost;
-
-static void clock_calibrate(void)
-{
-	double t0 = cpu_now(), t1 = t0;
-
-	for (int i = 0; i < 20000; i++)
-		t1 = cpu_now();
-	clock_cost = (t1 - t0) / 20000 * 2;
 }
 
 /* Client -> exit: time circ_stream_data (and input of the SENDMEs). */
@@ -57,18 +63,18 @@ static double bench_out(struct hx *x, uint16_t sid, double secs)
 		/* The exit checks the byte pattern too; make it untimed. */
 		for (size_t i = 0; i < x->batch * RELAY_DATA_MAX; i++)
 			buf[i] = sim_pattern(sid, x->tx[0] + i);
-		t0 = cpu_now();
+		t0 = now_sec();
 		circ_stream_data(&x->c, sid, buf, x->batch * RELAY_DATA_MAX, ++x->now, &taken,
 				 x->cptr, x->batch, &n);
-		spent += cpu_now() - t0 - clock_cost;
+		spent += now_sec() - t0;
 		cells += n;
 		x->tx[0] += taken;
 		for (size_t i = 0; i < n; i++)
 			sim_from_client(&x->s, x->cptr[i]);
 		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
-			t0 = cpu_now();
+			t0 = now_sec();
 			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
-			spent += cpu_now() - t0 - clock_cost;
+			spent += now_sec() - t0;
 		}
 		SIM_CHECK(x->c.state != CIRC_ST_CLOSED && !x->s.killed);
 	}
@@ -88,11 +94,11 @@ static double bench_in(struct hx *x, uint16_t sid, double secs)
 
 		sim_exit_send(&x->s, sid, 64 * RELAY_DATA_MAX);
 		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
-			double t0 = cpu_now();
+			double t0 = now_sec();
 
 			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
 			circ_flush(&x->c, x->cptr, x->batch, &n);
-			spent += cpu_now() - t0 - clock_cost;
+			spent += now_sec() - t0;
 			cells += nev;
 			for (size_t i = 0; i < n; i++)
 				sim_from_client(&x->s, x->cptr[i]);
@@ -108,16 +114,15 @@ int main(int argc, char **argv)
 	bool cc = argc > 2 && strcmp(argv[2], "cc") == 0;
 	static const size_t batches[] = { 1, 8, 32, ONIONRING_CELL_BATCH };
 
-	clock_calibrate();
-	printf("bench_circuit: 3 hops, %s, %.2f s per point, ONIONRING_CELL_BATCH=%d, clock read pair %.0f ns (subtracted)\n",
-	       cc ? "congestion control" : "SENDME windows", secs, ONIONRING_CELL_BATCH,
-	       clock_cost * 1e9);
-	printf("%6s %14s %10s %14s %10s\n", "batch", "out cells/s", "out MB/s", "in cells/s",
-	       "in MB/s");
+	printf("bench_circuit: 3 hops, %s, %.2f s per point, ONIONRING_CELL_BATCH=%d\n",
+	       cc ? "congestion control" : "SENDME windows", secs, ONIONRING_CELL_BATCH);
+	printf("%6s %14s %10s %14s %10s %12s\n", "batch", "out cells/s", "out MB/s",
+	       "in cells/s", "in MB/s", "heap B/run");
 	for (size_t i = 0; i < ARRAY_LEN(batches); i++) {
 		struct hx *x = calloc(1, sizeof(*x));
 		uint16_t sid;
 		double out, in;
+		unsigned long long heap;
 
 		SIM_CHECK(x);
 		hx_init(x, 3, cc, 31);
@@ -126,10 +131,12 @@ int main(int argc, char **argv)
 		SIM_CHECK((sid & (CIRC_STREAMS_MAX - 1)) != 0);
 		x->tx[0] = 0;
 		x->batch = MIN(batches[i], (size_t)64);
+		heap = heap_allocated();
 		out = bench_out(x, sid, secs);
 		in = bench_in(x, sid, secs);
-		printf("%6zu %14.0f %10.1f %14.0f %10.1f\n", x->batch, out, out * RELAY_DATA_MAX / 1e6,
-		       in, in * RELAY_DATA_MAX / 1e6);
+		heap = heap_allocated() - heap;
+		printf("%6zu %14.0f %10.1f %14.0f %10.1f %12llu\n", x->batch, out,
+		       out * RELAY_DATA_MAX / 1e6, in, in * RELAY_DATA_MAX / 1e6, heap);
 		circ_clear(&x->c);
 		free(x);
 	}

@@ -234,7 +234,9 @@ static void install_hop(struct circ *c, uint8_t *k, size_t len)
 	c->edge_hop = (uint8_t)idx;
 	/* Flow control restarts for the new last hop (tor-spec 7.3). */
 	c->package_window = (int32_t)c->params.circwindow;
-	c->deliver_window = (int32_t)c->params.circwindow;
+	/* Like tor, receive against the full 1000 whatever 'circwindow' says:
+	 * the exit's package window is the one the parameter shrinks. */
+	c->deliver_window = CIRC_WINDOW_START;
 	c->sendme_inc = CIRC_WINDOW_INC;
 	c->n_data_sent = 0;
 	c->ring_head = c->ring_len = 0;
@@ -296,7 +298,7 @@ static const char *finish_handshake(struct circ *c, const uint8_t *h, size_t hle
 static const char *finish_fast(struct circ *c, const uint8_t *body)
 {
 	const uint8_t *y, *kh;
-	uint8_t k0[2 * SHA1_LEN], k[5 * SHA1_LEN + 2 * AES128_KEY_LEN];
+	uint8_t k0[2 * SHA1_LEN], k[SHA1_LEN + RELAY_KEY_MATERIAL_LEN]; /* KH + tor1 keys */
 	bool ok;
 
 	if (c->hs_kind != CIRC_HS_FAST)
@@ -365,7 +367,7 @@ static size_t on_data(struct circ *c, int hop, const struct relay_msg *m,
 		return PROTO_ERR("DATA from a hop that carries no streams");
 	if (--c->deliver_window < 0)
 		return PROTO_ERR("circuit deliver window below zero");
-	if ((int32_t)c->params.circwindow - c->deliver_window >= (int32_t)c->sendme_inc) {
+	if (CIRC_WINDOW_START - c->deliver_window >= (int32_t)c->sendme_inc) {
 		/* The SENDME v1 tag is this cell's digest (7.3.1). */
 		if (!circ_ctrl_push(c, RELAY_SENDME, 0, dig))
 			return ev_close(c, ev, CELL_DESTROY_RESOURCELIMIT, "control queue full");

@@ -213,8 +213,10 @@ void circ_destroy_cell(const struct circ *c, struct cell *out);
 
 /* Handle n cells that arrived for c, in order. The RELAY/RELAY_EARLY cells
  * are decrypted in place (cells are borrowed and modified) with ONE
- * relay_crypto_decrypt_in call; DATA events point into them, so keep the
- * cells until the events are consumed. Writes at most n + 1 events to ev
+ * relay_crypto_decrypt_in call per run of up to 64 consecutive relay cells
+ * (one call for a batch of relay cells); DATA events point into them, so
+ * keep the cells until the events are consumed. After a close, the rest of
+ * the batch is ignored. Writes at most n + 1 events to ev
  * (ev_cap must be >= n + 1) and their count to *nev. Control messages
  * (SENDMEs) are queued: call circ_flush (or circ_stream_data) afterwards.
  * now_usec: monotonic microseconds (RTT on SENDMEs). */

@@ -79,6 +79,10 @@ struct sim {
 	uint64_t sendmes_rx;
 	struct sim_stream st[SIM_STREAMS];
 	bool refuse_begin;
+	uint8_t begin_cmd;      /* the last BEGIN / BEGIN_DIR seen, and its body */
+	char begin_host[256];
+	uint16_t begin_port;
+	uint32_t begin_flags;
 	struct cell outq[SIM_OUTQ];
 	size_t out_head, out_len;
 	struct relay_pad_rng rng;
@@ -455,6 +459,16 @@ static inline void sim_exit_begin(struct sim *s, const struct relay_msg *m)
 	struct sim_stream *st = NULL;
 	uint8_t reason = RELAY_END_EXITPOLICY;
 
+	s->begin_cmd = m->command;
+	if (m->command == RELAY_BEGIN) {
+		struct relay_begin b;
+
+		SIM_CHECK(relay_begin_parse(m->data, m->length, &b, NULL) == PARSE_OK);
+		memcpy(s->begin_host, b.host, b.host_len);
+		s->begin_host[b.host_len] = 0;
+		s->begin_port = b.port;
+		s->begin_flags = b.flags;
+	}
 	if (s->refuse_begin) {
 		sim_send_from(s, s->built - 1, RELAY_END, m->stream_id, &reason, 1, NULL);
 		return;
@@ -484,8 +498,14 @@ static inline void sim_exit_msg(struct sim *s, int hop, const struct relay_msg *
 		struct relay_extend2 e;
 
 		SIM_CHECK(relay_extend2_parse(m->data, m->length, &e, NULL) == PARSE_OK);
-		SIM_CHECK(e.n_spec >= 2 && e.spec[0].type == RELAY_LS_IPV4 &&
-			  memcmp(e.spec[1].body, s->hop[hop + 1].rsa_id, 20) == 0);
+		/* IPv4, legacy RSA id, Ed25519 id (tor-spec 5.1.2). */
+		SIM_CHECK(e.n_spec >= 3 && e.spec[0].type == RELAY_LS_IPV4 &&
+			  e.spec[0].body[0] == 127 && e.spec[0].body[3] == 1 &&
+			  (e.spec[0].body[4] << 8 | e.spec[0].body[5]) == 9000 + hop + 1 &&
+			  e.spec[1].type == RELAY_LS_LEGACY_ID &&
+			  memcmp(e.spec[1].body, s->hop[hop + 1].rsa_id, 20) == 0 &&
+			  e.spec[2].type == RELAY_LS_ED25519_ID &&
+			  memcmp(e.spec[2].body, s->hop[hop + 1].ed_id, 32) == 0);
 		size_t n = sim_handshake(s, hop + 1, e.htype, e.hdata, e.hlen, body);
 		sim_send_from(s, hop, RELAY_EXTENDED2, 0, body, n, NULL);
 		return;

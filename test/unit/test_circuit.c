@@ -241,6 +241,27 @@ static void test_begin_connected_and_end_with_reasons(void **state)
 	hx_free(x);
 }
 
+static void test_begin_carries_host_port_and_flags(void **state)
+{
+	struct hx *x = hx_new(3, false, 31);
+	uint16_t sid;
+
+	(void)state;
+	hx_build(x, false, false);
+	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN, "2001:db8::1", 11, 443,
+					  RELAY_BEGIN_FLAG_IPV6_OK | RELAY_BEGIN_FLAG_IPV6_PREFERRED,
+					  &sid, &x->cbuf[0]), 0);
+	assert_int_equal(x->cbuf[0].command, CELL_RELAY_EARLY); /* 3rd of 8, past hop 0 */
+	sim_from_client(&x->s, &x->cbuf[0]);
+	assert_null(x->s.killed);
+	assert_int_equal(x->s.begin_cmd, RELAY_BEGIN);
+	assert_string_equal(x->s.begin_host, "2001:db8::1");
+	assert_int_equal(x->s.begin_port, 443);
+	assert_int_equal(x->s.begin_flags,
+			 RELAY_BEGIN_FLAG_IPV6_OK | RELAY_BEGIN_FLAG_IPV6_PREFERRED);
+	hx_free(x);
+}
+
 static void test_resolve_yields_resolved_body(void **state)
 {
 	struct hx *x = hx_new(3, false, 31);
@@ -407,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_cc_response_with_far_sendme_inc_closes_circuit),
 		cmocka_unit_test(test_ninth_relay_early_is_sent_as_relay),
 		cmocka_unit_test(test_begin_connected_and_end_with_reasons),
+		cmocka_unit_test(test_begin_carries_host_port_and_flags),
 		cmocka_unit_test(test_resolve_yields_resolved_body),
 		cmocka_unit_test(test_stream_ids_are_nonzero_unique_and_bounded),
 		cmocka_unit_test(test_cell_recognized_by_no_hop_closes_circuit),

@@ -490,6 +490,13 @@ static void test_control_getinfo_answers_and_rejects(void **state)
 	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
 	assert_true(say(s, "GETINFO circuit-status\r\n"));
 	assert_string_equal(fk.out, "551 circuit-status is not available yet\r\n");
+	/* No directory snapshot is published in this test. */
+	assert_true(say(s, "GETINFO ns/all\r\n"));
+	assert_string_equal(fk.out, "551 ns/all is not available yet\r\n");
+	assert_true(say(s, "GETINFO ns/bogus\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"ns/bogus\"\r\n");
+	assert_true(say(s, "GETINFO ns/id/1234\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"ns/id/1234\"\r\n");
 	assert_true(say(s, "GETINFO\r\n"));
 	assert_memory_equal(fk.out, "512 ", 4);
 	assert_true(say(s, "GETINFO \"unterminated\r\n"));

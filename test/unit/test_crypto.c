@@ -119,6 +119,95 @@ static void test_ed25519_rfc8032_test1(void **state)
 	assert_false(crypto_ed25519_verify((const uint8_t *)"", 0, sig, pub));
 }
 
+/* Tor's src/test/ed25519_vectors.inc, vector 0. Those stored vectors were
+ * made with an older tweak: the blinding factor is
+ * SHA-512("Derive temporary signing key" | param)[:32], clamped by us. */
+static void old_tor_tweak(const char *param_hex, uint8_t h[32])
+{
+	uint8_t buf[28 + 32], d[64];
+
+	memcpy(buf, "Derive temporary signing key", 28);
+	hex2bin(param_hex, buf + 28, 32);
+	crypto_sha512(buf, sizeof(buf), d);
+	memcpy(h, d, 32);
+}
+
+static void test_ed25519_expanded_key_signs_like_rfc8032(void **state)
+{
+	uint8_t seed[32], exp[64], pub[32], sig[64];
+
+	(void)state;
+	hex2bin("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", seed, 32);
+	crypto_ed25519_expand_seed(exp, seed);
+	crypto_ed25519_public_from_expanded(pub, exp);
+	assert_hex(pub, "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+	crypto_ed25519_sign_expanded(sig, (const uint8_t *)"", 0, exp, pub);
+	assert_hex(sig, "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+}
+
+static void test_ed25519_blinding_matches_tor_vectors(void **state)
+{
+	static const char *params[] = {
+		"54a513898b471d1d448a2f3c55c1de2c0ef718c447b04497eeb999ed32027823",
+		"831e9b5325b5d31b7ae6197e9c7a7baf2ec361e08248bce055908971047a2347",
+	};
+	static const char *expanded[] = {
+		"c0a4de23cc64392d85aa1da82b3defddbea946d13bb053bf8489fa9296281f49"
+		"5022f1f7ec0dcf52f07d4c7965c4eaed121d5d88d0a8ff546b06116a20e97755",
+		"18a8a69a06790dac778e882f7e868baacfa12521a5c058f5194f3a729184514a"
+		"2a656fe7799c3e41f43d756da8d9cd47a061316cfe6147e23ea2f90d1ca45f30",
+	};
+	static const char *pubs[] = {
+		"c2247870536a192d142d056abefca68d6193158e7c1a59c1654c954eccaff894",
+		"1519a3b15816a1aafab0b213892026ebf5c0dc232c58b21088d88cb90e9b940d",
+	};
+	static const char *bsec[] = {
+		"014e83abadb2ca9a27e0ffe23920333d817729f48700e97656ec2823d694050e"
+		"171d43f24e3f53e70ec7ac280044ac77d4942dee5d6807118a59bdf3ee647e89",
+		"fad8cca0b4335847795288b1452508752b253e64e6c7c78d4a02dbbd7d46aa0e"
+		"b8ceff20dfcf53eb52b891fc078c934efbf0353af7242e7dc51bb32a093afa29",
+	};
+	static const char *bpub[] = {
+		"722d6da6348e618967ef782e71061e27163a8b35f21856475d9d2023f65b6495",
+		"1dffa0586da6cbfcff2024eedf4fc6c818242d9a82dbbe635d6da1b975a1160d",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t h[32], exp[64], pub[32], bexp[64], bp[32], bp2[32], sig[64];
+
+		old_tor_tweak(params[i], h);
+		hex2bin(expanded[i], exp, 64);
+		hex2bin(pubs[i], pub, 32);
+		assert_true(crypto_ed25519_point_is_valid(pub));
+		assert_true(crypto_ed25519_blind_public(bp, pub, h));
+		assert_hex(bp, bpub[i]);
+		crypto_ed25519_blind_expanded(bexp, exp, h);
+		assert_hex(bexp, bsec[i]);
+		crypto_ed25519_public_from_expanded(bp2, bexp);
+		assert_memory_equal(bp, bp2, 32);
+		crypto_ed25519_sign_expanded(sig, (const uint8_t *)"msg", 3, bexp, bp);
+		assert_true(crypto_ed25519_verify((const uint8_t *)"msg", 3, sig, bp));
+	}
+}
+
+static void test_ed25519_point_check_rejects_torsion_and_small_order(void **state)
+{
+	uint8_t pub[32], tors[32], ident[32] = { 1 };
+
+	(void)state;
+	hex2bin("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", pub, 32);
+	assert_true(crypto_ed25519_point_is_valid(pub));
+	/* The identity point (y = 1) has small order. */
+	assert_false(crypto_ed25519_point_is_valid(ident));
+	/* The point of order 2, (0, -1): y = p - 1 = 0x7fff...ffec. */
+	memset(tors, 0xff, 32);
+	tors[0] = 0xec;
+	tors[31] = 0x7f;
+	assert_false(crypto_ed25519_point_is_valid(tors));
+	assert_false(crypto_ed25519_blind_public(pub, tors, pub));
+}
+
 static void test_aes128_ctr_sp800_38a(void **state)
 {
 	uint8_t key[16], iv[16], buf[32];
@@ -153,6 +242,9 @@ int main(void)
 		cmocka_unit_test(test_x25519_rfc7748_vector),
 		cmocka_unit_test(test_x25519_rejects_low_order_point),
 		cmocka_unit_test(test_ed25519_rfc8032_test1),
+		cmocka_unit_test(test_ed25519_expanded_key_signs_like_rfc8032),
+		cmocka_unit_test(test_ed25519_blinding_matches_tor_vectors),
+		cmocka_unit_test(test_ed25519_point_check_rejects_torsion_and_small_order),
 		cmocka_unit_test(test_aes128_ctr_sp800_38a),
 		cmocka_unit_test(test_rand_uint64_stays_below_bound),
 	};

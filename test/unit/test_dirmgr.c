@@ -1,8 +1,9 @@
 /* Tests for app/dirmgr.c: bootstrapping, caching, refresh scheduling and
  * every kind of bad input, driven through a FAKE fetcher (a test double
- * that serves test/vectors/netdoc/ files, made by gen_netdoc.py with
- * tor-gencert and python3-cryptography, an independent computation) and a
- * fake wall clock. Results are delivered between ticks, as the real
+ * that serves test/vectors/netdoc/ files, made by gen_netdoc.py, and
+ * test/vectors/dirmgr/ ones, made by gen_dirmgr.py: both with tor-gencert
+ * and python3-cryptography, an independent computation) and a fake wall
+ * clock. Results are delivered between ticks, as the real
  * fetchers do from other threads. Each failure test checks the log line,
  * that the last good directory stays published, and that a re-fetch is
  * scheduled. */
@@ -634,6 +635,74 @@ static void test_dirmgr_rotates_sources_with_backoff_on_failures(void **state)
 	assert_int_equal(stats(x).fetches[DIR_FETCH_CONSENSUS][DIR_RESULT_FAILED], 2);
 }
 
+/* Switch x to test/vectors/dirmgr/ (gen_dirmgr.py): consensus-a now,
+ * consensus-b (an hour later, 8 new microdescs) served later. */
+static char *use_refresh_vectors(struct fx *x, size_t *blen)
+{
+	struct netdoc_err e = {0};
+	struct consensus *c = NULL;
+	size_t len, la, lb;
+	char *auth = vec_load("../dirmgr/authorities", &len), *line, *save = NULL;
+	char *a = vec_load("../dirmgr/microdescs-a", &la), *b = vec_load("../dirmgr/microdescs-b-new", &lb);
+	char *all = malloc(la + lb);
+
+	x->auths.n = 0;
+	for (line = strtok_r(auth, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		assert_int_equal(base16_decode(x->auths.v[x->auths.n++].v3ident, 20, line, 40), 20);
+	free(auth);
+	free(x->fake.keys);
+	x->fake.keys = vec_load("../dirmgr/keys-all", &x->fake.keys_len);
+	memcpy(all, a, la);
+	memcpy(all + la, b, lb);
+	microdesc_batch_free(x->fake.mds);
+	assert_int_equal(microdesc_parse_batch(all, la + lb, &x->fake.mds, &e), PARSE_OK);
+	free(all);
+	free(a);
+	free(b);
+	free(x->good);
+	x->good = vec_load("../dirmgr/consensus-a", &x->good_len);
+	set_consensus(x, x->good, x->good_len);
+	assert_int_equal(consensus_parse(x->good, x->good_len, &c, &e), PARSE_OK);
+	x->va = c->valid_after;
+	consensus_free(c);
+	fake_now = x->va + 600;
+	return vec_load("../dirmgr/consensus-b", blen);
+}
+
+static void test_dirmgr_refresh_fetches_only_the_new_microdescs(void **state)
+{
+	struct fx *x = *state;
+	size_t blen;
+	char *b = use_refresh_vectors(x, &blen);
+	struct dirmgr_stats s;
+	struct netdir *nd;
+
+	bootstrap(x);
+	s = stats(x);
+	assert_int_equal(s.n_microdescs, 40);
+	assert_int_equal(x->fake.md_digests, 40);
+	set_consensus(x, b, blen);
+	free(b);
+	fake_now = s.next_consensus_fetch; /* after consensus-b's valid-after */
+	assert_true(fake_now >= x->va + 3600);
+	run(x, 4);
+	s = stats(x);
+	assert_int_equal(x->fake.fetches[DIR_FETCH_CONSENSUS], 2);
+	assert_int_equal(x->fake.md_digests, 40 + 8); /* only the 8 new ones */
+	assert_int_equal(s.valid_after, x->va + 3600);
+	assert_int_equal(s.n_microdescs, 40);
+	nd = netdir_slot_acquire(&x->slot);
+	assert_int_equal(netdir_valid_after(nd), x->va + 3600);
+	assert_int_equal(nd->n_md, 40);
+	netdir_release(nd);
+	/* and a restart finds consensus-b and all its microdescs cached */
+	restart(x);
+	dirmgr_tick(x->d);
+	assert_true(stats(x).usable);
+	assert_int_equal(stats(x).valid_after, x->va + 3600);
+	assert_int_equal(x->fake.md_digests, 0);
+}
+
 static void test_dirmgr_handles_http_errors(void **state)
 {
 	struct fx *x = *state;
@@ -668,6 +737,7 @@ int main(void)
 		T(test_dirmgr_ignores_corrupt_certs_cache),
 		T(test_dirmgr_rotates_sources_with_backoff_on_failures),
 		T(test_dirmgr_handles_http_errors),
+		T(test_dirmgr_refresh_fetches_only_the_new_microdescs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

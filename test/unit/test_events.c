@@ -1,16 +1,23 @@
 /* The control-port event bus (app/events.h): the control-spec 4.1 lines
- * it formats, SETEVENTS names, the global "wanted" mask, and bootstrap
- * state taken from tor-style log lines. Delivery across workers needs a
- * running runtime and is covered by test/integration/test_control.sh. */
+ * it formats, SETEVENTS names, the global "wanted" mask, bootstrap state
+ * taken from tor-style log lines, and delivery on a real two-worker
+ * runtime: lines published from another thread and from another worker
+ * reach the subscriber's worker, in publish order. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "app/events.h"
+#include "net/runtime.h"
+#include "net/worker.h"
 
 static void test_events_format_circ_lines(void **state)
 {
@@ -121,6 +128,127 @@ static void test_events_newnym_refused_until_supported(void **state)
 	assert_int_equal(events_newnym_epoch(), e0 + 1);
 }
 
+/* --- delivery on a running runtime --- */
+
+static struct {
+	pthread_mutex_t lock;
+	char lines[65536];
+	size_t len;
+	int wrong_worker;
+	struct events_sub *_Atomic sub;
+	_Atomic int unsubscribed;
+} dl = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void deliver(void *arg, const char *lines, size_t len)
+{
+	(void)arg;
+	pthread_mutex_lock(&dl.lock);
+	if (!worker_current() || worker_id(worker_current()) != 1)
+		dl.wrong_worker++;
+	if (dl.len + len < sizeof(dl.lines)) {
+		memcpy(dl.lines + dl.len, lines, len);
+		dl.len += len;
+		dl.lines[dl.len] = '\0';
+	}
+	pthread_mutex_unlock(&dl.lock);
+}
+
+static void msg_subscribe(struct worker *w, void *arg)
+{
+	struct events_sub *s = events_subscribe(w, deliver, NULL);
+
+	(void)arg;
+	events_set_mask(s, EVENT_BIT(EVENT_CIRC) | EVENT_BIT(EVENT_STREAM));
+	atomic_store(&dl.sub, s);
+}
+
+static void msg_unsubscribe(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	events_unsubscribe(atomic_load(&dl.sub));
+	atomic_store(&dl.unsubscribed, 1);
+}
+
+static void msg_publish_streams(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	for (uint64_t i = 1; i <= 10; i++)
+		events_publish_stream(i, EVENTS_STREAM_SUCCEEDED, 7, "example.com:80", NULL, NULL);
+}
+
+static size_t count(const char *needle)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&dl.lock);
+	for (const char *p = dl.lines; (p = strstr(p, needle)); p++)
+		n++;
+	pthread_mutex_unlock(&dl.lock);
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_events_reach_the_subscriber_worker_in_order(void **state)
+{
+	struct runtime_config cfg;
+	struct runtime *rt;
+	char why[256], want[64];
+	const char *p;
+	int i;
+
+	(void)state;
+	if (runtime_probe(why, sizeof(why)) < 0)
+		skip();
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = 2;
+	cfg.max_conns = 64;
+	cfg.recv_bufs = 16;
+	rt = runtime_new(&cfg);
+	assert_non_null(rt);
+	assert_int_equal(runtime_start(rt), 0);
+	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_subscribe, NULL), 0);
+	for (i = 0; i < 500 && !atomic_load(&dl.sub); i++)
+		sleep_ms(10);
+	assert_non_null(atomic_load(&dl.sub));
+	assert_true(events_wanted(EVENT_CIRC));
+	assert_false(events_wanted(EVENT_BW));
+
+	/* From this (non-worker) thread, then from worker 0. */
+	for (uint64_t id = 1; id <= 100; id++)
+		events_publish_circ(id, EVENTS_CIRC_BUILT, NULL, NULL, NULL);
+	events_publish_bw(1, 2); /* not subscribed: dropped */
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_publish_streams, NULL), 0);
+	for (i = 0; i < 500 && (count("650 CIRC ") < 100 || count("650 STREAM ") < 10); i++)
+		sleep_ms(10);
+	assert_int_equal(count("650 CIRC "), 100);
+	assert_int_equal(count("650 STREAM "), 10);
+	assert_int_equal(count("650 BW"), 0);
+	assert_int_equal(dl.wrong_worker, 0);
+	/* Lines from one publisher arrive in the order it published them. */
+	p = dl.lines;
+	for (uint64_t id = 1; id <= 100; id++) {
+		snprintf(want, sizeof(want), "650 CIRC %llu BUILT PURPOSE=GENERAL\r\n", (unsigned long long)id);
+		p = strstr(p, want);
+		assert_non_null(p);
+	}
+
+	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_unsubscribe, NULL), 0);
+	for (i = 0; i < 500 && !atomic_load(&dl.unsubscribed); i++)
+		sleep_ms(10);
+	assert_false(events_wanted(EVENT_CIRC));
+	runtime_stop(rt);
+	runtime_join(rt);
+	runtime_free(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_events_wanted_follows_subscriptions),
 		cmocka_unit_test(test_events_bootstrap_from_log_lines),
 		cmocka_unit_test(test_events_newnym_refused_until_supported),
+		cmocka_unit_test(test_events_reach_the_subscriber_worker_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

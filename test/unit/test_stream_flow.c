@@ -62,6 +62,11 @@ static void move_ten_megabytes_each_way(bool cc, size_t batch)
 	/* Our SENDMEs: one per sendme_inc DATA cells, each v1 and checked. */
 	assert_int_equal(x->s.sendmes_rx, x->s.data_tx / x->c.sendme_inc);
 	assert_true(x->s.data_tx >= TEN_MB / RELAY_DATA_MAX);
+	if (cc) {
+		/* RTTs were sampled and Vegas left its initial window. */
+		assert_true(x->c.cc.ewma_rtt_usec > 0);
+		assert_int_not_equal(x->c.cc.cwnd, 124);
+	}
 	hx_free(x);
 }
 
@@ -102,6 +107,24 @@ static void test_sender_stops_at_exactly_the_stream_then_circuit_window(void **s
 	assert_true(circ_can_send(&x->c, a));
 	assert_true(circ_can_send(&x->c, c));
 	assert_int_equal(hx_send(x, c, 100u * RELAY_DATA_MAX), 100u * RELAY_DATA_MAX);
+	assert_null(x->s.killed);
+	hx_free(x);
+}
+
+static void test_consensus_circwindow_bounds_the_package_window(void **state)
+{
+	struct hx *x = calloc(1, sizeof(*x));
+	uint16_t sid;
+
+	(void)state;
+	assert_non_null(x);
+	hx_init(x, 3, false, 31);
+	x->c.params.circwindow = 300; /* tor-spec 7.3: 'circwindow' */
+	assert_int_equal(hx_build(x, false, false), 3);
+	x->s.withhold = true;
+	sid = hx_open(x);
+	assert_int_equal(hx_send_cells(x, sid, 100000), 300);
+	assert_false(circ_can_send(&x->c, sid));
 	assert_null(x->s.killed);
 	hx_free(x);
 }
@@ -326,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_ten_megabytes_each_way_with_sendme_windows),
 		cmocka_unit_test(test_ten_megabytes_each_way_with_congestion_control),
 		cmocka_unit_test(test_sender_stops_at_exactly_the_stream_then_circuit_window),
+		cmocka_unit_test(test_consensus_circwindow_bounds_the_package_window),
 		cmocka_unit_test(test_congestion_window_stops_the_sender_at_cwnd),
 		cmocka_unit_test(test_forged_sendme_digest_closes_circuit),
 		cmocka_unit_test(test_sendme_with_nothing_outstanding_closes_circuit),
