@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/events.h"
 #include "app/guardmgr.h"
 #include "app/nodes.h"
 #include "app/path.h"
@@ -22,6 +23,8 @@
 #define OUT_CAP 64 /* cells produced per circuit call; CIRC_OUT_CHUNK caps it too */
 
 const double circmgr_build_bounds_ms[12] = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 };
+
+static _Atomic uint64_t next_gid = 1; /* ids for circuits and streams */
 
 static dirview_acquire_fn dir_acquire;
 static dirview_release_fn dir_release;
@@ -41,6 +44,7 @@ struct ocirc;
 
 struct stream {
 	struct stream *next, *prev; /* on its circuit's list, or the shard's wait list */
+	uint64_t gid;               /* process-unique id (control port) */
 	struct ocirc *oc;
 	struct shard *sh;
 	uint16_t sid;
@@ -73,6 +77,8 @@ struct ocirc {
 	const struct node *exit;   /* in dv: the exit's policy decides other ports */
 	uint64_t launched_ns, opened_ns, dirty_ns;
 	bool via_guard;            /* the first hop is the process's entry guard */
+	uint64_t gid;              /* process-unique id (control port, logs) */
+	uint64_t epoch;            /* NEWNYM epoch at launch */
 	bool timed_out;
 	unsigned busy;             /* inside event processing: defer the free */
 	bool dead;                 /* closed while busy */
@@ -93,6 +99,8 @@ struct shard {
 	unsigned ncircs;
 	struct relay_pad_rng rng;
 	struct circmgr_stats stats;
+	struct timer summary_timer;     /* publishes summary once a second */
+	struct circmgr_summary summary; /* relaxed stores: circmgr_summary_read */
 	struct cell out[OUT_CAP];
 	struct cell *outp[OUT_CAP];
 	struct circ_event ev[BATCH * 2 + 8];
@@ -126,6 +134,44 @@ static void stream_unlink(struct stream **head, struct stream *s)
 }
 
 static struct shard *shard_of(struct worker *w) { return worker_user(w); }
+
+/* --- control-port events ------------------------------------------------- */
+
+static void circ_path_text(const struct ocirc *oc, unsigned nhops, char *out, size_t cap)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < nhops && i < oc->nhops && off + 64 < cap; i++) {
+		int n = snprintf(out + off, cap - off, "%s$", i ? "," : "");
+		off += (size_t)n;
+		for (unsigned k = 0; k < 20; k++)
+			off += (size_t)snprintf(out + off, cap - off, "%02X", oc->hops[i].rsa_id[k]);
+		if (i == 0 && oc->first.nickname[0])
+			off += (size_t)snprintf(out + off, cap - off, "~%s", oc->first.nickname);
+	}
+}
+
+static void publish_circ(const struct ocirc *oc, enum events_circ_status status, const char *reason)
+{
+	char path[512];
+
+	if (!events_wanted(EVENT_CIRC))
+		return;
+	circ_path_text(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, path, sizeof(path));
+	events_publish_circ(oc->gid, status, path, oc->purpose == OC_DIR ? "GENERAL" : NULL, reason);
+}
+
+static void publish_stream(const struct stream *st, enum events_stream_status status, const char *reason)
+{
+	char target[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX + 8], host[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+
+	if (!events_wanted(EVENT_STREAM) || st->is_dir)
+		return;
+	socks_addr_format(&st->t.dest, host, sizeof(host));
+	snprintf(target, sizeof(target), "%s:%u", host, st->t.port);
+	events_publish_stream(st->gid, status, st->oc ? st->oc->gid : 0, target, reason, NULL);
+}
 
 /* --- END reasons ----------------------------------------------------------- */
 
@@ -261,6 +307,8 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		STAT_ADD(sh, circs_open, (uint64_t)-1);
 	}
 	log_info("circuit %08x closed: %s", oc->circ_id, why);
+	publish_circ(oc, was_open ? EVENTS_CIRC_CLOSED : EVENTS_CIRC_FAILED,
+		     oc->timed_out ? "TIMEOUT" : send_destroy ? "REQUESTED" : "DESTROYED");
 	oc->state = OC_CLOSED;
 	timer_cancel(worker_timers(sh->w), &oc->build_timer);
 	if (oc->ch) {
@@ -317,6 +365,7 @@ static void ocirc_opened(struct ocirc *oc)
 		}
 	}
 	log_info("circuit %08x built (%u hops) in %llu ms", oc->circ_id, oc->nhops, (unsigned long long)ms);
+	publish_circ(oc, EVENTS_CIRC_BUILT, NULL);
 	if (oc->via_guard)
 		guardmgr_report(oc->first.rsa_id, true);
 	if (oc->purpose == OC_EXIT && oc->nhops == 3)
@@ -446,6 +495,8 @@ static struct ocirc *ocirc_new(struct shard *sh, enum ocirc_purpose purpose)
 	oc->sh = sh;
 	oc->purpose = purpose;
 	oc->state = OC_WAIT_CHANNEL;
+	oc->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+	oc->epoch = events_newnym_epoch();
 	oc->launched_ns = worker_now_ns(sh->w);
 	timer_init(&oc->build_timer, build_timed_out, oc);
 	{
@@ -567,6 +618,7 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 	oc->hops[path.n - 1].request_cc = oc->dv.cc_enabled;
 	oc->exit = path.hop[path.n - 1];
 	oc->exit_port = req.port;
+	publish_circ(oc, EVENTS_CIRC_LAUNCHED, NULL);
 	oc->has_iso = true;
 	oc->iso = st->t.iso;
 	st->oc = oc;
@@ -598,6 +650,8 @@ static void stream_end_to_session(struct stream *st, enum socks5_reply code, con
 		STAT_ADD(sh, streams_open, (uint64_t)-1);
 	else if (code != SOCKS5_SUCCEEDED)
 		STAT_ADD(sh, streams_failed, 1);
+	publish_stream(st, code == SOCKS5_SUCCEEDED ? EVENTS_STREAM_CLOSED : EVENTS_STREAM_FAILED,
+		       code == SOCKS5_SUCCEEDED ? "DONE" : "MISC");
 	st->ev->on_end(st->sess, code, why);
 	free(st);
 }
@@ -607,6 +661,7 @@ static void on_connected_ev(struct ocirc *oc, struct stream *st, const struct ci
 	struct socks_addr bound, *b = NULL;
 
 	st->state = ST_OPEN;
+	publish_stream(st, EVENTS_STREAM_SUCCEEDED, NULL);
 	STAT_ADD(oc->sh, streams_opened, 1);
 	STAT_ADD(oc->sh, streams_open, 1);
 	memset(&bound, 0, sizeof(bound));
@@ -778,6 +833,7 @@ static void stream_attach(struct ocirc *oc, struct stream *st)
 	 * streams share a circuit without logging destinations. */
 	log_info("stream %u (isolation %02x%02x%02x%02x) attached to circuit %08x", sid, st->t.iso.digest[0],
 		 st->t.iso.digest[1], st->t.iso.digest[2], st->t.iso.digest[3], oc->circ_id);
+	publish_stream(st, kind == CIRC_STREAM_RESOLVE ? EVENTS_STREAM_SENTRESOLVE : EVENTS_STREAM_SENTCONNECT, NULL);
 	send_one(oc, &cell);
 }
 
@@ -785,6 +841,10 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 {
 	if (oc->purpose != OC_EXIT || oc->unusable || oc->state == OC_CLOSED)
 		return false;
+	if (oc->epoch != events_newnym_epoch()) {
+		oc->unusable = true; /* SIGNAL NEWNYM: new streams get new circuits */
+		return false;
+	}
 	if (oc->dirty_ns && worker_now_ns(sh->w) - oc->dirty_ns > sh->cfg.max_dirtiness_ns) {
 		oc->unusable = true; /* MaxCircuitDirtiness: no new streams */
 		return false;
@@ -825,6 +885,8 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->ev = ev;
 	st->sess = sess;
 	st->state = ST_WAITING;
+	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+	publish_stream(st, EVENTS_STREAM_NEW, NULL);
 	for (oc = sh->circs; oc; oc = oc->next) {
 		if (!circ_usable_for(sh, oc, st))
 			continue;
@@ -964,6 +1026,7 @@ void stream_close(struct stream *st)
 	}
 	if (st->state == ST_OPEN)
 		STAT_ADD(st->sh, streams_open, (uint64_t)-1);
+	publish_stream(st, EVENTS_STREAM_CLOSED, "DONE");
 	free(st);
 }
 
@@ -981,6 +1044,44 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
 	if (out->max_circuits < 64)
 		out->max_circuits = 64;
+}
+
+#define SUMMARY_PERIOD_NS 1000000000ull
+
+/* Publish what only this shard may read: the pool's plain counters and
+ * each open circuit's cwnd/inflight/RTT (proto/cc.h). Owner shard. */
+static void summary_tick(struct timer *t, void *arg)
+{
+	struct shard *sh = arg;
+	struct circmgr_summary s = { .updated_ns = worker_now_ns(sh->w) };
+	_Atomic uint64_t *dst = (_Atomic uint64_t *)&sh->summary;
+	const uint64_t *src = (const uint64_t *)&s;
+
+	s.chans = chanpool_size(sh->chans);
+	s.chan = *chanpool_stats(sh->chans);
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		const struct cc *cc = &oc->c.cc;
+
+		if (oc->state != OC_OPEN)
+			continue;
+		if (!oc->c.cc_on) {
+			s.fixed_circs++;
+			s.fixed_package_window += oc->c.package_window > 0 ? (uint64_t)oc->c.package_window : 0;
+			continue;
+		}
+		s.cc_circs++;
+		s.cc_cwnd += cc->cwnd > 0 ? (uint64_t)cc->cwnd : 0;
+		s.cc_inflight += cc->inflight > 0 ? (uint64_t)cc->inflight : 0;
+		s.cc_slow_start += cc->in_slow_start;
+		s.cc_rtt_circs += cc->ewma_rtt_usec != 0;
+		s.cc_rtt_usec += cc->ewma_rtt_usec;
+	}
+	_Static_assert(sizeof(s) % sizeof(uint64_t) == 0, "summary is all uint64_t");
+	/* Relaxed stores pair with circmgr_summary_read's relaxed loads. */
+	for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
+		atomic_store_explicit(&dst[i], src[i], memory_order_relaxed);
+	if (timer_arm(worker_timers(sh->w), t, worker_now_ns(sh->w) + SUMMARY_PERIOD_NS) < 0)
+		log_warn("worker %u: metrics summary timer not re-armed", worker_id(sh->w));
 }
 
 int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
@@ -1003,8 +1104,12 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 		return -ENOMEM;
 	}
 	relay_pad_rng_init(&sh->rng);
+	events_newnym_set_supported();
 	for (unsigned i = 0; i < OUT_CAP; i++)
 		sh->outp[i] = &sh->out[i];
+	timer_init(&sh->summary_timer, summary_tick, sh);
+	if (timer_arm(worker_timers(w), &sh->summary_timer, worker_now_ns(w) + SUMMARY_PERIOD_NS) < 0)
+		log_warn("worker %u: no metrics summary timer", worker_id(w));
 	worker_set_user(w, sh);
 	return 0;
 }
@@ -1017,6 +1122,7 @@ void circmgr_stop(struct worker *w)
 		return;
 	while (sh->circs)
 		ocirc_close(sh->circs, false, "shutting down");
+	timer_cancel(worker_timers(w), &sh->summary_timer);
 	chanpool_free(sh->chans);
 	relay_pad_rng_clear(&sh->rng);
 	worker_set_user(w, NULL);
@@ -1034,6 +1140,21 @@ void circmgr_stats_read(struct worker *w, struct circmgr_stats *out)
 		return;
 	src = (const _Atomic uint64_t *)&sh->stats;
 	/* Relaxed loads pair with the owner's relaxed stores in STAT_ADD. */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+}
+
+void circmgr_summary_read(struct worker *w, struct circmgr_summary *out)
+{
+	struct shard *sh = shard_of(w);
+	const _Atomic uint64_t *src;
+	uint64_t *dst = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (!sh)
+		return;
+	src = (const _Atomic uint64_t *)&sh->summary;
+	/* Relaxed loads pair with summary_tick's relaxed stores. */
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "app/circmgr.h"
-#include "app/dirfetch_http.h"
+#include "app/dirfetch.h"
 #include "app/dirmgr.h"
 #include "app/control.h"
 #include "app/dirview.h"
@@ -48,7 +48,6 @@ struct gateway {
 	/* Directory: the manager runs on the coordinator tick; the HTTP
 	 * fetcher's threads post results back to it. */
 	struct dirauth_list auths;
-	struct dirfetch_http *dirhttp;
 	struct dirmgr *dir;
 };
 
@@ -190,14 +189,12 @@ static int start_directory(struct gateway *g, const struct config *cfg, char *er
 
 	if (dirauth_list_from_config(&cfg->dir_authority, &g->auths, err, errlen) < 0)
 		return -1;
-	g->dirhttp = dirfetch_http_new(2, cfg->testing_tor_network ? 10000 : 30000);
-	if (!g->dirhttp) {
-		snprintf(err, errlen, "cannot start the directory fetcher");
-		return -1;
-	}
 	dc.auths = &g->auths;
 	dc.data_directory = cfg->data_directory;
-	dirfetch_http_fetcher(g->dirhttp, &dc.fetcher);
+	/* Directory documents come over BEGIN_DIR on one-hop circuits to the
+	 * authorities' OR ports (CREATE_FAST while no ntor key is known), as
+	 * tor fetches them; a fetch runs on worker 0. */
+	dirfetch_begindir_fetcher(g->rt, &dc.fetcher);
 	/* Until the circuit layer reports phases 80..100 itself, a usable
 	 * directory is "done". */
 	dc.report_done = true;
@@ -476,15 +473,15 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	 * comparisons and relaxed stores. */
 	rc.coordinator_tick_ms = 250;
 	rc.arg = g;
-	if (start_directory(g, cfg, err, errlen) < 0) {
-		gateway_free(g);
-		return NULL;
-	}
 	circmgr_config_from(&g->circ_cfg, cfg);
 	g->rt = runtime_new(&rc);
 	if (!g->rt) {
 		snprintf(err, errlen, "cannot create the worker runtime");
 		free(g);
+		return NULL;
+	}
+	if (start_directory(g, cfg, err, errlen) < 0) {
+		gateway_free(g);
 		return NULL;
 	}
 	g->metrics.collect = collect_runtime;
@@ -582,7 +579,7 @@ void gateway_free(struct gateway *g)
 		return;
 	runtime_free(g->rt);
 	guardmgr_shutdown(clock_wall());
-	dirfetch_http_free(g->dirhttp); /* every fetch calls back before dirmgr goes */
+	/* The workers are joined: every BEGIN_DIR fetch has called back. */
 	dirmgr_free(g->dir);
 	dirauth_list_free(&g->auths);
 	dirview_shutdown();

@@ -693,7 +693,7 @@ static void test_control_byte_at_a_time_gives_same_replies(void **state)
 {
 	const char *script = "PROTOCOLINFO 1\r\nAUTHENTICATE \"foo\"\nGETINFO version\r\nGETCONF ExitNodes\r\n";
 	struct control_session *s;
-	char whole[4096];
+	char whole[sizeof(fk.out)];
 
 	(void)state;
 	server_setup(true, "HashedControlPassword " TOR_FOO);
