@@ -16,6 +16,7 @@
 
 #include "app/stream.h"
 #include "net/channel.h"
+#include "net/chanpool.h"
 #include "proto/circuit.h"
 
 struct nodelist;
@@ -72,6 +73,26 @@ extern const double circmgr_build_bounds_ms[12];
 int circmgr_start(struct worker *w, const struct circmgr_config *cfg);
 void circmgr_stop(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
+
+/* What only the owner shard may read (its channel pool's plain counters,
+ * each open circuit's congestion state), copied once a second by a
+ * per-shard timer into relaxed atomics: a scrape on any thread then needs
+ * no cross-shard message and no wait, and sees data at most ~1 s old. */
+struct circmgr_summary {
+	uint64_t updated_ns;      /* worker clock of the last copy (0: none yet) */
+	uint64_t chans;           /* channels in the pool (chanpool_size) */
+	struct chanpool_stats chan;
+	uint64_t cc_circs;        /* open circuits running congestion control */
+	uint64_t cc_cwnd;         /* sum of their cwnd, cells */
+	uint64_t cc_inflight;     /* sum of their inflight, cells */
+	uint64_t cc_slow_start;   /* of them, still in slow start */
+	uint64_t cc_rtt_circs;    /* of them, with an RTT sample */
+	uint64_t cc_rtt_usec;     /* sum of those smoothed RTTs */
+	uint64_t fixed_circs;     /* open circuits on fixed SENDME windows */
+	uint64_t fixed_package_window; /* sum of their package windows, cells */
+};
+/* Copy the last summary into out (zeros before the first). Any thread. */
+void circmgr_summary_read(struct worker *w, struct circmgr_summary *out);
 
 /* A directory stream: BEGIN_DIR on a one-hop circuit to the relay t (a
  * directory authority or cache), built with CREATE_FAST when no ntor key

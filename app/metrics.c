@@ -50,12 +50,80 @@ static void buf_printf(struct metrics_buf *b, const char *fmt, ...)
 	}
 }
 
+/* Append text with backslash and newline escaped (HELP lines). */
+static void buf_escaped_help(struct metrics_buf *b, const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		if (*p == '\\')
+			buf_printf(b, "\\\\");
+		else if (*p == '\n')
+			buf_printf(b, "\\n");
+		else
+			buf_printf(b, "%c", *p);
+	}
+}
+
 void metrics_family(struct metrics_buf *b, const char *name, enum metrics_type type, const char *help)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
 
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, types[type]);
+	buf_printf(b, "# HELP %s ", name);
+	buf_escaped_help(b, help);
+	buf_printf(b, "\n# TYPE %s %s\n", name, types[type]);
 	b->last_family = name;
+}
+
+size_t metrics_escape_label(char *out, size_t cap, const char *value)
+{
+	size_t need = 0, w = 0;
+	bool full = false;
+
+	for (const char *p = value; *p; p++) {
+		char esc = *p == '\\' ? '\\' : *p == '"' ? '"' : *p == '\n' ? 'n' : 0;
+		size_t len = esc ? 2 : 1;
+
+		/* Stop at the first character that does not fit: never half an
+		 * escape, never a later shorter character. */
+		if (!full && w + len < cap) {
+			if (esc) {
+				out[w] = '\\';
+				out[w + 1] = esc;
+			} else {
+				out[w] = *p;
+			}
+			w += len;
+		} else {
+			full = true;
+		}
+		need += len;
+	}
+	if (cap > 0)
+		out[w] = '\0';
+	return need;
+}
+
+void metrics_format_double(char *out, size_t cap, double value)
+{
+	if (isnan(value)) {
+		snprintf(out, cap, "NaN");
+		return;
+	}
+	if (isinf(value)) {
+		snprintf(out, cap, value > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	/* Whole numbers in plain digits ("60", not "6e+01"); otherwise the
+	 * shortest %g form that reads back exactly: "0.01", not
+	 * "0.010000000000000000208". */
+	if (value == floor(value) && fabs(value) < 1e15) {
+		snprintf(out, cap, "%.0f", value);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, cap, "%.*g", prec, value);
+		if (strtod(out, NULL) == value)
+			return;
+	}
 }
 
 static void sample_name(struct metrics_buf *b, const char *name, const char *labels)
@@ -68,13 +136,11 @@ static void sample_name(struct metrics_buf *b, const char *name, const char *lab
 
 void metrics_sample(struct metrics_buf *b, const char *name, const char *labels, double value)
 {
+	char v[METRICS_DOUBLE_MAX];
+
+	metrics_format_double(v, sizeof(v), value);
 	sample_name(b, name, labels);
-	if (isnan(value))
-		buf_printf(b, "NaN\n");
-	else if (isinf(value))
-		buf_printf(b, value > 0 ? "+Inf\n" : "-Inf\n");
-	else
-		buf_printf(b, "%.17g\n", value);
+	buf_printf(b, "%s\n", v);
 }
 
 void metrics_sample_u64(struct metrics_buf *b, const char *name, const char *labels, uint64_t value)
@@ -83,14 +149,43 @@ void metrics_sample_u64(struct metrics_buf *b, const char *name, const char *lab
 	buf_printf(b, "%llu\n", (unsigned long long)value);
 }
 
-void metrics_histogram(struct metrics_buf *b, const char *name, const double *bounds, const uint64_t *counts,
-		       size_t nbounds, uint64_t count, double sum)
+void metrics_cumulate(const uint64_t *in, uint64_t *out, size_t n)
 {
-	for (size_t i = 0; i < nbounds; i++)
-		buf_printf(b, "%s_bucket{le=\"%.17g\"} %llu\n", name, bounds[i], (unsigned long long)counts[i]);
-	buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)count);
-	buf_printf(b, "%s_sum %.17g\n", name, sum);
-	buf_printf(b, "%s_count %llu\n", name, (unsigned long long)count);
+	uint64_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		run += in[i];
+		out[i] = run;
+	}
+}
+
+void metrics_histogram(struct metrics_buf *b, const char *name, const char *labels, const double *bounds,
+		       const uint64_t *cumulative, size_t nbounds, uint64_t count, double sum)
+{
+	const char *sep = labels && labels[0] ? "," : "";
+	char v[METRICS_DOUBLE_MAX];
+	uint64_t prev = 0;
+
+	if (!labels)
+		labels = "";
+	for (size_t i = 0; i < nbounds; i++) {
+		uint64_t c = cumulative[i] > prev ? cumulative[i] : prev;
+
+		metrics_format_double(v, sizeof(v), bounds[i]);
+		buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep, v, (unsigned long long)c);
+		prev = c;
+	}
+	if (count < prev)
+		count = prev;
+	buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)count);
+	metrics_format_double(v, sizeof(v), sum);
+	if (labels[0]) {
+		buf_printf(b, "%s_sum{%s} %s\n", name, labels, v);
+		buf_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)count);
+	} else {
+		buf_printf(b, "%s_sum %s\n", name, v);
+		buf_printf(b, "%s_count %llu\n", name, (unsigned long long)count);
+	}
 }
 
 void metrics_buf_free(struct metrics_buf *b)

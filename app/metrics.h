@@ -15,7 +15,7 @@
 #include "net/worker.h"
 
 /* A growable text buffer; allocation failures make it "failed" and the
- * scrape answers 500. */
+ * scrape answers 500. Zero-initialise it; free with metrics_buf_free. */
 struct metrics_buf {
 	char *p;
 	size_t len;
@@ -26,16 +26,39 @@ struct metrics_buf {
 
 enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
-/* Start a family: the HELP and TYPE lines. name (borrowed) must carry the
- * onionring_ prefix and, for counters, the _total suffix. */
+/* Room for any value metrics_format_double writes, with its NUL. */
+#define METRICS_DOUBLE_MAX 32
+
+/* Every function below borrows its arguments and may be called from any
+ * thread on a buffer that thread owns. */
+
+/* Start a family: the HELP and TYPE lines. name must carry the onionring_
+ * prefix (or a standard one like process_) and, for counters, the _total
+ * suffix; help is escaped (backslash, newline) as the format requires. */
 void metrics_family(struct metrics_buf *b, const char *name, enum metrics_type type, const char *help);
-/* One sample of the current family. labels: NULL or 'shard="0"' style text. */
+/* One sample of the current family. labels: NULL or 'shard="0"' style text
+ * whose values were escaped with metrics_escape_label. */
 void metrics_sample(struct metrics_buf *b, const char *name, const char *labels, double value);
 void metrics_sample_u64(struct metrics_buf *b, const char *name, const char *labels, uint64_t value);
-/* A histogram's buckets (cumulative counts for each upper bound), sum and
- * count. */
-void metrics_histogram(struct metrics_buf *b, const char *name, const double *bounds, const uint64_t *counts,
-		       size_t nbounds, uint64_t count, double sum);
+/* A histogram's buckets, sum and count: cumulative[i] counts observations
+ * <= bounds[i] (bounds ascending, finite); the +Inf bucket is count. labels
+ * (NULL or text as above) go before the le label of each bucket. count is
+ * raised to cumulative[nbounds - 1] if smaller, and the buckets are made
+ * non-decreasing, so that counters read one by one while they move still
+ * form a valid histogram. */
+void metrics_histogram(struct metrics_buf *b, const char *name, const char *labels, const double *bounds,
+		       const uint64_t *cumulative, size_t nbounds, uint64_t count, double sum);
+/* Turn per-bucket counts (in[i]: observations in (bounds[i-1], bounds[i]])
+ * into cumulative counts in out (may equal in). */
+void metrics_cumulate(const uint64_t *in, uint64_t *out, size_t n);
+/* Write value as the exposition format wants it ("NaN", "+Inf", "-Inf",
+ * or the shortest decimal that reads back as the same double) into out
+ * (cap >= METRICS_DOUBLE_MAX). */
+void metrics_format_double(char *out, size_t cap, double value);
+/* Escape a label value (backslash, double quote, newline) into out; always
+ * NUL-terminated when cap > 0. Return the length the full escape needs
+ * (not counting the NUL): >= cap means it was cut short. */
+size_t metrics_escape_label(char *out, size_t cap, const char *value);
 void metrics_buf_free(struct metrics_buf *b);
 
 /* Called for every scrape, on the worker that serves it. */

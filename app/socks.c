@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/stream.h"
+#include "core/compiler.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -267,10 +268,63 @@ static void client_bytes(struct socks_session *s, const uint8_t *data, size_t le
 	}
 }
 
+/* RESOLVE_PTR asks the exit for an in-addr.arpa / ip6.arpa name (tor-spec
+ * 6.4 "For a reverse lookup, the OP sends a RELAY_RESOLVE cell containing
+ * an in-addr.arpa address"), not for the address text. Rewrite t->dest
+ * (an IPv4 or IPv6 address; the parser guarantees it) into that name. */
+static void ptr_name(struct socks_addr *dest)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct socks_addr name;
+	int n = 0;
+
+	memset(&name, 0, sizeof(name));
+	name.type = SOCKS_ADDR_HOSTNAME;
+	if (dest->type == SOCKS_ADDR_IPV4) {
+		n = snprintf(name.host, sizeof(name.host), "%u.%u.%u.%u.in-addr.arpa", dest->ip[3], dest->ip[2],
+			     dest->ip[1], dest->ip[0]);
+	} else {
+		for (int i = 15; i >= 0; i--) {
+			name.host[n++] = hex[dest->ip[i] & 0xf];
+			name.host[n++] = '.';
+			name.host[n++] = hex[dest->ip[i] >> 4];
+			name.host[n++] = '.';
+		}
+		memcpy(name.host + n, "ip6.arpa", 9);
+		n += 8;
+	}
+	name.host_len = (uint8_t)n;
+	*dest = name;
+}
+
+/* True if a RESOLVE for dest needs no exit: dest is an IP address, or a
+ * hostname that is IP address text. Tor's client answers those itself
+ * (connection_edge.c, "Answering RESOLVE of an IP literal locally"), and
+ * the exits of tor 0.4.9 answer such a RELAY_RESOLVE with an error. Sets
+ * *ip to the address. */
+static bool resolve_is_literal(const struct socks_addr *dest, struct socks_addr *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (dest->type != SOCKS_ADDR_HOSTNAME) {
+		*ip = *dest;
+		return true;
+	}
+	if (socks_ipv4_parse(dest->host, dest->host_len, ip->ip)) {
+		ip->type = SOCKS_ADDR_IPV4;
+		return true;
+	}
+	if (socks_ipv6_parse(dest->host, dest->host_len, ip->ip)) {
+		ip->type = SOCKS_ADDR_IPV6;
+		return true;
+	}
+	return false;
+}
+
 static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len)
 {
 	const struct socks_request *req = &s->parser.req;
 	struct stream_target t;
+	struct socks_addr literal;
 	enum socks5_reply code = SOCKS5_GENERAL_FAILURE;
 	const char *why = "no route";
 
@@ -280,8 +334,14 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 						     : STREAM_RESOLVE_PTR;
 	t.dest = req->dest;
 	t.port = req->port;
-	isolation_key(s, req, &t.iso);
 	s->state = SESS_CONNECTING;
+	if (t.kind == STREAM_RESOLVE && resolve_is_literal(&t.dest, &literal)) {
+		ev_resolved(s, &literal, 0);
+		return;
+	}
+	if (t.kind == STREAM_RESOLVE_PTR)
+		ptr_name(&t.dest);
+	isolation_key(s, req, &t.iso);
 	s->stream = stream_open(conn_worker(s->conn), &t, &socks_stream_events, s, &code, &why);
 	if (!s->stream) {
 		fail(s, code, why);
@@ -292,47 +352,90 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 		client_bytes(s, early, early_len);
 }
 
-static void handshake_input(struct socks_session *s, const uint8_t *data, size_t len)
+/* Send what the parser says for an invalid handshake, then close. */
+static void handshake_reject(struct socks_session *s, const struct socks_step *step)
+{
+	if (step->looks_like_http) {
+		size_t n;
+		const char *page = socks_http_misuse_reply(&n);
+		conn_send(s->conn, page, n);
+	} else if (step->reply_len) {
+		conn_send(s->conn, step->reply, step->reply_len);
+	}
+	log_info("bad SOCKS request: %s", step->reason ? step->reason : "invalid");
+	session_finish(s, true);
+}
+
+/* Run the parser over buf[0..len); return the bytes it used. On a finished
+ * request the rest of buf goes to the stream as early data. */
+static size_t handshake_parse(struct socks_session *s, const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
 
-	if (len > sizeof(s->inbuf) - s->inlen) {
-		log_info("SOCKS client sent more than a request before its reply; closing");
-		session_finish(s, false);
-		return;
-	}
-	memcpy(s->inbuf + s->inlen, data, len);
-	s->inlen += len;
 	while (s->state == SESS_HANDSHAKE) {
 		struct socks_step step;
-		enum parse_result r = socks_parse(&s->parser, s->inbuf + off, s->inlen - off, &step);
+		enum parse_result r = socks_parse(&s->parser, buf + off, len - off, &step);
 
 		if (r == PARSE_NEED_MORE)
 			break;
 		off += step.consumed;
 		if (r == PARSE_INVALID) {
-			if (step.looks_like_http) {
-				size_t n;
-				const char *page = socks_http_misuse_reply(&n);
-				conn_send(s->conn, page, n);
-			} else if (step.reply_len) {
-				conn_send(s->conn, step.reply, step.reply_len);
-			}
-			log_info("bad SOCKS request: %s", step.reason ? step.reason : "invalid");
-			session_finish(s, true);
-			return;
+			handshake_reject(s, &step);
+			return len;
 		}
 		if (step.event == SOCKS_EV_REPLY) {
 			conn_send(s->conn, step.reply, step.reply_len);
-			continue;
-		}
-		if (step.event == SOCKS_EV_REQUEST) {
-			start_stream(s, s->inbuf + off, s->inlen - off);
-			off = s->inlen;
+		} else if (step.event == SOCKS_EV_REQUEST) {
+			start_stream(s, buf + off, len - off);
+			return len;
 		}
 	}
-	memmove(s->inbuf, s->inbuf + off, s->inlen - off);
-	s->inlen -= off;
+	return off;
+}
+
+/* Parse straight from the receive buffer when nothing is held back, so a
+ * request followed by optimistic data larger than inbuf in one receive is
+ * not mistaken for an oversized request (socks-extensions 5); keep only an
+ * unfinished message, which must fit in inbuf. */
+static void handshake_input(struct socks_session *s, const uint8_t *data, size_t len)
+{
+	size_t used, take = 0;
+
+	if (s->inlen == 0) {
+		used = handshake_parse(s, data, len);
+	} else {
+		take = MIN(len, sizeof(s->inbuf) - s->inlen);
+		memcpy(s->inbuf + s->inlen, data, take);
+		s->inlen += take;
+		used = handshake_parse(s, s->inbuf, s->inlen);
+		memmove(s->inbuf, s->inbuf + used, s->inlen - used);
+		s->inlen -= used;
+		if (s->state == SESS_HANDSHAKE && take == len)
+			return;
+		data += take;
+		len -= take;
+		used = 0;
+		if (s->state == SESS_HANDSHAKE) {
+			/* inbuf is full and its message still incomplete. */
+			log_info("SOCKS client sent more than a request before its reply; closing");
+			session_finish(s, false);
+			return;
+		}
+	}
+	if (s->state == SESS_CONNECTING || s->state == SESS_OPEN) {
+		if (s->inlen == 0)
+			client_bytes(s, data + used, len - used);
+		return;
+	}
+	if (s->state != SESS_HANDSHAKE || used == len)
+		return;
+	if (len - used > sizeof(s->inbuf)) {
+		log_info("SOCKS client sent more than a request before its reply; closing");
+		session_finish(s, false);
+		return;
+	}
+	memcpy(s->inbuf, data + used, len - used);
+	s->inlen = len - used;
 }
 
 static void session_recv(struct conn *c, const uint8_t *data, size_t len)
