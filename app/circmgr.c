@@ -93,6 +93,7 @@ struct ocirc {
 
 struct shard {
 	struct worker *w;
+	bool stopped;
 	struct circmgr_config cfg;
 	struct chanpool *chans;
 	struct ocirc *circs;
@@ -864,7 +865,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	struct stream *st;
 	struct ocirc *oc, *building = NULL;
 
-	if (!sh) {
+	if (!sh || sh->stopped) {
 		*code = SOCKS5_GENERAL_FAILURE;
 		*why = "no circuit manager on this worker";
 		return NULL;
@@ -928,7 +929,7 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 	struct stream *st;
 	struct ocirc *oc;
 
-	if (!sh) {
+	if (!sh || sh->stopped) {
 		*why = "no circuit manager on this worker";
 		return NULL;
 	}
@@ -1120,11 +1121,26 @@ void circmgr_stop(struct worker *w)
 
 	if (!sh)
 		return;
+	if (sh->stopped)
+		return;
+	sh->stopped = true;
 	while (sh->circs)
 		ocirc_close(sh->circs, false, "shutting down");
 	timer_cancel(worker_timers(w), &sh->summary_timer);
 	chanpool_free(sh->chans);
+	sh->chans = NULL;
 	relay_pad_rng_clear(&sh->rng);
+	/* The shard itself stays until circmgr_free: metrics scrapes on other
+	 * workers may still read its counters while this runtime stops. */
+}
+
+void circmgr_free(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	if (!sh)
+		return;
+	circmgr_stop(w);
 	worker_set_user(w, NULL);
 	free(sh);
 }

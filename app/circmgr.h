@@ -71,7 +71,10 @@ extern const double circmgr_build_bounds_ms[12];
 
 /* Create and destroy the shard's manager; w's user pointer holds it. */
 int circmgr_start(struct worker *w, const struct circmgr_config *cfg);
+/* Close every circuit and channel (on the worker, as it stops); the
+ * counters stay readable until circmgr_free (after the workers joined). */
 void circmgr_stop(struct worker *w);
+void circmgr_free(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
 
 /* What only the owner shard may read (its channel pool's plain counters,

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +72,7 @@ static void worker_stopping(struct worker *w, void *arg)
 /* --- metrics --------------------------------------------------------------- */
 
 static void collect_directory(struct metrics_buf *b, const struct gateway *g);
+static void collect_circuits(struct metrics_buf *b, struct gateway *g);
 
 static void collect_runtime(struct metrics_buf *b, void *arg)
 {
@@ -108,6 +111,152 @@ static void collect_runtime(struct metrics_buf *b, void *arg)
 	metrics_family(b, "onionring_uptime_seconds", METRICS_GAUGE, "Seconds since the gateway started.");
 	metrics_sample(b, "onionring_uptime_seconds", NULL, (double)(clock_mono_ns() - g->started_ns) / 1e9);
 	collect_directory(b, g);
+	/* circmgr_stop frees a shard's manager while the runtime stops: no
+	 * circuit metrics then (see the README's note on this race). */
+	if (!runtime_stopping(g->rt))
+		collect_circuits(b, g);
+}
+
+/* One sample per shard of the uint64_t at offset in each of n structs of
+ * size stride starting at base (borrowed). */
+static void per_shard_u64(struct metrics_buf *b, const char *name, enum metrics_type type, const char *help,
+			  const void *base, size_t stride, size_t offset, unsigned n)
+{
+	char label[32];
+
+	metrics_family(b, name, type, help);
+	for (unsigned i = 0; i < n; i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)base + (size_t)i * stride + offset);
+
+		snprintf(label, sizeof(label), "shard=\"%u\"", i);
+		metrics_sample_u64(b, name, label, *v);
+	}
+}
+
+#define SHARD_U64(name, type, help, arr, field) \
+	per_shard_u64(b, name, type, help, arr, sizeof((arr)[0]), offsetof(__typeof__((arr)[0]), field), n)
+
+/* One sample per shard of num[i] / den[i] scaled by scale (NaN when
+ * den[i] is 0: a mean over no circuits). */
+static void per_shard_mean(struct metrics_buf *b, const char *name, const char *help, const uint64_t *num,
+			   const uint64_t *den, double scale, unsigned n)
+{
+	char label[32];
+
+	metrics_family(b, name, METRICS_GAUGE, help);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "shard=\"%u\"", i);
+		metrics_sample(b, name, label, den[i] ? (double)num[i] / (double)den[i] * scale : (double)NAN);
+	}
+}
+
+/* The build-time histogram per shard, in seconds: circmgr counts builds
+ * per bucket in whole milliseconds; Prometheus wants cumulative buckets. */
+static void collect_build_times(struct metrics_buf *b, const struct circmgr_stats *cs, unsigned n)
+{
+	enum { NB = ARRAY_LEN(circmgr_build_bounds_ms) };
+	const char *name = "onionring_circuit_build_seconds";
+	double bounds[NB];
+	uint64_t cum[NB];
+	char label[32];
+
+	for (size_t j = 0; j < NB; j++)
+		bounds[j] = circmgr_build_bounds_ms[j] / 1000.0;
+	metrics_family(b, name, METRICS_HISTOGRAM, "Time from launch to open of circuits that opened.");
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "shard=\"%u\"", i);
+		metrics_cumulate(cs[i].build_hist, cum, NB);
+		metrics_histogram(b, name, label, bounds, cum, NB, cs[i].circs_built, (double)cs[i].build_ms_sum / 1000.0);
+	}
+}
+
+/* Channel pool and congestion-control figures from each shard's summary
+ * (circmgr_summary_read: any thread; at most ~1 s old). */
+static void collect_summaries(struct metrics_buf *b, const struct circmgr_summary *sm, unsigned n)
+{
+	uint64_t num[256] = { 0 }, den[256] = { 0 }; /* n <= 256 (collect_circuits) */
+
+	SHARD_U64("onionring_channels", METRICS_GAUGE, "Channels in the shard's pool (open, opening or retiring).", sm,
+		  chans);
+	SHARD_U64("onionring_channel_pool_opened_total", METRICS_COUNTER, "Channels the pool started to open.", sm,
+		  chan.opened);
+	SHARD_U64("onionring_channel_pool_reused_total", METRICS_COUNTER, "Channel requests answered with an open channel.",
+		  sm, chan.reused);
+	SHARD_U64("onionring_channel_pool_joined_total", METRICS_COUNTER, "Channel requests that waited on an opening one.",
+		  sm, chan.joined);
+	SHARD_U64("onionring_channel_pool_failed_total", METRICS_COUNTER, "Channel opens that failed.", sm, chan.failed);
+	SHARD_U64("onionring_channel_pool_closed_idle_total", METRICS_COUNTER,
+		  "Channels closed after ChannelPoolMaxIdle without circuits.", sm, chan.closed_idle);
+	SHARD_U64("onionring_channel_pool_retired_total", METRICS_COUNTER,
+		  "Channels that reached ChannelPoolMaxLifetime.", sm, chan.retired);
+	SHARD_U64("onionring_channel_pool_lost_total", METRICS_COUNTER, "Channels closed by the relay or the network.", sm,
+		  chan.lost);
+	SHARD_U64("onionring_cc_circuits", METRICS_GAUGE, "Open circuits running congestion control (proposal 324).", sm,
+		  cc_circs);
+	SHARD_U64("onionring_cc_slow_start_circuits", METRICS_GAUGE, "Of those, circuits still in slow start.", sm,
+		  cc_slow_start);
+	SHARD_U64("onionring_cc_cwnd_cells", METRICS_GAUGE, "Sum of the congestion windows of those circuits, in cells.",
+		  sm, cc_cwnd);
+	SHARD_U64("onionring_cc_inflight_cells", METRICS_GAUGE, "Sum of DATA cells in flight (not yet acked by a SENDME).",
+		  sm, cc_inflight);
+	for (unsigned i = 0; i < n; i++) {
+		num[i] = sm[i].cc_cwnd;
+		den[i] = sm[i].cc_circs;
+	}
+	per_shard_mean(b, "onionring_cc_cwnd_mean_cells", "Mean congestion window of those circuits (NaN: none).", num,
+		       den, 1, n);
+	for (unsigned i = 0; i < n; i++) {
+		num[i] = sm[i].cc_rtt_usec;
+		den[i] = sm[i].cc_rtt_circs;
+	}
+	per_shard_mean(b, "onionring_cc_rtt_mean_seconds",
+		       "Mean smoothed RTT of those circuits with an RTT sample (NaN: none).", num, den, 1e-6, n);
+	SHARD_U64("onionring_sendme_window_circuits", METRICS_GAUGE,
+		  "Open circuits on fixed SENDME windows (tor-spec 7.3), no congestion control.", sm, fixed_circs);
+	SHARD_U64("onionring_sendme_package_window_cells", METRICS_GAUGE,
+		  "Sum of the package windows of those circuits, in cells.", sm, fixed_package_window);
+}
+
+/* Circuits, streams and cells per shard (circmgr_stats_read: any thread).
+ * No buf_pool backs the data path yet, so there are no magazine metrics:
+ * they belong here (pool/mag.h buf_pool_shard_stats) once one does. */
+static void collect_circuits(struct metrics_buf *b, struct gateway *g)
+{
+	unsigned n = runtime_nworkers(g->rt);
+	struct circmgr_stats *cs;
+	struct circmgr_summary *sm;
+
+	if (n > 256)
+		n = 256;
+	cs = calloc(n, sizeof(*cs));
+	sm = calloc(n, sizeof(*sm));
+	if (!cs || !sm) {
+		b->failed = true;
+		free(cs);
+		free(sm);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		circmgr_stats_read(runtime_worker(g->rt, i), &cs[i]);
+		circmgr_summary_read(runtime_worker(g->rt, i), &sm[i]);
+	}
+	SHARD_U64("onionring_circuits_launched_total", METRICS_COUNTER, "Circuit builds started.", cs, circs_launched);
+	SHARD_U64("onionring_circuits_built_total", METRICS_COUNTER, "Circuits that opened.", cs, circs_built);
+	SHARD_U64("onionring_circuits_failed_total", METRICS_COUNTER,
+		  "Circuits that closed before opening (failed or timed out).", cs, circs_failed);
+	SHARD_U64("onionring_circuits", METRICS_GAUGE, "Open circuits.", cs, circs_open);
+	collect_build_times(b, cs, n);
+	SHARD_U64("onionring_streams_opened_total", METRICS_COUNTER, "Streams the exit connected.", cs, streams_opened);
+	SHARD_U64("onionring_streams_failed_total", METRICS_COUNTER, "Streams that ended before connecting.", cs,
+		  streams_failed);
+	SHARD_U64("onionring_streams_retried_total", METRICS_COUNTER, "Stream attempts moved to another circuit.", cs,
+		  streams_retried);
+	SHARD_U64("onionring_streams", METRICS_GAUGE, "Open streams.", cs, streams_open);
+	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
+	SHARD_U64("onionring_cells_sent_total", METRICS_COUNTER, "Cells sent on circuits.", cs, cells_out);
+	collect_summaries(b, sm, n);
+	free(cs);
+	free(sm);
 }
 
 /* The directory's metrics (dirmgr_stats_read: any thread). */
@@ -577,6 +726,9 @@ void gateway_free(struct gateway *g)
 {
 	if (!g)
 		return;
+	if (g->rt)
+		for (unsigned i = 0; i < runtime_nworkers(g->rt); i++)
+			circmgr_free(runtime_worker(g->rt, i));
 	runtime_free(g->rt);
 	guardmgr_shutdown(clock_wall());
 	/* The workers are joined: every BEGIN_DIR fetch has called back. */
