@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "pool/mag.h"
 
 #define REQ_MAX 4096
 
@@ -53,13 +55,15 @@ static void buf_printf(struct metrics_buf *b, const char *fmt, ...)
 /* Append text with backslash and newline escaped (HELP lines). */
 static void buf_escaped_help(struct metrics_buf *b, const char *text)
 {
-	for (const char *p = text; *p; p++) {
-		if (*p == '\\')
-			buf_printf(b, "\\\\");
-		else if (*p == '\n')
-			buf_printf(b, "\\n");
-		else
-			buf_printf(b, "%c", *p);
+	while (*text) {
+		size_t run = strcspn(text, "\\\n");
+
+		buf_printf(b, "%.*s", (int)run, text);
+		text += run;
+		if (*text) {
+			buf_printf(b, *text == '\\' ? "\\\\" : "\\n");
+			text++;
+		}
 	}
 }
 
@@ -185,6 +189,92 @@ void metrics_histogram(struct metrics_buf *b, const char *name, const char *labe
 	} else {
 		buf_printf(b, "%s_sum %s\n", name, v);
 		buf_printf(b, "%s_count %llu\n", name, (unsigned long long)count);
+	}
+}
+
+/* One per-shard family of struct buf_pool_stats, by field offset. */
+struct pool_family {
+	const char *name;
+	enum metrics_type type;
+	const char *help;
+	size_t off;
+};
+
+static const struct pool_family pool_shard_families[] = {
+	{ "onionring_pool_magazine_hits_total", METRICS_COUNTER, "Gets served from the shard's loaded magazine.",
+	  offsetof(struct buf_pool_stats, hits) },
+	{ "onionring_pool_magazine_misses_total", METRICS_COUNTER, "Gets that found the loaded magazine empty.",
+	  offsetof(struct buf_pool_stats, misses) },
+	{ "onionring_pool_depot_exchanges_total", METRICS_COUNTER, "Whole magazines traded with the depot.",
+	  offsetof(struct buf_pool_stats, exchanges) },
+	{ "onionring_pool_get_failures_total", METRICS_COUNTER, "Gets that found the pool at its cap.",
+	  offsetof(struct buf_pool_stats, fails) },
+	{ "onionring_pool_puts_total", METRICS_COUNTER, "Buffers given back.", offsetof(struct buf_pool_stats, puts) },
+	{ "onionring_pool_cached_objects", METRICS_GAUGE, "Buffers cached in the shard's magazines.",
+	  offsetof(struct buf_pool_stats, held) },
+};
+
+/* Write 'pool="<escaped name>"' into out. */
+static void pool_label(char *out, size_t cap, const char *name)
+{
+	char esc[96];
+
+	metrics_escape_label(esc, sizeof(esc), name);
+	snprintf(out, cap, "pool=\"%s\"", esc);
+}
+
+static void pool_shard_family(struct metrics_buf *b, const struct pool_family *f, const struct metrics_pool *pools,
+			      size_t npools)
+{
+	char pl[112], label[160];
+	struct buf_pool_stats st;
+
+	metrics_family(b, f->name, f->type, f->help);
+	for (size_t k = 0; k < npools; k++) {
+		unsigned n = pools[k].pool->nshards;
+
+		pool_label(pl, sizeof(pl), pools[k].name);
+		for (unsigned i = 0; i <= n; i++) { /* i == n: the foreign cache */
+			buf_pool_shard_stats(pools[k].pool, i, &st);
+			if (i < n)
+				snprintf(label, sizeof(label), "%s,shard=\"%u\"", pl, i);
+			else
+				snprintf(label, sizeof(label), "%s,shard=\"foreign\"", pl);
+			metrics_sample_u64(b, f->name, label, *(const uint64_t *)((const char *)&st + f->off));
+		}
+	}
+}
+
+void metrics_buf_pools(struct metrics_buf *b, const struct metrics_pool *pools, size_t npools)
+{
+	const char *dm = "onionring_pool_depot_magazines";
+	char pl[112], label[160];
+	struct buf_pool_stats st;
+
+	if (npools == 0)
+		return;
+	for (size_t j = 0; j < sizeof(pool_shard_families) / sizeof(pool_shard_families[0]); j++)
+		pool_shard_family(b, &pool_shard_families[j], pools, npools);
+	metrics_family(b, dm, METRICS_GAUGE, "Full magazines in the depot: warm, or cold (pages returned to the OS).");
+	for (size_t k = 0; k < npools; k++) {
+		buf_pool_stats(pools[k].pool, &st);
+		pool_label(pl, sizeof(pl), pools[k].name);
+		snprintf(label, sizeof(label), "%s,state=\"full\"", pl);
+		metrics_sample_u64(b, dm, label, st.depot_full);
+		snprintf(label, sizeof(label), "%s,state=\"cold\"", pl);
+		metrics_sample_u64(b, dm, label, st.depot_cold);
+	}
+	metrics_family(b, "onionring_pool_carved_objects", METRICS_GAUGE, "Buffers carved from the pool's reservation.");
+	for (size_t k = 0; k < npools; k++) {
+		buf_pool_stats(pools[k].pool, &st);
+		pool_label(pl, sizeof(pl), pools[k].name);
+		metrics_sample_u64(b, "onionring_pool_carved_objects", pl, st.frontier);
+	}
+	metrics_family(b, "onionring_pool_max_objects", METRICS_GAUGE, "Buffers the pool may hold at most.");
+	for (size_t k = 0; k < npools; k++) {
+		buf_pool_stats(pools[k].pool, &st);
+		pool_label(pl, sizeof(pl), pools[k].name);
+		metrics_sample_u64(b, "onionring_pool_max_objects", pl, st.max_objs);
 	}
 }
 

@@ -61,6 +61,18 @@ void metrics_format_double(char *out, size_t cap, double value);
 size_t metrics_escape_label(char *out, size_t cap, const char *value);
 void metrics_buf_free(struct metrics_buf *b);
 
+/* A buffer pool (pool/mag.h) to export, under a label pool="name". */
+struct buf_pool;
+struct metrics_pool {
+	const char *name;             /* borrowed; escaped on output */
+	const struct buf_pool *pool;  /* borrowed */
+};
+/* Export every pool's magazine counters per shard (labels pool, shard;
+ * shard="foreign" is the non-worker cache) and its depot per pool. One
+ * call for all pools, so that each family appears once. Only for pools
+ * that exist: with npools 0 nothing is written. */
+void metrics_buf_pools(struct metrics_buf *b, const struct metrics_pool *pools, size_t npools);
+
 /* Called for every scrape, on the worker that serves it. */
 typedef void (*metrics_collect_fn)(struct metrics_buf *b, void *arg);
 /* /health: return true when healthy; else write a short reason. */

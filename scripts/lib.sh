@@ -19,8 +19,27 @@ ensure_packages() {
 	local sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	$sudo apt-get update -q >/dev/null || die "apt-get update failed"
+	# Debian's prometheus package (we need only its promtool, for
+	# test/integration/test_metrics.sh) ships an init script that its
+	# postinst starts: a Prometheus server on *:9090. A policy-rc.d that
+	# exits 101 ("action forbidden", see init-system-helpers'
+	# README.policy-rc.d) makes invoke-rc.d and deb-systemd-invoke skip
+	# every service start during the install. Containers often have one
+	# already; we add ours only if none exists, and remove only ours.
+	local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# scripts/lib.sh (onionring): no service starts during this install\nexit 101\n' \
+			| $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && own_policy=1
+	fi
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" \
-		>/dev/null || die "apt-get install ${missing[*]} failed"
+		>/dev/null || rc=$?
+	[ "$own_policy" = 1 ] && $sudo rm -f "$policy"
+	[ "$rc" = 0 ] || die "apt-get install ${missing[*]} failed"
+	# The postinst also enables prometheus.service for the next boot on a
+	# systemd host: undo that (nothing was started, nothing is stopped).
+	if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+		$sudo systemctl disable prometheus.service >/dev/null 2>&1 || true
+	fi
 }
 
 # Configure (once) and build the meson build dir $1 with the remaining

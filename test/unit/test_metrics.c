@@ -1,7 +1,8 @@
 /* The Prometheus text exposition helpers (app/metrics.h): label-value and
  * HELP escaping, number formatting (NaN, infinities, shortest round trip),
  * histograms (cumulative buckets, the +Inf bucket, labels before le), and
- * the process_* metrics read from /proc/self. The expected texts are the
+ * the process_* metrics read from /proc/self, and the buffer-pool
+ * exporter over real pools. The expected texts are the
  * exposition format 0.0.4 rules written out by hand; the integration test
  * (test/integration/test_metrics.sh) runs promtool on a real scrape. */
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "app/metrics.h"
+#include "pool/mag.h"
 
 /* The buffer's text as a NUL-terminated string (owned by the buffer). */
 static const char *text(struct metrics_buf *b)
@@ -278,6 +280,7 @@ static void test_metrics_process_reports_cpu_rss_and_fds_of_this_process(void **
 	(void)state;
 	for (unsigned i = 0; i < 20000000; i++) /* some CPU time to report */
 		spin += i;
+	assert_true(spin > 0);
 	f = fopen("/proc/self/stat", "r"); /* one more open fd */
 	assert_non_null(f);
 	metrics_process(&b);
@@ -292,6 +295,92 @@ static void test_metrics_process_reports_cpu_rss_and_fds_of_this_process(void **
 	assert_true(fds >= 4); /* stdin, stdout, stderr and f */
 	fclose(f);
 	metrics_buf_free(&b);
+}
+
+/* The sample line of name{labels} in t, parsed as an integer. */
+static uint64_t sample_of(const char *t, const char *name, const char *labels)
+{
+	char key[256];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s{%s} ", name, labels);
+	p = strstr(t, key);
+	if (!p)
+		fail_msg("no sample %s", key + 1);
+	return strtoull(p + strlen(key), NULL, 10);
+}
+
+static int count_of(const char *t, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = t; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void test_metrics_buf_pools_writes_nothing_without_a_pool(void **state)
+{
+	struct metrics_buf b = { 0 };
+
+	(void)state;
+	metrics_buf_pools(&b, NULL, 0);
+	assert_int_equal(b.len, 0);
+	metrics_buf_free(&b);
+}
+
+/* Two real pools, traffic on shard 1 of one: every family appears once
+ * (both pools' samples in it), the per-shard numbers are the pool's own
+ * counters (hits + misses == gets; puts == buffers given back), names are
+ * escaped, and the foreign cache has its own shard label. */
+static void test_metrics_buf_pools_exports_magazines_per_shard_and_depot_per_pool(void **state)
+{
+	struct buf_pool *cells = buf_pool_new(514, 2, 1u << 20), *io = buf_pool_new(4096, 2, 1u << 22);
+	struct metrics_pool pools[2] = { { "cells", NULL }, { "i\"o", NULL } };
+	struct metrics_buf b = { 0 };
+	struct buf_pool_stats st;
+	void *objs[300];
+	const char *t;
+	size_t got = 0;
+
+	(void)state;
+	assert_non_null(cells);
+	assert_non_null(io);
+	pools[0].pool = cells;
+	pools[1].pool = io;
+	for (size_t i = 0; i < 300; i++)
+		if ((objs[i] = buf_get(cells, 1)) != NULL)
+			got++;
+	assert_true(got > 0);
+	for (size_t i = 0; i < 300; i++)
+		if (objs[i])
+			buf_put(cells, 1, objs[i]);
+	metrics_buf_pools(&b, pools, 2);
+	t = text(&b);
+	buf_pool_shard_stats(cells, 1, &st);
+	assert_int_equal(sample_of(t, "onionring_pool_magazine_hits_total", "pool=\"cells\",shard=\"1\"") +
+				 sample_of(t, "onionring_pool_magazine_misses_total", "pool=\"cells\",shard=\"1\""),
+			 300);
+	assert_int_equal(sample_of(t, "onionring_pool_magazine_hits_total", "pool=\"cells\",shard=\"1\""), st.hits);
+	assert_int_equal(sample_of(t, "onionring_pool_depot_exchanges_total", "pool=\"cells\",shard=\"1\""),
+			 st.exchanges);
+	assert_int_equal(sample_of(t, "onionring_pool_puts_total", "pool=\"cells\",shard=\"1\""), got);
+	assert_int_equal(sample_of(t, "onionring_pool_get_failures_total", "pool=\"cells\",shard=\"1\""), 300 - got);
+	assert_int_equal(sample_of(t, "onionring_pool_cached_objects", "pool=\"cells\",shard=\"1\""), st.held);
+	assert_int_equal(sample_of(t, "onionring_pool_magazine_hits_total", "pool=\"cells\",shard=\"0\""), 0);
+	assert_int_equal(sample_of(t, "onionring_pool_magazine_hits_total", "pool=\"i\\\"o\",shard=\"foreign\""), 0);
+	buf_pool_stats(cells, &st);
+	assert_int_equal(sample_of(t, "onionring_pool_carved_objects", "pool=\"cells\""), st.frontier);
+	assert_int_equal(sample_of(t, "onionring_pool_max_objects", "pool=\"cells\""), st.max_objs);
+	assert_int_equal(sample_of(t, "onionring_pool_depot_magazines", "pool=\"cells\",state=\"full\""), st.depot_full);
+	/* Each family once, with 2 pools x (2 shards + foreign) samples. */
+	assert_int_equal(count_of(t, "# TYPE onionring_pool_magazine_hits_total counter\n"), 1);
+	assert_int_equal(count_of(t, "\nonionring_pool_magazine_hits_total{"), 6);
+	assert_int_equal(count_of(t, "# TYPE onionring_pool_depot_magazines gauge\n"), 1);
+	assert_int_equal(count_of(t, "\nonionring_pool_depot_magazines{"), 4);
+	metrics_buf_free(&b);
+	buf_pool_free(cells);
+	buf_pool_free(io);
 }
 
 int main(void)
@@ -310,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_metrics_buf_grows_and_keeps_every_line),
 		cmocka_unit_test(test_metrics_buf_once_failed_ignores_writes),
 		cmocka_unit_test(test_metrics_process_reports_cpu_rss_and_fds_of_this_process),
+		cmocka_unit_test(test_metrics_buf_pools_writes_nothing_without_a_pool),
+		cmocka_unit_test(test_metrics_buf_pools_exports_magazines_per_shard_and_depot_per_pool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
