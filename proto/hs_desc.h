@@ -6,8 +6,10 @@
  *
  * Two levels of API:
  *  - the steps (hs_desc_outer_parse, hs_desc_outer_check, hs_desc_layer_*,
- *    hs_desc_middle_*, hs_desc_inner_parse): sans-IO, no allocation, views
- *    borrowing the caller's buffers; the fuzz targets drive these;
+ *    hs_desc_middle_*, hs_desc_inner_parse): sans-IO, views borrowing the
+ *    caller's buffers, no allocation except hs_desc_outer_check's copy of
+ *    the signed text (Ed25519 needs prefix and text in one span); the fuzz
+ *    targets drive these;
  *  - hs_desc_decode: all of it for the app layer, with control-plane
  *    allocation of the working buffers, giving an owned result.
  * Not for: fetching (the app asks an HSDir over BEGIN_DIR for
@@ -34,7 +36,7 @@
 #define HS_DESC_LSPEC_MAX 255
 #define HS_DESC_SALT_LEN 16
 #define HS_DESC_MAC_LEN 32
-#define HS_DESC_COOKIE_LEN 32
+#define HS_DESC_COOKIE_LEN 16 /* tor's N_hs_desc_enc (the spec says 32) */
 #define HS_DESC_SIG_PREFIX "Tor onion service descriptor sig v3"
 #define HS_DESC_CONST_SUPERENC "hsdir-superencrypted-data"
 #define HS_DESC_CONST_ENC "hsdir-encrypted-data"
@@ -86,7 +88,8 @@ enum hs_desc_err hs_desc_outer_check(const struct hs_desc_outer *o, const char *
 /* Decrypt one layer (2.5.3): blob = SALT | ENCRYPTED | MAC, keys from
  * SHAKE-256(secret | subcred | INT_8(revision) | SALT | constant). Write the
  * plaintext, cut at its first NUL (the padding), to out (cap >= blob
- * length) and return its length; -1 for a short blob or a MAC mismatch. */
+ * length) and return its length; -1 for a short blob, a MAC mismatch or
+ * a secret longer than 64 bytes. */
 ssize_t hs_desc_layer_decrypt(uint8_t *out, size_t cap, const uint8_t *blob, size_t len,
 			      const uint8_t *secret, size_t secret_len, const uint8_t subcred[32],
 			      uint64_t revision, const char *constant);

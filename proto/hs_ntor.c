@@ -139,7 +139,7 @@ static void intro_plaintext(struct wr *w, const struct hs_intro1_params *p)
 		wr_u8(w, 0);
 }
 
-int hs_intro1_encode(uint8_t *out, size_t cap, struct hs_ntor_client *c,
+int hs_intro1_encode(uint8_t *out, size_t cap, const struct hs_ntor_client *c,
 		     const struct hs_intro1_params *p)
 {
 	struct wr w = wr_init(out, cap < HS_RELAY_BODY_MAX ? cap : HS_RELAY_BODY_MAX);

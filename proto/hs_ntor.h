@@ -63,22 +63,23 @@ void hs_ntor_client_init(struct hs_ntor_client *c, const struct hs_intro1_params
 			 const uint8_t *x);
 
 /* Encode the INTRODUCE1 body for c and p into out[0..cap). Return its
- * length, or -1 when cap (at most a relay payload) is too small or p's
- * link specifiers are too long. Borrows all. */
-int hs_intro1_encode(uint8_t *out, size_t cap, struct hs_ntor_client *c,
+ * length, or -1 when cap (at most a relay payload) is too small, p's
+ * link specifiers are too long, or B is a low-order point. Borrows all. */
+int hs_intro1_encode(uint8_t *out, size_t cap, const struct hs_ntor_client *c,
 		     const struct hs_intro1_params *p);
 
 /* Check a RENDEZVOUS2 body (SERVER_PK | AUTH, extra bytes ignored) against
  * c. On success write the 128 bytes of hop keys (Df Db Kf Kb) to keys and
- * return true; false for a short body, a low-order Y or a
- * wrong AUTH (the service is not who the descriptor says). */
+ * return true (keys are secret: the caller wipes them after hs_hop_init);
+ * false for a short body, a low-order Y or a wrong AUTH (the service is
+ * not who the descriptor says: SOCKS 0xF3). */
 bool hs_ntor_client_rend2(const struct hs_ntor_client *c, const uint8_t *body, size_t len,
 			  uint8_t keys[HS_NTOR_EXPANDED_LEN]);
 
 void hs_ntor_client_clear(struct hs_ntor_client *c);
 
-/* The building blocks, public for the tests' service side and for tor's
- * vectors. MAC(k, m) = SHA3-256(htonll(len(k)) | k | m) (0.3). */
+/* The building blocks, public for a service side and for known-answer
+ * tests. MAC(k, m) = SHA3-256(htonll(len(k)) | k | m) (0.3). */
 void hs_ntor_mac(uint8_t out[32], const uint8_t *key, size_t keylen, const uint8_t *msg,
 		 size_t msglen);
 /* ENC_KEY | MAC_KEY = SHAKE-256(intro_secret_hs_input | t_hsenc | m_hsexpand

@@ -1,16 +1,23 @@
 /* The onion-service key schedule and hash ring give tor's known answers
  * (tor's src/test/test_hs_common.c vectors: blinding, subcredential,
- * hs_index, hsdir_index) and rend-spec-v3's time-period example. */
+ * hs_index, hsdir_index), rend-spec-v3's time-period example, and the
+ * HSDirs that a real tor service on the private network uploaded to
+ * (test/vectors/hs/ring.*: its HS_DESC events, consensus, microdescs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/base64.h"
 #include "core/crypto.h"
+#include "proto/consensus.h"
 #include "proto/hs_keys.h"
+#include "proto/microdesc.h"
+#include "proto/onion_addr.h"
 
 static const struct hs_period_cfg live = { HS_PERIOD_LEN_DEFAULT, HS_PERIOD_OFFSET_DEFAULT };
 
@@ -197,6 +204,173 @@ static void test_hs_ring_pick_small_ring_and_small_cap(void **state)
 	assert_int_equal(hs_ring_pick(ring, 0, blinded, 1, 1440, 2, 3, out, 4), 0);
 }
 
+
+/* ---- the hash ring against tor's own uploads (test/vectors/hs/ring.*) ---- */
+
+static char *slurp(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *b = malloc(1 << 20);
+
+	snprintf(path, sizeof(path), "%s/%s", HS_VECTORS, name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	*len = fread(b, 1, (1 << 20) - 1, f);
+	fclose(f);
+	b[*len] = 0;
+	return b;
+}
+
+struct upload {
+	uint8_t fp[20];
+	uint8_t blinded[32];
+	char index[80]; /* HSDIR_INDEX= as tor printed it */
+};
+
+static size_t load_uploads(struct upload *u, size_t cap)
+{
+	size_t len, n = 0;
+	char *ev = slurp("ring.events", &len), *line = ev, *nl;
+
+	for (; (nl = strchr(line, '\n')) && n < cap; line = nl + 1) {
+		char fp[41], b64[64], idx[80];
+
+		*nl = 0;
+		if (sscanf(line, "650 HS_DESC UPLOAD %*s UNKNOWN $%40[0-9A-F]~%*s %63s HSDIR_INDEX=%79s",
+			   fp, b64, idx) != 3)
+			continue;
+		assert_int_equal(base16_decode(u[n].fp, 20, fp, 40), 20);
+		assert_int_equal(base64_decode(u[n].blinded, 32, b64, strlen(b64)), 32);
+		strcpy(u[n].index, idx);
+		n++;
+	}
+	free(ev);
+	return n;
+}
+
+/* HSDIR_INDEX= is the relay's hs_relay_index in hex. */
+static bool index_matches(const uint8_t idx[32], const char *printed)
+{
+	uint8_t want[32];
+
+	return base16_decode(want, sizeof(want), printed, strlen(printed)) == 32 &&
+	       memcmp(want, idx, 32) == 0;
+}
+
+struct hsdir {
+	uint8_t fp[20];
+	uint8_t ed[32];
+};
+
+static size_t load_hsdirs(const struct consensus *c, const struct microdesc_batch *b, struct hsdir *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_routers; i++) {
+		if (!(c->routers[i].flags & RFLAG_HSDIR))
+			continue;
+		for (size_t j = 0; j < b->n; j++) {
+			if (memcmp(b->mds[j].digest, c->routers[i].md_digest, 32) == 0 && b->mds[j].has_ed25519) {
+				memcpy(out[n].fp, c->routers[i].identity, 20);
+				memcpy(out[n].ed, b->mds[j].ed25519_id, 32);
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static void test_hs_ring_picks_the_hsdirs_tor_uploaded_to(void **state)
+{
+	struct upload up[64];
+	struct hsdir dirs[64];
+	struct hs_ring_entry ring[64];
+	struct consensus *c = NULL;
+	struct microdesc_batch *b = NULL;
+	struct netdoc_err err;
+	char *cdoc, *mdoc, *meta, addr[80], host[96];
+	size_t clen, mlen, n_up, n_dirs, checked = 0;
+	uint8_t id[32];
+	const struct hs_period_cfg cfg = { 8, 4 }; /* the private network: see hs_keys.h */
+
+	(void)state;
+	cdoc = slurp("ring.consensus", &clen);
+	mdoc = slurp("ring.microdescs", &mlen);
+	meta = slurp("ring.meta", &mlen);
+	assert_int_equal(sscanf(meta, "address %63s", addr), 1);
+	snprintf(host, sizeof(host), "%s.onion", addr);
+	assert_int_equal(onion_addr_parse(host, strlen(host), id), ONION_ADDR_OK);
+	assert_int_equal(consensus_parse(cdoc, clen, &c, &err), PARSE_OK);
+	mlen = strlen(mdoc);
+	assert_int_equal(microdesc_parse_batch(mdoc, mlen, &b, &err), PARSE_OK);
+	assert_true(c->has_srv_current && c->has_srv_previous);
+	n_up = load_uploads(up, 64);
+	n_dirs = load_hsdirs(c, b, dirs);
+	assert_true(n_up >= 2 && n_dirs >= 4);
+	/* Each uploaded descriptor: find its period (the service uploads the
+	 * current and the next one) and the SRV whose relay indices equal the
+	 * ones tor printed, then check tor chose exactly our ring's pick. */
+	for (size_t u = 0; u < n_up; u++) {
+		uint64_t num0 = hs_period_num(&cfg, c->valid_after), num = 0;
+		const uint8_t *srv = NULL;
+		uint8_t bk[32], idx[32];
+		uint32_t pick[64];
+		size_t n_pick, want = 0;
+		bool found = false;
+
+		for (uint64_t k = num0 - 1; k <= num0 + 1 && !found; k++) {
+			assert_true(hs_blinded_key(bk, id, k, cfg.length));
+			if (memcmp(bk, up[u].blinded, 32) == 0)
+				num = k, found = true;
+		}
+		assert_true(found);
+		for (size_t d = 0; d < n_dirs; d++) {
+			if (memcmp(dirs[d].fp, up[u].fp, 20) != 0)
+				continue;
+			hs_relay_index(idx, dirs[d].ed, c->srv_current, num, cfg.length);
+			if (index_matches(idx, up[u].index))
+				srv = c->srv_current;
+			hs_relay_index(idx, dirs[d].ed, c->srv_previous, num, cfg.length);
+			if (index_matches(idx, up[u].index))
+				srv = c->srv_previous;
+		}
+		assert_non_null(srv);
+		/* A client fetching this period's descriptor picks the same SRV
+		 * (2.2.4.1), so it asks HSDirs that have the descriptor. */
+		if (num == num0)
+			assert_ptr_equal(srv, hs_period_uses_current_srv(&cfg, c->valid_after) ? c->srv_current
+											      : c->srv_previous);
+		for (size_t d = 0; d < n_dirs; d++) {
+			hs_relay_index(ring[d].index, dirs[d].ed, srv, num, cfg.length);
+			ring[d].handle = (uint32_t)d;
+		}
+		hs_ring_sort(ring, n_dirs);
+		n_pick = hs_ring_pick(ring, n_dirs, up[u].blinded, num, cfg.length,
+				      (unsigned)consensus_param(c, "hsdir_n_replicas", 2, 1, 16),
+				      (unsigned)consensus_param(c, "hsdir_spread_store", 4, 1, 128), pick, 64);
+		for (size_t v = 0; v < n_up; v++) {
+			bool in_pick = false;
+
+			if (memcmp(up[v].blinded, up[u].blinded, 32) != 0)
+				continue;
+			want++;
+			for (size_t k = 0; k < n_pick; k++)
+				in_pick |= memcmp(dirs[pick[k]].fp, up[v].fp, 20) == 0;
+			assert_true(in_pick);
+		}
+		assert_int_equal(n_pick, want);
+		checked++;
+	}
+	assert_int_equal(checked, n_up);
+	consensus_free(c);
+	microdesc_batch_free(b);
+	free(cdoc);
+	free(mdoc);
+	free(meta);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_hs_disaster_srv_is_the_spec_hash),
 		cmocka_unit_test(test_hs_ring_pick_skips_lower_replica_choices_and_wraps),
 		cmocka_unit_test(test_hs_ring_pick_small_ring_and_small_cap),
+		cmocka_unit_test(test_hs_ring_picks_the_hsdirs_tor_uploaded_to),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

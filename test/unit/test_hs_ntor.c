@@ -13,6 +13,7 @@
 #include "core/crypto.h"
 #include "proto/hs_hop.h"
 #include "proto/hs_ntor.h"
+#include "proto/relay.h"
 
 #define P "tor-hs-ntor-curve25519-sha3-256-1"
 
@@ -190,6 +191,30 @@ static void test_hs_intro1_tampering_fails_the_services_mac(void **state)
 	assert_int_equal(svc_open_intro(&f.s, cell, (size_t)len, X, &pt), 0);
 }
 
+static void test_hs_intro1_parses_with_the_relay_cell_codec(void **state)
+{
+	struct fixture f;
+	struct hs_ntor_client c;
+	struct relay_introduce1 in;
+	uint8_t cell[498];
+	const char *why = NULL;
+	static const uint8_t zero20[20];
+	int len;
+
+	(void)state;
+	fixture_make(&f, false);
+	hs_ntor_client_init(&c, &f.p, NULL);
+	len = hs_intro1_encode(cell, sizeof(cell), &c, &f.p);
+	assert_int_equal(relay_introduce1_parse(cell, (size_t)len, &in, &why), PARSE_OK);
+	assert_memory_equal(in.legacy_key_id, zero20, 20);
+	assert_int_equal(in.auth_key_type, HS_AUTH_KEY_TYPE_ED25519);
+	assert_int_equal(in.auth_key_len, 32);
+	assert_memory_equal(in.auth_key, f.s.auth_key, 32);
+	assert_int_equal(in.exts.n, 0);
+	assert_int_equal(in.encrypted_len, 32 + HS_INTRO_PLAINTEXT_MIN + 32);
+	assert_memory_equal(in.encrypted, c.X, 32);
+}
+
 static void test_hs_intro1_refuses_too_small_a_buffer(void **state)
 {
 	struct fixture f;
@@ -293,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_hs_intro1_carries_the_cc_request_extension),
 		cmocka_unit_test(test_hs_intro1_tampering_fails_the_services_mac),
 		cmocka_unit_test(test_hs_intro1_refuses_too_small_a_buffer),
+		cmocka_unit_test(test_hs_intro1_parses_with_the_relay_cell_codec),
 		cmocka_unit_test(test_hs_rend2_gives_the_services_keys_and_refuses_a_bad_auth),
 		cmocka_unit_test(test_hs_hop_digest_and_cipher_are_sha3_and_aes256),
 		cmocka_unit_test(test_hs_hop_recognizes_service_cells_and_refuses_tampering),
