@@ -258,6 +258,10 @@ static void ocirc_free(struct ocirc *oc)
 {
 	struct shard *sh = oc->sh;
 
+	/* Armed at launch; a circuit freed before it closed normally (no
+	 * directory, no path) must not leave it behind. */
+	timer_cancel(worker_timers(sh->w), &oc->build_timer);
+
 	if (oc->prev)
 		oc->prev->next = oc->next;
 	else

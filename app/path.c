@@ -158,7 +158,9 @@ struct path_sel *path_sel_new(const struct nodelist *nl, const struct config *cf
 	if (!ps)
 		abort();
 	ps->nl = nl;
-	ps->rules.enforce_distinct_subnets = cfg->enforce_distinct_subnets;
+	/* As in tor, TestingTorNetwork turns the /16 rule off: a private test
+	 * network has every relay on one address. */
+	ps->rules.enforce_distinct_subnets = cfg->enforce_distinct_subnets && !cfg->testing_tor_network;
 	ps->rules.strict_nodes = cfg->strict_nodes;
 	ps->rules.exclude = nodeset_new(&cfg->exclude_nodes);
 	ps->rules.exclude_exit = nodeset_new(&cfg->exclude_exit_nodes);

@@ -107,7 +107,7 @@ static const struct config_key config_table[] = {
 	K_MEMORY("MaxMemInQueues", max_mem_in_queues, "1 GB", 64 * MB, TB, RT,
 		 "Memory for queued cells above which the circuits holding the most are closed; 1 GB suits a dedicated small machine."),
 	K_BOOL("TestingTorNetwork", testing_tor_network, "0", 0,
-	       "1: use tor's shorter timeouts for a private test network; needs DirAuthority. Never on the public network."),
+	       "1: a private test network: tor's shorter timeouts, and EnforceDistinctSubnets is ignored (every relay shares an address); needs DirAuthority. Never on the public network."),
 	K_BOOL("SafeLogging", safe_logging, "1", RT,
 	       "1: replace addresses and hostnames in log lines with [scrubbed], as tor does by default."),
 };
