@@ -17,6 +17,7 @@
 #include "net/chanpool.h"
 #include "net/worker.h"
 #include "onionring_build.h"
+#include "proto/onion_addr.h"
 #include "proto/relay.h"
 
 #define BATCH ONIONRING_CELL_BATCH
@@ -874,9 +875,19 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 		*why = "no circuit manager on this worker";
 		return NULL;
 	}
-	if (target->dest.type == SOCKS_ADDR_HOSTNAME && socks_host_is_onion(target->dest.host, target->dest.host_len)) {
-		*code = SOCKS5_HS_DESC_NOT_FOUND;
-		*why = "onion services are not supported yet";
+	if (target->dest.type == SOCKS_ADDR_HOSTNAME && onion_addr_is_onion(target->dest.host, target->dest.host_len)) {
+		uint8_t id[32];
+		enum onion_addr_err e = onion_addr_parse(target->dest.host, target->dest.host_len, id);
+
+		if (e != ONION_ADDR_OK) {
+			*code = (enum socks5_reply)onion_addr_socks_reply(e); /* 0xF6: bad onion address */
+			*why = onion_addr_strerror(e);
+			return NULL;
+		}
+		/* A well-formed v3 address: the connection flow (descriptor,
+		 * introduction, rendezvous) is not wired yet. */
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "onion-service connections are not implemented yet";
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
