@@ -252,6 +252,7 @@ static void flush_ctrl(struct ocirc *oc)
 /* --- circuit lifecycle --------------------------------------------------------- */
 
 static void circ_launch_for(struct shard *sh, struct stream *st);
+static void on_channel(struct channel *ch, int err, const char *why, void *arg);
 static void stream_attach(struct ocirc *oc, struct stream *st);
 static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why);
 
@@ -325,8 +326,9 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		}
 		channel_circ_unregister(oc->ch, oc->circ_id);
 		oc->ch = NULL;
-	} else {
-		chanpool_cancel(sh->chans, NULL, oc);
+	} else if (sh->chans) {
+		/* Still waiting for the first hop's channel: forget that wait. */
+		chanpool_cancel(sh->chans, on_channel, oc);
 	}
 	while ((st = oc->streams)) {
 		stream_unlink(&oc->streams, st);
