@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "net/chanpool.h"
+#include "net/runtime.h"
 #include "net/worker.h"
 #include "onionring_build.h"
 #include "proto/onion_addr.h"
@@ -95,6 +96,8 @@ struct ocirc {
 struct shard {
 	struct worker *w;
 	bool stopped;
+	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
+	struct timer prebuild_timer;
 	struct circmgr_config cfg;
 	struct chanpool *chans;
 	struct ocirc *circs;
@@ -575,27 +578,32 @@ static void node_to_targets(const struct node *n, struct hop_target *h, struct r
 
 /* Launch an exit circuit suited to st (its port and isolation key) and
  * queue st on it; on failure end st. */
-static void circ_launch_for(struct shard *sh, struct stream *st)
+/* Launch an exit circuit for port (0: any) on sh: directory, guard, path.
+ * Returns the circuit, connecting to its first hop, or NULL with *code
+ * and *why set (nothing is left behind). */
+static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum socks5_reply *code, const char **why)
 {
 	struct path_request req;
 	struct path path;
 	struct ocirc *oc;
 	enum path_err pe;
 
-	st->attempts++;
 	if (sh->ncircs >= sh->cfg.max_circuits) {
-		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "too many circuits on this shard");
-		return;
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "too many circuits on this shard";
+		return NULL;
 	}
 	oc = ocirc_new(sh, OC_EXIT);
 	if (!oc) {
-		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "out of memory");
-		return;
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "out of memory";
+		return NULL;
 	}
 	if (!dir_acquire || !dir_acquire(&oc->dv)) {
 		ocirc_free(oc);
-		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "no usable directory yet (not bootstrapped)");
-		return;
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "no usable directory yet (not bootstrapped)";
+		return NULL;
 	}
 	oc->has_dv = true;
 	memset(&req, 0, sizeof(req));
@@ -606,7 +614,7 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 			req.guard = nodelist_find(oc->dv.nl, gid);
 	}
 	req.purpose = PATH_PURPOSE_EXIT;
-	req.port = st->t.kind == STREAM_CONNECT ? st->t.port : 0;
+	req.port = port;
 	req.need_stable = path_port_needs_stable(req.port);
 	req.now_ms = worker_now_ns(sh->w) / 1000000u;
 	pe = path_choose(oc->dv.ps, &req, &path);
@@ -614,9 +622,9 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 		log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
 		oc->state = OC_CLOSED;
 		ocirc_free(oc);
-		stream_end_to_session(st, pe == PATH_ERR_NO_EXIT ? SOCKS5_NOT_ALLOWED : SOCKS5_GENERAL_FAILURE,
-				      path_err_str(pe));
-		return;
+		*code = pe == PATH_ERR_NO_EXIT ? SOCKS5_NOT_ALLOWED : SOCKS5_GENERAL_FAILURE;
+		*why = path_err_str(pe);
+		return NULL;
 	}
 	oc->nhops = path.n;
 	oc->via_guard = req.guard != NULL;
@@ -627,11 +635,59 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 	oc->exit = path.hop[path.n - 1];
 	oc->exit_port = req.port;
 	publish_circ(oc, EVENTS_CIRC_LAUNCHED, NULL);
+	return oc;
+}
+
+/* Launch an exit circuit suited to st (its port and isolation key) and
+ * queue st on it; on failure end st. */
+static void circ_launch_for(struct shard *sh, struct stream *st)
+{
+	enum socks5_reply code = SOCKS5_GENERAL_FAILURE;
+	const char *why = "no circuit";
+	struct ocirc *oc;
+
+	st->attempts++;
+	oc = circ_launch_exit(sh, st->t.kind == STREAM_CONNECT ? st->t.port : 0, &code, &why);
+	if (!oc) {
+		stream_end_to_session(st, code, why);
+		return;
+	}
 	oc->has_iso = true;
 	oc->iso = st->t.iso;
 	st->oc = oc;
 	stream_link(&oc->waiting, st);
 	ocirc_connect_first(oc);
+}
+
+/* CircuitPrebuild: keep CircuitPoolMinSize clean exit circuits (no
+ * isolation key yet) open or building on this shard, for the port streams
+ * asked for last, so a new stream rarely waits for a build. The first
+ * stream that uses one gives it its isolation key. */
+#define PREBUILD_PERIOD_NS (1000000000ull)
+
+static void prebuild_tick(struct timer *t, void *arg)
+{
+	struct shard *sh = arg;
+	unsigned clean = 0, launched = 0;
+
+	if (sh->stopped || runtime_stopping(worker_runtime(sh->w)))
+		return; /* not re-armed: the worker is stopping */
+	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
+		if (oc->purpose == OC_EXIT && !oc->has_iso && !oc->unusable && oc->state != OC_CLOSED &&
+		    oc->epoch == events_newnym_epoch())
+			clean++;
+	/* At most two launches a second: a failing network is not hammered. */
+	while (clean + launched < sh->cfg.prebuild && launched < 2) {
+		enum socks5_reply code;
+		const char *why;
+		struct ocirc *oc = circ_launch_exit(sh, sh->predicted_port, &code, &why);
+
+		if (!oc)
+			break;
+		launched++;
+		ocirc_connect_first(oc);
+	}
+	timer_arm(worker_timers(sh->w), t, worker_now_ns(sh->w) + PREBUILD_PERIOD_NS);
 }
 
 /* --- events --------------------------------------------------------------------- */
@@ -870,7 +926,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 {
 	struct shard *sh = shard_of(w);
 	struct stream *st;
-	struct ocirc *oc, *building = NULL;
+	struct ocirc *oc, *building = NULL, *clean = NULL;
 
 	if (!sh || sh->stopped) {
 		*code = SOCKS5_GENERAL_FAILURE;
@@ -905,21 +961,36 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->state = ST_WAITING;
 	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
 	publish_stream(st, EVENTS_STREAM_NEW, NULL);
+	if (target->kind == STREAM_CONNECT)
+		sh->predicted_port = target->port;
+	/* Prefer a circuit already carrying this key; then an open clean one
+	 * (prebuilt); then one still building. */
 	for (oc = sh->circs; oc; oc = oc->next) {
 		if (!circ_usable_for(sh, oc, st))
 			continue;
-		if (oc->state == OC_OPEN) {
+		if (oc->state == OC_OPEN && oc->has_iso) {
 			st->attempts++;
 			stream_attach(oc, st);
 			return st;
 		}
-		if (!building)
+		if (oc->state == OC_OPEN && !clean)
+			clean = oc;
+		else if (oc->state != OC_OPEN && !building)
 			building = oc;
 	}
-	if (building) {
+	if (clean || building) {
+		oc = clean ? clean : building;
+		if (!oc->has_iso) {
+			oc->has_iso = true; /* the stream's key now owns this circuit */
+			oc->iso = st->t.iso;
+		}
 		st->attempts++;
-		st->oc = building;
-		stream_link(&building->waiting, st);
+		if (oc->state == OC_OPEN) {
+			stream_attach(oc, st);
+		} else {
+			st->oc = oc;
+			stream_link(&oc->waiting, st);
+		}
 		return st;
 	}
 	/* Launch later in this loop iteration? No: launching cannot call back
@@ -1125,6 +1196,10 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	events_newnym_set_supported();
 	for (unsigned i = 0; i < OUT_CAP; i++)
 		sh->outp[i] = &sh->out[i];
+	sh->predicted_port = 80; /* tor predicts port 80 before any stream */
+	timer_init(&sh->prebuild_timer, prebuild_tick, sh);
+	if (cfg->prebuild)
+		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w) + PREBUILD_PERIOD_NS);
 	timer_init(&sh->summary_timer, summary_tick, sh);
 	if (timer_arm(worker_timers(w), &sh->summary_timer, worker_now_ns(w) + SUMMARY_PERIOD_NS) < 0)
 		log_warn("worker %u: no metrics summary timer", worker_id(w));
@@ -1144,6 +1219,7 @@ void circmgr_stop(struct worker *w)
 	while (sh->circs)
 		ocirc_close(sh->circs, false, "shutting down");
 	timer_cancel(worker_timers(w), &sh->summary_timer);
+	timer_cancel(worker_timers(w), &sh->prebuild_timer);
 	chanpool_free(sh->chans);
 	sh->chans = NULL;
 	relay_pad_rng_clear(&sh->rng);
