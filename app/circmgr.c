@@ -375,7 +375,12 @@ static void ocirc_opened(struct ocirc *oc)
 			break;
 		}
 	}
-	log_info("circuit %08x built (%u hops) in %llu ms", oc->circ_id, oc->nhops, (unsigned long long)ms);
+	if (log_get_level() <= LOG_INFO) {
+		char path[512];
+		circ_path_text(oc, oc->nhops, path, sizeof(path));
+		log_info("circuit %08x built (%u hops) in %llu ms: %s", oc->circ_id, oc->nhops,
+			 (unsigned long long)ms, path);
+	}
 	publish_circ(oc, EVENTS_CIRC_BUILT, NULL);
 	if (oc->via_guard)
 		guardmgr_report(oc->first.rsa_id, true);
