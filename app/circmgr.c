@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/badrelays.h"
 #include "app/events.h"
 #include "app/guardmgr.h"
 #include "app/nodes.h"
@@ -97,6 +98,7 @@ struct shard {
 	struct worker *w;
 	bool stopped;
 	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
+	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
 	struct timer prebuild_timer;
 	struct circmgr_config cfg;
 	struct chanpool *chans;
@@ -311,6 +313,10 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		 * counts against it; later hops failing say nothing about it. */
 		if (oc->via_guard && oc->c.n_hops == 0)
 			guardmgr_report(oc->first.rsa_id, false);
+		/* The hop we were extending to failed: avoid it for a while. */
+		if (sh->bad && oc->c.n_hops >= 1 && oc->c.n_hops < oc->nhops)
+			badrelays_record_failure(sh->bad, oc->hops[oc->c.n_hops].rsa_id,
+						 worker_now_ns(sh->w) / 1000000u);
 		if (oc->purpose == OC_EXIT && oc->timed_out)
 			guardmgr_report_build(0, true);
 	} else {
@@ -622,6 +628,7 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum sock
 	req.port = port;
 	req.need_stable = path_port_needs_stable(req.port);
 	req.now_ms = worker_now_ns(sh->w) / 1000000u;
+	req.bad = sh->bad;
 	pe = path_choose(oc->dv.ps, &req, &path);
 	if (pe != PATH_OK) {
 		log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
@@ -1202,6 +1209,7 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	for (unsigned i = 0; i < OUT_CAP; i++)
 		sh->outp[i] = &sh->out[i];
 	sh->predicted_port = 80; /* tor predicts port 80 before any stream */
+	sh->bad = badrelays_new(10ull * 60 * 1000); /* a failure weighs half after 10 minutes */
 	timer_init(&sh->prebuild_timer, prebuild_tick, sh);
 	if (cfg->prebuild)
 		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w) + PREBUILD_PERIOD_NS);
@@ -1227,6 +1235,8 @@ void circmgr_stop(struct worker *w)
 	timer_cancel(worker_timers(w), &sh->prebuild_timer);
 	chanpool_free(sh->chans);
 	sh->chans = NULL;
+	badrelays_free(sh->bad);
+	sh->bad = NULL;
 	relay_pad_rng_clear(&sh->rng);
 	/* The shard itself stays until circmgr_free: metrics scrapes on other
 	 * workers may still read its counters while this runtime stops. */
