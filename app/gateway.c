@@ -680,6 +680,56 @@ static void reload(struct gateway *g)
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
 }
 
+/* Streams open on every shard (relaxed reads of the shards' gauges). */
+static uint64_t open_streams(struct gateway *g)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < runtime_nworkers(g->rt); i++) {
+		struct circmgr_stats st;
+		circmgr_stats_read(runtime_worker(g->rt, i), &st);
+		n += st.streams_open;
+	}
+	return n;
+}
+
+/* SIGTERM/SIGINT: stop accepting, let open streams finish for up to
+ * DRAIN_SECONDS (tor's ShutdownWaitLength is 30 s), then stop. A second
+ * SIGTERM or SIGINT stops at once. Main thread. */
+#define DRAIN_SECONDS 30
+
+static void drain(struct gateway *g, const sigset_t *set, int first)
+{
+	uint64_t deadline = clock_mono_ns() + DRAIN_SECONDS * 1000000000ull;
+	uint64_t n = open_streams(g);
+
+	if (n == 0) {
+		log_notice("%s received: no open streams, stopping", first == SIGINT ? "SIGINT" : "SIGTERM");
+		return;
+	}
+	log_notice("%s received: not accepting new clients; waiting up to %d s for %llu open stream(s) "
+		   "(send it again to stop at once)",
+		   first == SIGINT ? "SIGINT" : "SIGTERM", DRAIN_SECONDS, (unsigned long long)n);
+	runtime_stop_accepting(g->rt);
+	while (clock_mono_ns() < deadline) {
+		struct timespec ts = { 0, 200 * 1000000L };
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_notice("%s received again: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			return;
+		}
+		if (sig == SIGHUP)
+			reload(g);
+		if (open_streams(g) == 0) {
+			log_notice("all streams finished: stopping");
+			return;
+		}
+	}
+	log_notice("drain time is over with %llu stream(s) still open: stopping",
+		   (unsigned long long)open_streams(g));
+}
+
 int gateway_run(struct gateway *g)
 {
 	sigset_t set;
@@ -712,10 +762,9 @@ int gateway_run(struct gateway *g)
 		if (sig == SIGPIPE)
 			continue;
 		interrupts++;
-		log_notice("%s received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
-	(void)interrupts;
+	drain(g, &set, sig);
 	runtime_stop(g->rt);
 	runtime_join(g->rt);
 	log_notice("onionring stopped");

@@ -304,6 +304,15 @@ void runtime_stop(struct runtime *rt)
 	}
 }
 
+void runtime_stop_accepting(struct runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+		if (!atomic_load_explicit(&w->dead, memory_order_acquire))
+			worker_post(w, worker_stop_accepting, NULL);
+	}
+}
+
 void runtime_join(struct runtime *rt)
 {
 	for (unsigned i = 0; i < rt->nworkers; i++) {

@@ -54,6 +54,9 @@ int runtime_start(struct runtime *rt);
  * threads exit. Any thread; async-signal-safe it is not (use a signalfd
  * or a watching thread). */
 void runtime_stop(struct runtime *rt);
+/* Close every listener and keep the open connections (the first step of a
+ * drain). Any thread. */
+void runtime_stop_accepting(struct runtime *rt);
 void runtime_join(struct runtime *rt);
 void runtime_free(struct runtime *rt);
 

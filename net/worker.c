@@ -596,12 +596,9 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 
 /* --- stop and the loop ---------------------------------------------------- */
 
-void worker_begin_stop(struct worker *w, void *arg)
+void worker_stop_accepting(struct worker *w, void *arg)
 {
 	(void)arg;
-	if (w->stopping)
-		return;
-	w->stopping = true;
 	for (unsigned i = 0; i < w->nlisteners; i++) {
 		struct listener_slot *l = &w->listeners[i];
 
@@ -615,6 +612,14 @@ void worker_begin_stop(struct worker *w, void *arg)
 			l->fd = -1;
 		}
 	}
+}
+
+void worker_begin_stop(struct worker *w, void *arg)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	worker_stop_accepting(w, arg);
 	for (unsigned s = 0; s < w->max_conns; s++) {
 		struct conn *c = &w->conns[s];
 		if (c->flags & CONN_IN_USE)

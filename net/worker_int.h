@@ -125,6 +125,8 @@ struct worker {
 void *worker_main(void *arg);
 /* Stop message handler (runs on the worker). */
 void worker_begin_stop(struct worker *w, void *arg);
+/* Close this worker's listeners; connections stay (runs on the worker). */
+void worker_stop_accepting(struct worker *w, void *arg);
 
 struct runtime {
 	struct runtime_config cfg;

@@ -58,6 +58,12 @@ onionring_stop() {
 	local i
 	[ -n "$OR_PID" ] || return 0
 	if kill -0 "$OR_PID" 2>/dev/null; then
+		# SIGTERM drains open streams (up to 30 s); a second one stops at once.
+		kill -TERM "$OR_PID" 2>/dev/null || true
+		for ((i = 0; i < 30; i++)); do
+			kill -0 "$OR_PID" 2>/dev/null || break
+			sleep 0.1
+		done
 		kill -TERM "$OR_PID" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$OR_PID" 2>/dev/null || break

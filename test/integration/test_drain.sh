@@ -1,0 +1,62 @@
+#!/bin/bash
+# test_drain.sh: SIGTERM drains: onionring stops accepting new clients, lets
+# an open download finish byte-exact, then exits by itself; a second
+# SIGTERM during a drain stops it at once.
+#
+# For: issue 9's drain behaviour. Not for: the drain timeout's length.
+set -euo pipefail
+: "${TESTNET_DIR:?run this through test/integration/run}"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib-onionring.sh"
+verify="$here/../testnet/verify-bytes"
+web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
+tmp=$(mktemp -d)
+size=$((80 * 1024 * 1024))
+
+fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
+
+# start_download: a large fetch in the background; waits until bytes flow.
+start_download() {
+	rm -f "$tmp/big"
+	curl -sS --fail --max-time 120 --limit-rate 8M --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
+		-o "$tmp/big" "$web/bytes/$size" &
+	dl=$!
+	for ((i = 0; i < 300; i++)); do
+		[ -s "$tmp/big" ] && [ "$(stat -c %s "$tmp/big")" -gt 1000000 ] && return 0
+		sleep 0.1
+	done
+	fail "the download did not start"
+}
+
+onionring_start
+onionring_wait_bootstrap 120 || fail "no bootstrap"
+start_download
+kill -TERM "$OR_PID"
+sleep 0.5
+kill -0 "$OR_PID" || fail "onionring exited instead of draining"
+grep -q "not accepting new clients" "$OR_LOG" || fail "no drain message"
+if curl -sS --max-time 5 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null "$web/small.txt" 2>/dev/null; then
+	fail "a new client was served during the drain"
+fi
+wait "$dl" || fail "the download was cut by the drain"
+"$verify" "$tmp/big" --size "$size" || fail "drained download corrupt"
+for ((i = 0; i < 100; i++)); do kill -0 "$OR_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$OR_PID" 2>/dev/null && fail "onionring still running after its streams finished"
+grep -q "all streams finished: stopping" "$OR_LOG" || fail "no 'all streams finished' line"
+wait "$OR_PID" 2>/dev/null || true
+OR_PID=""
+echo "ok: SIGTERM drained an 80 MiB download byte-exact and refused new clients"
+
+onionring_start
+onionring_wait_bootstrap 120 || fail "no bootstrap (second run)"
+start_download
+kill -TERM "$OR_PID"
+sleep 0.5
+kill -TERM "$OR_PID"
+for ((i = 0; i < 50; i++)); do kill -0 "$OR_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$OR_PID" 2>/dev/null && fail "a second SIGTERM did not stop onionring at once"
+grep -q "received again: stopping now" "$OR_LOG" || fail "no 'stopping now' line"
+wait "$dl" 2>/dev/null && fail "the download survived an immediate stop" || true
+OR_PID=""
+echo "ok: a second SIGTERM stopped onionring at once"
+rm -rf "$tmp"
