@@ -12,6 +12,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "app/circmgr.h"
@@ -680,6 +681,33 @@ static void reload(struct gateway *g)
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
 }
 
+/* systemd's readiness protocol without libsystemd: one datagram to the
+ * AF_UNIX socket named by $NOTIFY_SOCKET ("@" starts an abstract name).
+ * Does nothing when the variable is unset. */
+static void sd_notify_text(const char *text)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	len = strlen(path);
+	memcpy(sun.sun_path, path, len);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_info("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
 /* Streams open on every shard (relaxed reads of the shards' gauges). */
 static uint64_t open_streams(struct gateway *g)
 {
@@ -703,6 +731,7 @@ static void drain(struct gateway *g, const sigset_t *set, int first)
 	uint64_t deadline = clock_mono_ns() + DRAIN_SECONDS * 1000000000ull;
 	uint64_t n = open_streams(g);
 
+	sd_notify_text("STOPPING=1");
 	if (n == 0) {
 		log_notice("%s received: no open streams, stopping", first == SIGINT ? "SIGINT" : "SIGTERM");
 		return;
@@ -751,6 +780,7 @@ int gateway_run(struct gateway *g)
 		return 1;
 	}
 	log_notice("onionring %s running with %u workers", ONIONRING_VERSION, runtime_nworkers(g->rt));
+	sd_notify_text("READY=1");
 	for (;;) {
 		sig = 0;
 		if (sigwait(&set, &sig) != 0)
