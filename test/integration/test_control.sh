@@ -52,6 +52,6 @@ if kill -0 "$OR_PID" 2>/dev/null; then
 fi
 wait "$OR_PID" 2>/dev/null || true
 OR_PID=""
-grep -q "SIGTERM received: stopping" "$OR_LOG" || fail "no orderly stop in the log"
+grep -q "SIGTERM received: .*stopping" "$OR_LOG" || fail "no orderly stop in the log"
 echo "ok: SIGNAL SHUTDOWN stopped onionring"
 echo "PASS"
