@@ -73,4 +73,10 @@ onionring_stop() {
 	fi
 	wait "$OR_PID" 2>/dev/null || true
 	OR_PID=""
+	# Under ASan/UBSan (scripts/test runs a subset so), any report fails the test.
+	if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer" "$OR_DIR/stderr.log" 2>/dev/null; then
+		echo "FAIL: sanitizer report from onionring:" >&2
+		grep -E -A20 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer" "$OR_DIR/stderr.log" | head -60 >&2
+		exit 1
+	fi
 }
