@@ -169,6 +169,9 @@ static void ev_resolved(void *arg, const struct socks_addr *answer, uint32_t ttl
 	struct socks_session *s = arg;
 
 	(void)ttl;
+	/* The circuit layer frees the stream after on_resolved, as after
+	 * on_end: closing it here too was a double free. */
+	s->stream = NULL;
 	if (s->state != SESS_CONNECTING)
 		return;
 	send_reply(s, SOCKS5_SUCCEEDED, answer, 0);

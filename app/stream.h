@@ -38,8 +38,8 @@ struct stream_target {
 	struct isolation_key iso;
 };
 
-/* Callbacks into the session; all on the owner worker. After on_end the
- * stream is gone. */
+/* Callbacks into the session; all on the owner worker. After on_resolved
+ * or on_end the stream is gone: do not call stream_close on it. */
 struct stream_events {
 	/* CONNECTED: the exit reached the target; bound may be NULL. */
 	void (*on_connected)(void *sess, const struct socks_addr *bound);

@@ -1,17 +1,20 @@
 #!/usr/bin/python3
-"""dns_stub.py: a tiny DNS server on 127.0.0.1:53 (UDP) for test_resolve.sh.
+"""dns_stub.py: a tiny DNS server on 127.0.0.1:53 (UDP) for test_tor_resolve.sh.
 
 For: giving the private network's exits (whose resolv.conf names only
 127.0.0.1) ONE name that resolves, and its PTR record, while a test runs:
-  NAME           A    -> ADDR
-  <ADDR reversed>.in-addr.arpa  PTR -> NAME
+  NAME                            A   -> ADDR
+  <PTR_ADDR reversed>.in-addr.arpa  PTR -> NAME
+(Exits refuse reverse lookups of private addresses before asking DNS, so
+PTR_ADDR should be a public one, e.g. 192.0.2.x from TEST-NET-1: only the
+question travels, to 127.0.0.1, never a packet to that address.)
 Every other question gets NXDOMAIN (the exits would fail it anyway: nothing
 else listens on 127.0.0.1:53). Answers echo the question as sent (tor's
 exits randomise the case of query names, "0x20" hardening).
 Not for: anything but loopback; it binds 127.0.0.1 only and never
 forwards a query.
 
-Usage: dns_stub.py NAME ADDR SECONDS   (prints "ready" once bound; exits
+Usage: dns_stub.py NAME ADDR PTR_ADDR SECONDS   (prints "ready" once bound; exits
 after SECONDS, or 2 if port 53 cannot be bound)
 """
 import socket
@@ -67,8 +70,8 @@ def answer(msg, name, addr, ptr):
 
 
 def main():
-    name, addr, secs = sys.argv[1].lower(), sys.argv[2], float(sys.argv[3])
-    ptr = ".".join(reversed(addr.split("."))) + ".in-addr.arpa"
+    name, addr, secs = sys.argv[1].lower(), sys.argv[2], float(sys.argv[4])
+    ptr = ".".join(reversed(sys.argv[3].split("."))) + ".in-addr.arpa"
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind(("127.0.0.1", 53))
@@ -84,9 +87,13 @@ def main():
         except socket.timeout:
             continue
         try:
-            s.sendto(answer(msg, name, addr, ptr), peer)
-        except (ValueError, IndexError, struct.error):
-            continue  # not a question we understand: ignore it
+            reply = answer(msg, name, addr, ptr)
+        except (ValueError, IndexError, struct.error) as e:
+            print("ignored a query: %s" % e, flush=True)
+            continue
+        s.sendto(reply, peer)
+        print("query %r type %d: rcode %d, %d answer(s)" % (
+            parse_question(msg)[0], parse_question(msg)[1], reply[3] & 15, reply[7]), flush=True)
 
 
 if __name__ == "__main__":
