@@ -532,14 +532,17 @@ static void link_closed(struct tls_link *l, int err)
 
 	timer_cancel(worker_timers(ch->w), &ch->hs_timer);
 	if (ch->state != CHANNEL_CLOSING) {
-		/* The relay (or the network) ended it. */
-		if (ch->state == CHANNEL_OPEN)
+		/* The relay (or the network) ended it, or our own runtime is
+		 * stopping (-ESHUTDOWN: every connection is closed on stop). */
+		if (err == -ESHUTDOWN)
+			set_why(ch, "closed: onionring is shutting down");
+		else if (ch->state == CHANNEL_OPEN)
 			set_why(ch, "connection closed by the relay%s%s", err ? ": " : "",
 				err ? strerror(-err) : "");
 		else
 			set_why(ch, "connection closed by the peer during the %s%s%s",
 				state_name(ch->state), err ? ": " : "", err ? strerror(-err) : "");
-		if (ch->state != CHANNEL_OPEN)
+		if (ch->state != CHANNEL_OPEN && err != -ESHUTDOWN)
 			log_warn("channel to %s failed: %s", ch->name, ch->why);
 		else
 			log_info("channel to %s: %s", ch->name, ch->why);
