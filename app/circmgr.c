@@ -99,6 +99,7 @@ struct shard {
 	bool stopped;
 	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
 	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
+	uint64_t path_warned_ns;   /* last "cannot choose a path" notice */
 	struct timer prebuild_timer;
 	struct circmgr_config cfg;
 	struct chanpool *chans;
@@ -631,7 +632,14 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum sock
 	req.bad = sh->bad;
 	pe = path_choose(oc->dv.ps, &req, &path);
 	if (pe != PATH_OK) {
-		log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+		/* Once a minute at notice per shard; the rest at info (the
+		 * prebuild tick would otherwise repeat it every second). */
+		if (worker_now_ns(sh->w) - sh->path_warned_ns > 60ull * 1000000000ull || !sh->path_warned_ns) {
+			log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+			sh->path_warned_ns = worker_now_ns(sh->w);
+		} else {
+			log_info("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+		}
 		oc->state = OC_CLOSED;
 		ocirc_free(oc);
 		*code = pe == PATH_ERR_NO_EXIT ? SOCKS5_NOT_ALLOWED : SOCKS5_GENERAL_FAILURE;
