@@ -54,6 +54,7 @@ struct stream {
 	enum stream_state state;
 	bool is_dir;
 	bool blocked;   /* a write was cut short: on_writable is owed */
+	bool queued;    /* on the shard's pending list, not yet placed */
 	unsigned attempts;
 	struct relay_target dir_target; /* is_dir only */
 	struct stream_target t;
@@ -100,6 +101,8 @@ struct shard {
 	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
 	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
 	uint64_t path_warned_ns;   /* last "cannot choose a path" notice */
+	struct stream *pending;    /* opened, waiting for place_pending */
+	struct timer pending_timer;
 	struct timer prebuild_timer;
 	struct circmgr_config cfg;
 	struct chanpool *chans;
@@ -941,12 +944,111 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 	return true;
 }
 
+/* Put st on a circuit: one already carrying its key, an open clean
+ * (prebuilt) one, one still building, or a new one. May end st (through
+ * on_end) when nothing can carry it: never call it from stream_open. */
+static void stream_place(struct shard *sh, struct stream *st)
+{
+	struct ocirc *oc, *building = NULL, *clean = NULL;
+
+	for (oc = sh->circs; oc; oc = oc->next) {
+		if (!circ_usable_for(sh, oc, st))
+			continue;
+		if (oc->state == OC_OPEN && oc->has_iso) {
+			st->attempts++;
+			stream_attach(oc, st);
+			return;
+		}
+		if (oc->state == OC_OPEN && !clean)
+			clean = oc;
+		else if (oc->state != OC_OPEN && !building)
+			building = oc;
+	}
+	if (clean || building) {
+		oc = clean ? clean : building;
+		if (!oc->has_iso) {
+			oc->has_iso = true; /* the stream's key now owns this circuit */
+			oc->iso = st->t.iso;
+		}
+		st->attempts++;
+		if (oc->state == OC_OPEN) {
+			stream_attach(oc, st);
+		} else {
+			st->oc = oc;
+			stream_link(&oc->waiting, st);
+		}
+		return;
+	}
+	circ_launch_for(sh, st);
+}
+
+/* The same for a directory stream: the one-hop circuit to its relay. */
+static void stream_place_dir(struct shard *sh, struct stream *st)
+{
+	const struct relay_target *t = &st->dir_target;
+	struct ocirc *oc;
+
+	for (oc = sh->circs; oc; oc = oc->next) {
+		if (oc->purpose == OC_DIR && !oc->unusable && oc->state != OC_CLOSED &&
+		    memcmp(oc->first.rsa_id, t->rsa_id, SHA1_LEN) == 0) {
+			if (oc->state == OC_OPEN) {
+				stream_attach(oc, st);
+			} else {
+				st->oc = oc;
+				stream_link(&oc->waiting, st);
+			}
+			return;
+		}
+	}
+	oc = ocirc_new(sh, OC_DIR);
+	if (!oc) {
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "out of memory");
+		return;
+	}
+	/* The parameters of a one-hop directory circuit do not depend on the
+	 * consensus we may not have yet: defaults, no congestion control. */
+	circ_params_default(&oc->dv.cparams);
+	oc->nhops = 1;
+	oc->first = *t;
+	memcpy(oc->hops[0].rsa_id, t->rsa_id, SHA1_LEN);
+	oc->hops[0].port = ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
+	st->oc = oc;
+	stream_link(&oc->waiting, st);
+	ocirc_connect_first(oc);
+}
+
+/* Streams opened since the last loop iteration get their circuits here,
+ * outside stream_open, so that any failure reaches the session through a
+ * callback after stream_open has returned (the stream.h contract). */
+static void place_pending(struct timer *t, void *arg)
+{
+	struct shard *sh = arg;
+	struct stream *st;
+
+	(void)t;
+	while ((st = sh->pending)) {
+		stream_unlink(&sh->pending, st);
+		st->queued = false;
+		if (st->is_dir)
+			stream_place_dir(sh, st);
+		else
+			stream_place(sh, st);
+	}
+}
+
+static void queue_for_placement(struct shard *sh, struct stream *st)
+{
+	st->queued = true;
+	stream_link(&sh->pending, st);
+	if (!timer_is_armed(&sh->pending_timer))
+		timer_arm(worker_timers(sh->w), &sh->pending_timer, worker_now_ns(sh->w));
+}
+
 struct stream *stream_open(struct worker *w, const struct stream_target *target,
 			   const struct stream_events *ev, void *sess, enum socks5_reply *code, const char **why)
 {
 	struct shard *sh = shard_of(w);
 	struct stream *st;
-	struct ocirc *oc, *building = NULL, *clean = NULL;
 
 	if (!sh || sh->stopped) {
 		*code = SOCKS5_GENERAL_FAILURE;
@@ -968,6 +1070,15 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 		*why = "onion-service connections are not implemented yet";
 		return NULL;
 	}
+	{
+		struct dirview dv;
+		if (!dir_acquire || !dir_acquire(&dv)) {
+			*code = SOCKS5_GENERAL_FAILURE;
+			*why = "no usable directory yet (not bootstrapped)";
+			return NULL;
+		}
+		dir_release(dv.ref);
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		*code = SOCKS5_GENERAL_FAILURE;
@@ -983,50 +1094,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	publish_stream(st, EVENTS_STREAM_NEW, NULL);
 	if (target->kind == STREAM_CONNECT)
 		sh->predicted_port = target->port;
-	/* Prefer a circuit already carrying this key; then an open clean one
-	 * (prebuilt); then one still building. */
-	for (oc = sh->circs; oc; oc = oc->next) {
-		if (!circ_usable_for(sh, oc, st))
-			continue;
-		if (oc->state == OC_OPEN && oc->has_iso) {
-			st->attempts++;
-			stream_attach(oc, st);
-			return st;
-		}
-		if (oc->state == OC_OPEN && !clean)
-			clean = oc;
-		else if (oc->state != OC_OPEN && !building)
-			building = oc;
-	}
-	if (clean || building) {
-		oc = clean ? clean : building;
-		if (!oc->has_iso) {
-			oc->has_iso = true; /* the stream's key now owns this circuit */
-			oc->iso = st->t.iso;
-		}
-		st->attempts++;
-		if (oc->state == OC_OPEN) {
-			stream_attach(oc, st);
-		} else {
-			st->oc = oc;
-			stream_link(&oc->waiting, st);
-		}
-		return st;
-	}
-	/* Launch later in this loop iteration? No: launching cannot call back
-	 * into the session synchronously except through on_end, which the
-	 * contract forbids inside stream_open, so check the directory here. */
-	{
-		struct dirview dv;
-		if (!dir_acquire || !dir_acquire(&dv)) {
-			free(st);
-			*code = SOCKS5_GENERAL_FAILURE;
-			*why = "no usable directory yet (not bootstrapped)";
-			return NULL;
-		}
-		dir_release(dv.ref);
-	}
-	circ_launch_for(sh, st);
+	queue_for_placement(sh, st);
 	return st;
 }
 
@@ -1035,7 +1103,6 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 {
 	struct shard *sh = shard_of(w);
 	struct stream *st;
-	struct ocirc *oc;
 
 	if (!sh || sh->stopped) {
 		*why = "no circuit manager on this worker";
@@ -1052,34 +1119,7 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 	st->ev = ev;
 	st->sess = sess;
 	st->attempts = 1;
-	for (oc = sh->circs; oc; oc = oc->next) {
-		if (oc->purpose == OC_DIR && !oc->unusable && oc->state != OC_CLOSED &&
-		    memcmp(oc->first.rsa_id, t->rsa_id, SHA1_LEN) == 0) {
-			if (oc->state == OC_OPEN) {
-				stream_attach(oc, st);
-			} else {
-				st->oc = oc;
-				stream_link(&oc->waiting, st);
-			}
-			return st;
-		}
-	}
-	oc = ocirc_new(sh, OC_DIR);
-	if (!oc) {
-		free(st);
-		*why = "out of memory";
-		return NULL;
-	}
-	/* The parameters of a one-hop directory circuit do not depend on the
-	 * consensus we may not have yet: defaults, no congestion control. */
-	circ_params_default(&oc->dv.cparams);
-	oc->nhops = 1;
-	oc->first = *t;
-	memcpy(oc->hops[0].rsa_id, t->rsa_id, SHA1_LEN);
-	oc->hops[0].port = ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
-	st->oc = oc;
-	stream_link(&oc->waiting, st);
-	ocirc_connect_first(oc);
+	queue_for_placement(sh, st);
 	return st;
 }
 
@@ -1123,7 +1163,10 @@ void stream_close(struct stream *st)
 {
 	struct ocirc *oc = st->oc;
 
-	if (oc) {
+	if (st->queued) {
+		stream_unlink(&st->sh->pending, st);
+		st->queued = false;
+	} else if (oc) {
 		if (st->state == ST_WAITING) {
 			stream_unlink(&oc->waiting, st);
 		} else {
@@ -1219,6 +1262,7 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	sh->predicted_port = 80; /* tor predicts port 80 before any stream */
 	sh->bad = badrelays_new(10ull * 60 * 1000); /* a failure weighs half after 10 minutes */
 	timer_init(&sh->prebuild_timer, prebuild_tick, sh);
+	timer_init(&sh->pending_timer, place_pending, sh);
 	if (cfg->prebuild)
 		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w) + PREBUILD_PERIOD_NS);
 	timer_init(&sh->summary_timer, summary_tick, sh);
@@ -1237,6 +1281,13 @@ void circmgr_stop(struct worker *w)
 	if (sh->stopped)
 		return;
 	sh->stopped = true;
+	timer_cancel(worker_timers(w), &sh->pending_timer);
+	while (sh->pending) {
+		struct stream *st = sh->pending;
+		stream_unlink(&sh->pending, st);
+		st->queued = false;
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "shutting down");
+	}
 	while (sh->circs)
 		ocirc_close(sh->circs, false, "shutting down");
 	timer_cancel(worker_timers(w), &sh->summary_timer);
