@@ -5,6 +5,7 @@
 #   onionring_start [extra config lines...]   sets OR_PID OR_DIR OR_LOG
 #                                             OR_SOCKS_PORT OR_METRICS_PORT
 #   onionring_wait_bootstrap SECONDS          until "Bootstrapped 100%"
+#   onionring_wait_usable SECONDS             until a fetch through it works
 #   onionring_stop                            SIGTERM by PID, bounded wait
 #
 # Every wait is bounded; the gateway is killed by its PID only.
@@ -51,6 +52,21 @@ onionring_wait_bootstrap() {
 	done
 	echo "onionring did not bootstrap within ${limit}s; log tail:" >&2
 	tail -40 "$OR_LOG" >&2 || true
+	return 1
+}
+
+# onionring_wait_usable SECONDS: until a small fetch through onionring
+# works (a young network may list an exit before that exit serves streams).
+onionring_wait_usable() {
+	local limit=$1 i
+	for ((i = 0; i < limit; i += 2)); do
+		if curl -sS --fail --max-time 10 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null \
+			"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" 2>/dev/null; then
+			return 0
+		fi
+		sleep 2
+	done
+	echo "no fetch through onionring worked within ${limit}s" >&2
 	return 1
 }
 

@@ -30,6 +30,7 @@ start_download() {
 
 onionring_start
 onionring_wait_bootstrap 120 || fail "no bootstrap"
+onionring_wait_usable 90 || fail "onionring never carried a stream"
 start_download
 kill -TERM "$OR_PID"
 sleep 0.5
@@ -49,6 +50,7 @@ echo "ok: SIGTERM drained an 80 MiB download byte-exact and refused new clients"
 
 onionring_start
 onionring_wait_bootstrap 120 || fail "no bootstrap (second run)"
+onionring_wait_usable 90 || fail "onionring never carried a stream (second run)"
 start_download
 kill -TERM "$OR_PID"
 sleep 0.5

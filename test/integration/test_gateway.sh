@@ -24,7 +24,8 @@ echo "bootstrapped in $(echo "$t1 - $t0" | bc) s"
 
 socks=(--socks5-hostname "127.0.0.1:$OR_SOCKS_PORT")
 ok=0
-for i in 1 2 3 4 5; do
+# A young network may list an exit before it serves streams: up to ~90 s.
+for ((i = 1; i <= 30; i++)); do
 	if curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small" "$web/small.txt"; then
 		ok=1
 		break

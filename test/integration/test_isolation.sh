@@ -18,6 +18,7 @@ fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 
 onionring_start
 onionring_wait_bootstrap 120 || fail "no bootstrap"
+onionring_wait_usable 90 || fail "onionring never carried a stream"
 
 # fetch USER: one request with SOCKS5 username/password USER:pw (bounded).
 fetch() {
