@@ -22,10 +22,10 @@ for fpfile in "$TESTNET_DIR"/nodes/exit*/fingerprint; do
 	onionring_start "ExitNodes \$$fp" "StrictNodes 1"
 	onionring_wait_bootstrap 120 || fail "no bootstrap (exit $nick)"
 	# A young network lists an exit only from its 2nd or 3rd consensus
-	# (PLATFORM.md): allow up to ~90 s for this one to become usable;
+	# (PLATFORM.md): allow up to ~150 s for this one to become usable;
 	# onionring picks up each new consensus by itself.
 	ok=0
-	for ((i = 0; i < 45; i++)); do
+	for ((i = 0; i < 75; i++)); do
 		if curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
 			-o "$tmp/out" "$web/small.txt" 2>/dev/null; then
 			ok=1
