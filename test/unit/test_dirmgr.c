@@ -687,7 +687,13 @@ static void test_dirmgr_refresh_fetches_only_the_new_microdescs(void **state)
 	assert_true(fake_now >= x->va + 3600);
 	run(x, 4);
 	s = stats(x);
-	assert_int_equal(x->fake.fetches[DIR_FETCH_CONSENSUS], 2);
+	/* consensus-b's own refresh time is random in [18:45, 19:50] and can
+	 * fall before fake_now (a's refresh time, random in [17:45, 18:50]):
+	 * then one more fetch follows at once, and its answer (b again) is
+	 * ignored as not newer. */
+	assert_in_range(x->fake.fetches[DIR_FETCH_CONSENSUS], 2, 3);
+	if (x->fake.fetches[DIR_FETCH_CONSENSUS] == 3)
+		assert_true(logged("not newer than the one we have"));
 	assert_int_equal(x->fake.md_digests, 40 + 8); /* only the 8 new ones */
 	assert_int_equal(s.valid_after, x->va + 3600);
 	assert_int_equal(s.n_microdescs, 40);
