@@ -722,23 +722,26 @@ static uint64_t open_streams(struct gateway *g)
 }
 
 /* SIGTERM/SIGINT: stop accepting, let open streams finish for up to
- * DRAIN_SECONDS (tor's ShutdownWaitLength is 30 s), then stop. A second
- * SIGTERM or SIGINT stops at once. Main thread. */
-#define DRAIN_SECONDS 30
-
+ * ShutdownWaitLength (as tor), then stop. A second SIGTERM or SIGINT stops
+ * at once. Main thread. */
 static void drain(struct gateway *g, const sigset_t *set, int first)
 {
-	uint64_t deadline = clock_mono_ns() + DRAIN_SECONDS * 1000000000ull;
-	uint64_t n = open_streams(g);
+	int64_t wait_s;
+	uint64_t deadline, n = open_streams(g);
+
+	pthread_mutex_lock(&g->cfg_lock); /* SETCONF may swap g->cfg */
+	wait_s = g->cfg->shutdown_wait_length;
+	pthread_mutex_unlock(&g->cfg_lock);
+	deadline = clock_mono_ns() + (uint64_t)wait_s * 1000000000ull;
 
 	sd_notify_text("STOPPING=1");
 	if (n == 0) {
 		log_notice("%s received: no open streams, stopping", first == SIGINT ? "SIGINT" : "SIGTERM");
 		return;
 	}
-	log_notice("%s received: not accepting new clients; waiting up to %d s for %llu open stream(s) "
+	log_notice("%s received: not accepting new clients; waiting up to %lld s for %llu open stream(s) "
 		   "(send it again to stop at once)",
-		   first == SIGINT ? "SIGINT" : "SIGTERM", DRAIN_SECONDS, (unsigned long long)n);
+		   first == SIGINT ? "SIGINT" : "SIGTERM", (long long)wait_s, (unsigned long long)n);
 	runtime_stop_accepting(g->rt);
 	while (clock_mono_ns() < deadline) {
 		struct timespec ts = { 0, 200 * 1000000L };

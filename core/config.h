@@ -109,6 +109,7 @@ struct config {
 	uint64_t max_mem_in_queues;
 	bool testing_tor_network;
 	bool safe_logging;
+	int64_t shutdown_wait_length;
 };
 
 enum config_type {

@@ -1,9 +1,12 @@
 #!/bin/bash
 # test_drain.sh: SIGTERM drains: onionring stops accepting new clients, lets
 # an open download finish byte-exact, then exits by itself; a second
-# SIGTERM during a drain stops it at once.
+# SIGTERM during a drain stops it at once; a short ShutdownWaitLength ends
+# a drain that outlasts it.
 #
-# For: issue 9's drain behaviour. Not for: the drain timeout's length.
+# For: issue 9's drain behaviour. The first run allows a long drain
+# (ShutdownWaitLength 3 minutes) so that a loaded machine (an ASan build
+# at ~2 MB/s) still finishes the download within it.
 set -euo pipefail
 : "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +21,7 @@ fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 # start_download: a large fetch in the background; waits until bytes flow.
 start_download() {
 	rm -f "$tmp/big"
-	curl -sS --fail --max-time 120 --limit-rate 8M --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
+	curl -sS --fail --max-time 170 --limit-rate 8M --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
 		-o "$tmp/big" "$web/bytes/$size" &
 	dl=$!
 	for ((i = 0; i < 300; i++)); do
@@ -28,14 +31,14 @@ start_download() {
 	fail "the download did not start"
 }
 
-onionring_start
+onionring_start "ShutdownWaitLength 3 minutes"
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 onionring_wait_usable 90 || fail "onionring never carried a stream"
 start_download
 kill -TERM "$OR_PID"
 sleep 0.5
 kill -0 "$OR_PID" || fail "onionring exited instead of draining"
-grep -q "not accepting new clients" "$OR_LOG" || fail "no drain message"
+grep -q "not accepting new clients; waiting up to 180 s" "$OR_LOG" || fail "no drain message with ShutdownWaitLength's 180 s"
 if curl -sS --max-time 5 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null "$web/small.txt" 2>/dev/null; then
 	fail "a new client was served during the drain"
 fi
@@ -61,4 +64,20 @@ grep -q "received again: stopping now" "$OR_LOG" || fail "no 'stopping now' line
 wait "$dl" 2>/dev/null && fail "the download survived an immediate stop" || true
 OR_PID=""
 echo "ok: a second SIGTERM stopped onionring at once"
+
+onionring_start "ShutdownWaitLength 2"
+onionring_wait_bootstrap 120 || fail "no bootstrap (third run)"
+onionring_wait_usable 90 || fail "onionring never carried a stream (third run)"
+start_download
+t0=$(date +%s%N)
+kill -TERM "$OR_PID"
+for ((i = 0; i < 150; i++)); do kill -0 "$OR_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$OR_PID" 2>/dev/null && fail "onionring still draining 15 s after SIGTERM with ShutdownWaitLength 2"
+ms=$((($(date +%s%N) - t0) / 1000000))
+grep -q "drain time is over with 1 stream(s) still open: stopping" "$OR_LOG" || fail "no 'drain time is over' line"
+[ "$ms" -ge 1900 ] || fail "the drain ended after $ms ms, before ShutdownWaitLength's 2 s"
+wait "$dl" 2>/dev/null && fail "the download outlived ShutdownWaitLength" || true
+wait "$OR_PID" 2>/dev/null || true
+OR_PID=""
+echo "ok: ShutdownWaitLength 2 ended the drain after $ms ms with the download still open"
 rm -rf "$tmp"
