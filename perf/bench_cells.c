@@ -20,43 +20,15 @@
 
 #include "core/crypto.h"
 #include "onionring_build.h"
+#include "perf/bench_util.h"
 #include "proto/cell.h"
 #include "proto/relay.h"
-
-#if ONIONRING_USE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#else
-#include <malloc.h>
-#endif
 
 #define NCELLS 256
 
 static uint8_t wire[NCELLS * CELL_LEN];
 static double seconds = 0.5;
 static volatile uint64_t sink;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Bytes this thread has allocated so far (jemalloc), or the heap in use. */
-static unsigned long long allocated_bytes(void)
-{
-#if ONIONRING_USE_JEMALLOC
-	uint64_t v = 0;
-	size_t sz = sizeof(v);
-
-	if (mallctl("thread.allocated", &v, &sz, NULL, 0) != 0)
-		return 0;
-	return v;
-#else
-	return (unsigned long long)mallinfo2().uordblks;
-#endif
-}
 
 static void fill_wire(void)
 {
@@ -105,17 +77,17 @@ static uint64_t encode_pass(size_t len, int zero_copy, struct relay_pad_rng *rng
 
 static void run(const char *name, int which, size_t len, struct relay_pad_rng *rng)
 {
-	unsigned long long a0 = allocated_bytes(), passes = 0;
-	double t0 = now(), t;
+	unsigned long long a0 = bench_allocated_bytes(), passes = 0;
+	double t0 = bench_thread_cpu_s(), t;
 
 	do {
 		sink += which == 0 ? decode_pass() : encode_pass(len, which == 2, rng);
 		passes++;
-		t = now() - t0;
+		t = bench_thread_cpu_s() - t0;
 	} while (t < seconds);
 	printf("%-44s %8.1f ns/cell  %6.2f Mcells/s  alloc %.3f B/cell\n", name,
 	       t * 1e9 / (double)(passes * NCELLS), (double)(passes * NCELLS) / t / 1e6,
-	       (double)(allocated_bytes() - a0) / (double)(passes * NCELLS));
+	       (double)(bench_allocated_bytes() - a0) / (double)(passes * NCELLS));
 }
 
 int main(int argc, char **argv)

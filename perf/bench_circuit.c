@@ -17,35 +17,8 @@
 
 #include "core/compiler.h"
 #include "onionring_build.h"
+#include "perf/bench_util.h"
 #include "test/unit/sim_relay.h"
-
-#if ONIONRING_USE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
-
-/* Heap bytes this thread has allocated so far (jemalloc), else 0. */
-static unsigned long long heap_allocated(void)
-{
-#if ONIONRING_USE_JEMALLOC
-	uint64_t v = 0;
-	size_t sz = sizeof(v);
-
-	if (mallctl("thread.allocated", &v, &sz, NULL, 0) == 0)
-		return v;
-#endif
-	return 0;
-}
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	/* Thread CPU time: the machine is shared, wall time is not ours.
-	 * Reading it is a system call (a few hundred ns), which weighs on
-	 * batch 1, where each region holds one cell. */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Client -> exit: time circ_stream_data (and input of the SENDMEs). */
 static double bench_out(struct hx *x, uint16_t sid, double secs)
@@ -63,18 +36,18 @@ static double bench_out(struct hx *x, uint16_t sid, double secs)
 		/* The exit checks the byte pattern too; make it untimed. */
 		for (size_t i = 0; i < x->batch * RELAY_DATA_MAX; i++)
 			buf[i] = sim_pattern(sid, x->tx[0] + i);
-		t0 = now_sec();
+		t0 = bench_thread_cpu_s();
 		circ_stream_data(&x->c, sid, buf, x->batch * RELAY_DATA_MAX, ++x->now, &taken,
 				 x->cptr, x->batch, &n);
-		spent += now_sec() - t0;
+		spent += bench_thread_cpu_s() - t0;
 		cells += n;
 		x->tx[0] += taken;
 		for (size_t i = 0; i < n; i++)
 			sim_from_client(&x->s, x->cptr[i]);
 		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
-			t0 = now_sec();
+			t0 = bench_thread_cpu_s();
 			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
-			spent += now_sec() - t0;
+			spent += bench_thread_cpu_s() - t0;
 		}
 		SIM_CHECK(x->c.state != CIRC_ST_CLOSED && !x->s.killed);
 	}
@@ -94,11 +67,11 @@ static double bench_in(struct hx *x, uint16_t sid, double secs)
 
 		sim_exit_send(&x->s, sid, 64 * RELAY_DATA_MAX);
 		while ((m = sim_take(&x->s, in, x->batch)) > 0) {
-			double t0 = now_sec();
+			double t0 = bench_thread_cpu_s();
 
 			circ_input_cells(&x->c, in, m, x->now += 50, ev, 65, &nev);
 			circ_flush(&x->c, x->cptr, x->batch, &n);
-			spent += now_sec() - t0;
+			spent += bench_thread_cpu_s() - t0;
 			cells += nev;
 			for (size_t i = 0; i < n; i++)
 				sim_from_client(&x->s, x->cptr[i]);
@@ -131,10 +104,10 @@ int main(int argc, char **argv)
 		SIM_CHECK((sid & (CIRC_STREAMS_MAX - 1)) != 0);
 		x->tx[0] = 0;
 		x->batch = MIN(batches[i], (size_t)64);
-		heap = heap_allocated();
+		heap = bench_allocated_bytes();
 		out = bench_out(x, sid, secs);
 		in = bench_in(x, sid, secs);
-		heap = heap_allocated() - heap;
+		heap = bench_allocated_bytes() - heap;
 		printf("%6zu %14.0f %10.1f %14.0f %10.1f %12llu\n", x->batch, out,
 		       out * RELAY_DATA_MAX / 1e6, in, in * RELAY_DATA_MAX / 1e6, heap);
 		circ_clear(&x->c);

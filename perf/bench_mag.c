@@ -25,6 +25,7 @@
 
 #include "core/clock.h"
 #include "core/spsc.h"
+#include "perf/bench_util.h"
 #include "pool/mag.h"
 
 extern void *__libc_malloc(size_t size);
@@ -59,16 +60,6 @@ static inline void free_one(enum alloc_kind k, void *p, unsigned shard)
 	}
 }
 
-/* CPU time of the calling thread: same-thread rates count only the time
- * this thread ran, so other load on a shared machine does not skew them. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -99,7 +90,7 @@ static void die_null(void *p)
 #define SAME_PAIR(k)                                                        \
 	static double same_pair_##k(size_t size, uint64_t ns)                  \
 	{                                                                      \
-		uint64_t t0 = thread_cpu_ns(), n = 0, t;                       \
+		uint64_t t0 = bench_thread_cpu_ns(), n = 0, t;                       \
 		do {                                                           \
 		for (uint64_t i = 0; i < 4096; i++) {                          \
 			char *p = alloc_one(k, size, 0);                       \
@@ -109,14 +100,14 @@ static void die_null(void *p)
 			free_one(k, p, 0);                                     \
 		}                                                              \
 		n += 4096;                                                     \
-		} while ((t = thread_cpu_ns()) - t0 < ns);                     \
+		} while ((t = bench_thread_cpu_ns()) - t0 < ns);                     \
 		return (double)n * 1e9 / (double)(t - t0);                     \
 	}
 #define SAME_BURST(k)                                                       \
 	static double same_burst_##k(size_t size, uint64_t ns)                 \
 	{                                                                      \
 		char *b[32];                                                   \
-		uint64_t t0 = thread_cpu_ns(), n = 0, t;                       \
+		uint64_t t0 = bench_thread_cpu_ns(), n = 0, t;                       \
 		do {                                                           \
 		for (uint64_t i = 0; i < 128; i++) {                           \
 			for (int j = 0; j < 32; j++) {                         \
@@ -129,7 +120,7 @@ static void die_null(void *p)
 				free_one(k, b[j], 0);                          \
 		}                                                              \
 		n += 128 * 32;                                                 \
-		} while ((t = thread_cpu_ns()) - t0 < ns);                     \
+		} while ((t = bench_thread_cpu_ns()) - t0 < ns);                     \
 		return (double)n * 1e9 / (double)(t - t0);                     \
 	}
 SAME_PAIR(K_POOL)
@@ -157,7 +148,7 @@ static void *x_consumer(void *arg)
 	uint64_t c0;
 
 	pin(1);
-	c0 = thread_cpu_ns();
+	c0 = bench_thread_cpu_ns();
 	for (uint64_t i = 0;; i++) {
 		while (!spsc_pop(x->ring, &v))
 			spin_wait(&spins);
@@ -168,7 +159,7 @@ static void *x_consumer(void *arg)
 			abort();
 		free_one(x->kind, v, 1);
 	}
-	x->cons_cpu_ns = thread_cpu_ns() - c0;
+	x->cons_cpu_ns = bench_thread_cpu_ns() - c0;
 	return NULL;
 }
 
@@ -187,7 +178,7 @@ static double cross_thread(enum alloc_kind k, size_t size, uint64_t ns)
 
 	pin(0);
 	t0 = clock_mono_ns();
-	c0 = thread_cpu_ns();
+	c0 = bench_thread_cpu_ns();
 	if (pthread_create(&cons, NULL, x_consumer, &x) != 0)
 		abort();
 	do {
@@ -200,7 +191,7 @@ static double cross_thread(enum alloc_kind k, size_t size, uint64_t ns)
 		}
 	} while (clock_mono_ns() - t0 < ns);
 	push_wait(x.ring, NULL);
-	c0 = thread_cpu_ns() - c0;
+	c0 = bench_thread_cpu_ns() - c0;
 	pthread_join(cons, NULL);
 	wall = (double)n * 1e9 / (double)(clock_mono_ns() - t0);
 	/* Both threads busy all the time would make this equal the wall rate. */

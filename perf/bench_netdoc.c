@@ -12,6 +12,7 @@
 
 #include "core/base64.h"
 #include "core/clock.h"
+#include "perf/bench_util.h"
 #include "proto/authcert.h"
 #include "proto/consensus.h"
 #include "proto/microdesc.h"
@@ -70,22 +71,12 @@ static char *synth(unsigned n, size_t *len)
 	return doc;
 }
 
-/* CPU time of this thread in ns: the machine is shared, so wall-clock
- * numbers mostly measure other processes; both are printed. */
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static double last_wall_ms;
 
 /* Run reps parses; return CPU ms per parse (wall ms in last_wall_ms). */
 static double time_parse(const char *doc, size_t len, unsigned reps, size_t *nrouters)
 {
-	uint64_t t0 = cpu_ns(), w0 = clock_mono_ns();
+	uint64_t t0 = bench_thread_cpu_ns(), w0 = clock_mono_ns();
 
 	for (unsigned k = 0; k < reps; k++) {
 		struct consensus *c;
@@ -98,7 +89,7 @@ static double time_parse(const char *doc, size_t len, unsigned reps, size_t *nro
 		consensus_free(c);
 	}
 	last_wall_ms = (double)(clock_mono_ns() - w0) / 1e6 / reps;
-	return (double)(cpu_ns() - t0) / 1e6 / reps;
+	return (double)(bench_thread_cpu_ns() - t0) / 1e6 / reps;
 }
 
 static char *slurp(const char *dir, const char *name, size_t *len)
@@ -147,14 +138,14 @@ static void bench_vectors(const char *dir)
 		exit(1);
 	for (int i = 0; i < 3; i++)
 		memcpy(trusted[i], certs[i]->identity_digest, 20);
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = bench_thread_cpu_ns();
 	for (int k = 0; k < 200; k++)
 		if (consensus_verify(c, (const struct authcert *const *)certs, n,
 				     (const uint8_t(*)[20])trusted, 3, c->valid_after, why,
 				     sizeof(why)) != PARSE_OK)
 			exit(1);
-	printf("consensus_verify (3 signatures): %.3f ms CPU\n", (double)(cpu_ns() - t0) / 1e6 / 200);
-	t0 = cpu_ns();
+	printf("consensus_verify (3 signatures): %.3f ms CPU\n", (double)(bench_thread_cpu_ns() - t0) / 1e6 / 200);
+	t0 = bench_thread_cpu_ns();
 	for (int k = 0; k < 100; k++) {
 		if (microdesc_parse_batch(mdoc, mlen, &b, &err) != PARSE_OK)
 			exit(1);
@@ -162,7 +153,7 @@ static void bench_vectors(const char *dir)
 		microdesc_batch_free(b);
 	}
 	printf("microdesc batch (%zu bytes, %zu mds): %.3f ms CPU/parse\n", mlen, n,
-	       (double)(cpu_ns() - t0) / 1e6 / 100);
+	       (double)(bench_thread_cpu_ns() - t0) / 1e6 / 100);
 	consensus_free(c);
 	authcert_free_all(certs, 4);
 	free(cdoc);

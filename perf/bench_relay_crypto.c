@@ -21,13 +21,8 @@
 
 #include "core/crypto.h"
 #include "onionring_build.h"
+#include "perf/bench_util.h"
 #include "proto/relay_crypto.h"
-
-#if ONIONRING_USE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#else
-#include <malloc.h>
-#endif
 
 #define NCELLS 128
 #define HOPS 3
@@ -37,51 +32,13 @@ static _Alignas(64) uint8_t cells[NCELLS][512];
 static uint8_t *ptrs[NCELLS];
 static double seconds = 0.6;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	/* Thread CPU time, not wall time: the machine is shared and a
-	 * preempted run would otherwise look slow. */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Bytes this thread has allocated so far (jemalloc), or the heap in use. */
-static unsigned long long allocated_bytes(void)
-{
-#if ONIONRING_USE_JEMALLOC
-	uint64_t v = 0;
-	size_t sz = sizeof(v);
-
-	if (mallctl("thread.allocated", &v, &sz, NULL, 0) != 0)
-		return 0;
-	return v;
-#else
-	return (unsigned long long)mallinfo2().uordblks;
-#endif
-}
-
-static void pin_to_one_cpu(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu < 0 ? 0 : cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) == 0)
-		printf("pinned to cpu %d\n", cpu < 0 ? 0 : cpu);
-	else
-		printf("could not pin (running unpinned)\n");
-}
-
 static double bench_ceiling(void)
 {
 	struct { AES_KEY key; uint8_t iv[16], ecount[16]; unsigned num; } aes[HOPS];
 	SHA_CTX sha;
 	uint8_t key[16];
 	unsigned long long n = 0;
-	double t0 = now(), t;
+	double t0 = bench_thread_cpu_s(), t;
 
 	for (int h = 0; h < HOPS; h++) {
 		crypto_rand(key, sizeof(key));
@@ -97,7 +54,7 @@ static double bench_ceiling(void)
 						   aes[h].ecount, &aes[h].num);
 		}
 		n += NCELLS;
-	} while ((t = now() - t0) < seconds);
+	} while ((t = bench_thread_cpu_s() - t0) < seconds);
 	return (double)n / t;
 }
 
@@ -122,14 +79,14 @@ static double bench_out(size_t batch, double *allocs_per_cell)
 	double t0, t;
 
 	circ_setup(&c, material);
-	a0 = allocated_bytes();
-	t0 = now();
+	a0 = bench_allocated_bytes();
+	t0 = bench_thread_cpu_s();
 	do {
 		for (size_t i = 0; i < NCELLS; i += batch)
 			relay_crypto_encrypt_out(&c, HOPS - 1, ptrs + i, batch, NULL);
 		n += NCELLS;
-	} while ((t = now() - t0) < seconds);
-	*allocs_per_cell = (double)(allocated_bytes() - a0) / (double)n;
+	} while ((t = bench_thread_cpu_s() - t0) < seconds);
+	*allocs_per_cell = (double)(bench_allocated_bytes() - a0) / (double)n;
 	relay_crypto_circ_clear(&c);
 	return (double)n / t;
 }
@@ -185,16 +142,16 @@ static double bench_in(size_t batch, double *allocs_per_cell)
 
 		c = fresh;
 		memcpy(work, pool, sizeof(work));
-		a0 = allocated_bytes();
-		t = now();
+		a0 = bench_allocated_bytes();
+		t = bench_thread_cpu_s();
 		for (size_t i = 0; i < POOL; i += batch) {
 			if (relay_crypto_decrypt_in(&c, wp + i, batch, hop_out + i, NULL) != 0) {
 				fprintf(stderr, "inbound cell not recognized: bug\n");
 				exit(1);
 			}
 		}
-		busy += now() - t;
-		a += allocated_bytes() - a0;
+		busy += bench_thread_cpu_s() - t;
+		a += bench_allocated_bytes() - a0;
 		n += POOL;
 	} while (busy < seconds);
 	*allocs_per_cell = (double)a / (double)n;
@@ -214,7 +171,7 @@ int main(int argc, char **argv)
 		ptrs[i] = cells[i];
 		crypto_rand(cells[i], PL);
 	}
-	pin_to_one_cpu();
+	bench_pin(-1);
 	printf("cell_batch (ONIONRING_CELL_BATCH) = %d, allocator = %s\n", ONIONRING_CELL_BATCH,
 	       ONIONRING_ALLOCATOR);
 	ceiling = bench_ceiling();
