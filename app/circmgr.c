@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/badrelays.h"
 #include "app/events.h"
@@ -83,6 +84,7 @@ struct ocirc {
 	bool via_guard;            /* the first hop is the process's entry guard */
 	uint64_t gid;              /* process-unique id (control port, logs) */
 	uint64_t epoch;            /* NEWNYM epoch at launch */
+	uint64_t created_us;       /* wall clock at launch (TIME_CREATED, control-spec 4.1.1) */
 	bool timed_out;
 	unsigned busy;             /* inside event processing: defer the free */
 	bool dead;                 /* closed while busy */
@@ -146,6 +148,14 @@ static void stream_unlink(struct stream **head, struct stream *s)
 
 static struct shard *shard_of(struct worker *w) { return worker_user(w); }
 
+static uint64_t wall_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* --- control-port events ------------------------------------------------- */
 
 static void circ_path_text(const struct ocirc *oc, unsigned nhops, char *out, size_t cap)
@@ -163,14 +173,33 @@ static void circ_path_text(const struct ocirc *oc, unsigned nhops, char *out, si
 	}
 }
 
+/* The CIRC fields of oc (path into path[cap]) for events and GETINFO
+ * circuit-status, which must print the same text. BUILD_FLAGS say only
+ * what the path request asked for: ONEHOP_TUNNEL for a directory circuit,
+ * NEED_UPTIME when the exit port needs Stable relays (path-spec 2.2). */
+static void circ_info(const struct ocirc *oc, unsigned nhops, struct events_circ_info *info, char *path, size_t cap)
+{
+	circ_path_text(oc, nhops, path, cap);
+	memset(info, 0, sizeof(*info));
+	info->path = path;
+	info->purpose = "GENERAL";
+	if (oc->purpose == OC_DIR)
+		info->build_flags = "ONEHOP_TUNNEL";
+	else if (path_port_needs_stable(oc->exit_port))
+		info->build_flags = "NEED_UPTIME";
+	info->created_us = oc->created_us;
+}
+
 static void publish_circ(const struct ocirc *oc, enum events_circ_status status, const char *reason)
 {
+	struct events_circ_info info;
 	char path[512];
 
 	if (!events_wanted(EVENT_CIRC))
 		return;
-	circ_path_text(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, path, sizeof(path));
-	events_publish_circ(oc->gid, status, path, oc->purpose == OC_DIR ? "GENERAL" : NULL, reason);
+	circ_info(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, &info, path, sizeof(path));
+	info.reason = reason;
+	events_publish_circ_info(oc->gid, status, &info);
 }
 
 static void publish_stream(const struct stream *st, enum events_stream_status status, const char *reason)
@@ -524,6 +553,7 @@ static struct ocirc *ocirc_new(struct shard *sh, enum ocirc_purpose purpose)
 	oc->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
 	oc->epoch = events_newnym_epoch();
 	oc->launched_ns = worker_now_ns(sh->w);
+	oc->created_us = wall_now_us();
 	timer_init(&oc->build_timer, build_timed_out, oc);
 	{
 		/* path-spec 2.4: the learned timeout once there is one. */
