@@ -118,11 +118,13 @@ static void merge_lines(struct fanout *f, bool circs, struct control_buf *out)
 
 	for (unsigned i = 0; i < f->nparts; i++) {
 		const struct control_buf *b = circs ? &f->parts[i].circs : &f->parts[i].streams;
-		const char *p = b->p, *end = b->p + b->len;
+		const char *p, *end;
 
-		if (!f->parts[i].in)
+		if (!f->parts[i].in || b->len == 0)
 			continue;
-		while (p && p < end) {
+		p = b->p;
+		end = b->p + b->len;
+		while (p < end) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
 
