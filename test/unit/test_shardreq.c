@@ -3,8 +3,10 @@
  * no circuits): a control session on worker 0 sends CLOSECIRCUIT,
  * CLOSESTREAM, GETINFO circuit-status/stream-status pipelined in one
  * batch; each is answered from both shards' messages, in command order,
- * without blocking the session's worker. Closing real circuits and
- * streams is test/integration/test_control_streams.sh's part. */
+ * without blocking the session's worker. A shard that does not answer
+ * (its worker blocked) costs SHARDREQ_TIMEOUT_MS and a 551, and its late
+ * part is dropped. Closing real circuits and streams is
+ * test/integration/test_control_streams.sh's part. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,17 +68,27 @@ static void worker_stopping(struct worker *w, void *arg)
 	circmgr_stop(w);
 }
 
+/* Open a session on this worker and send it arg (a C string). */
 static void msg_session(struct worker *w, void *arg)
 {
-	static const char input[] = "AUTHENTICATE\r\n"
-				    "CLOSECIRCUIT 5\r\n"
-				    "CLOSESTREAM 6 1\r\n"
-				    "GETINFO circuit-status stream-status\r\n"
-				    "CLOSECIRCUIT 5 IfUnused\r\n";
+	const char *input = arg;
 
-	(void)arg;
 	session = control_session_new(&srv, w, on_send, NULL);
-	control_session_input(session, (const uint8_t *)input, sizeof(input) - 1);
+	control_session_input(session, (const uint8_t *)input, strlen(input));
+}
+
+static _Atomic int blocked;
+
+/* Keep this worker busy for 6 s: it answers no message meanwhile. */
+static void msg_block(struct worker *w, void *arg)
+{
+	struct timespec ts = { 6, 0 };
+
+	(void)w;
+	(void)arg;
+	atomic_store(&blocked, 1);
+	nanosleep(&ts, NULL);
+	atomic_store(&blocked, 0);
 }
 
 static void msg_free(struct worker *w, void *arg)
@@ -95,20 +107,17 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static void test_shardreq_answers_from_every_shard_in_command_order(void **state)
+static bool start_runtime(void)
 {
-	static const char want[] = "250 OK\r\n"
-				   "552 Unknown circuit \"5\"\r\n"
-				   "552 Unknown stream \"6\"\r\n"
-				   "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n"
-				   "552 Unknown circuit \"5\"\r\n";
 	struct runtime_config cfg;
 	char why[256];
-	bool done = false;
 
-	(void)state;
 	if (runtime_probe(why, sizeof(why)) < 0)
-		skip();
+		return false;
+	out_len = 0;
+	out[0] = '\0';
+	atomic_store(&requests, 0);
+	atomic_store(&freed, 0);
 	runtime_config_defaults(&cfg);
 	cfg.nworkers = 2;
 	cfg.max_conns = 64;
@@ -119,21 +128,25 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 	assert_non_null(rt);
 	srv.be.request = on_request;
 	assert_int_equal(runtime_start(rt), 0);
-	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session, NULL), 0);
-	/* Bounded: the shards answer within milliseconds; the library's own
-	 * timeout (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
+	return true;
+}
+
+/* Wait (bounded: 10 s) until the output holds len bytes. */
+static void wait_output(size_t len)
+{
+	bool done = false;
+
 	for (int i = 0; i < 1000 && !done; i++) {
 		pthread_mutex_lock(&out_lock);
-		done = out_len >= sizeof(want) - 1;
+		done = out_len >= len;
 		pthread_mutex_unlock(&out_lock);
 		if (!done)
 			sleep_ms(10);
 	}
-	pthread_mutex_lock(&out_lock);
-	assert_string_equal(out, want);
-	pthread_mutex_unlock(&out_lock);
-	/* One request per command that needs the shards. */
-	assert_int_equal(atomic_load(&requests), 4);
+}
+
+static void stop_runtime(void)
+{
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_free, NULL), 0);
 	for (int i = 0; i < 500 && !atomic_load(&freed); i++)
 		sleep_ms(10);
@@ -145,10 +158,70 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 	runtime_free(rt);
 }
 
+static void test_shardreq_answers_from_every_shard_in_command_order(void **state)
+{
+	static const char want[] = "250 OK\r\n"
+				   "552 Unknown circuit \"5\"\r\n"
+				   "552 Unknown stream \"6\"\r\n"
+				   "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n"
+				   "552 Unknown circuit \"5\"\r\n";
+
+	(void)state;
+	if (!start_runtime())
+		skip();
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
+				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nCLOSESTREAM 6 1\r\n"
+				     "GETINFO circuit-status stream-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
+			 0);
+	/* The shards answer within milliseconds; the library's own timeout
+	 * (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
+	wait_output(sizeof(want) - 1);
+	pthread_mutex_lock(&out_lock);
+	assert_string_equal(out, want);
+	pthread_mutex_unlock(&out_lock);
+	/* One request per command that needs the shards. */
+	assert_int_equal(atomic_load(&requests), 4);
+	stop_runtime();
+}
+
+static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **state)
+{
+	static const char want[] = "250 OK\r\n551 Cannot close the circuit: Connection timed out\r\n250-process/pid=";
+	struct timespec t0, t1;
+	double secs;
+
+	(void)state;
+	if (!start_runtime())
+		skip();
+	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, NULL), 0);
+	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
+		sleep_ms(10);
+	assert_true(atomic_load(&blocked));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
+				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nGETINFO process/pid\r\n"),
+			 0);
+	wait_output(sizeof(want) - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_mutex_lock(&out_lock);
+	assert_memory_equal(out, want, sizeof(want) - 1);
+	pthread_mutex_unlock(&out_lock);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs >= SHARDREQ_TIMEOUT_MS / 1000.0 - 0.1);
+	/* The blocked worker's part arrives late and is dropped (ASan and
+	 * TSan watch that path). */
+	for (int i = 0; i < 500 && atomic_load(&blocked); i++)
+		sleep_ms(10);
+	assert_false(atomic_load(&blocked));
+	sleep_ms(200);
+	stop_runtime();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shardreq_answers_from_every_shard_in_command_order),
+		cmocka_unit_test(test_shardreq_gives_up_on_a_silent_shard_after_the_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
