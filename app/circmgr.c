@@ -158,18 +158,24 @@ static uint64_t wall_now_us(void)
 
 /* --- control-port events ------------------------------------------------- */
 
+/* "$FP~nick,..." (control-spec 4.1.1 LongName): the nickname comes from
+ * the directory snapshot the circuit holds (exit circuits), else from the
+ * channel target (the first hop of a directory circuit). */
 static void circ_path_text(const struct ocirc *oc, unsigned nhops, char *out, size_t cap)
 {
 	size_t off = 0;
 
 	out[0] = '\0';
 	for (unsigned i = 0; i < nhops && i < oc->nhops && off + 64 < cap; i++) {
-		int n = snprintf(out + off, cap - off, "%s$", i ? "," : "");
-		off += (size_t)n;
+		const struct node *n = oc->has_dv && oc->dv.nl ? nodelist_find(oc->dv.nl, oc->hops[i].rsa_id) : NULL;
+		const char *nick = n ? n->rs->nickname : i == 0 ? oc->first.nickname : "";
+		int len = snprintf(out + off, cap - off, "%s$", i ? "," : "");
+
+		off += (size_t)len;
 		for (unsigned k = 0; k < 20; k++)
 			off += (size_t)snprintf(out + off, cap - off, "%02X", oc->hops[i].rsa_id[k]);
-		if (i == 0 && oc->first.nickname[0])
-			off += (size_t)snprintf(out + off, cap - off, "~%s", oc->first.nickname);
+		if (nick[0] && off + 2 + strlen(nick) < cap)
+			off += (size_t)snprintf(out + off, cap - off, "~%s", nick);
 	}
 }
 

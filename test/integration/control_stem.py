@@ -290,6 +290,7 @@ def close_commands(a, c, http_port, circ_events, stream_events, lock):
                       "one-hop directory circuit %s has BUILD_FLAGS=ONEHOP_TUNNEL" % one.id)
         check(ci.purpose == "GENERAL" and ci.created is not None and all(len(fp) == 40 for fp, _ in ci.path),
               "circuit-status line parses with stem: PURPOSE=%s TIME_CREATED=%s" % (ci.purpose, ci.created))
+        check(all(nick for _, nick in ci.path), "every hop is $FP~nickname: %s" % (ci.path,))
         check(str(st.target_address) in a.url and st.target_port == http_port,
               "stream-status names the target %s:%s" % (st.target_address, st.target_port))
         c.close_stream(st.id, stem.RelayEndReason.MISC)
