@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/badrelays.h"
 #include "app/events.h"
@@ -83,6 +84,7 @@ struct ocirc {
 	bool via_guard;            /* the first hop is the process's entry guard */
 	uint64_t gid;              /* process-unique id (control port, logs) */
 	uint64_t epoch;            /* NEWNYM epoch at launch */
+	uint64_t created_us;       /* wall clock at launch (TIME_CREATED, control-spec 4.1.1) */
 	bool timed_out;
 	unsigned busy;             /* inside event processing: defer the free */
 	bool dead;                 /* closed while busy */
@@ -146,41 +148,84 @@ static void stream_unlink(struct stream **head, struct stream *s)
 
 static struct shard *shard_of(struct worker *w) { return worker_user(w); }
 
+static uint64_t wall_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* --- control-port events ------------------------------------------------- */
 
+/* "$FP~nick,..." (control-spec 4.1.1 LongName): the nickname comes from
+ * the directory snapshot the circuit holds (exit circuits), else from the
+ * channel target (the first hop of a directory circuit). */
 static void circ_path_text(const struct ocirc *oc, unsigned nhops, char *out, size_t cap)
 {
 	size_t off = 0;
 
 	out[0] = '\0';
 	for (unsigned i = 0; i < nhops && i < oc->nhops && off + 64 < cap; i++) {
-		int n = snprintf(out + off, cap - off, "%s$", i ? "," : "");
-		off += (size_t)n;
+		const struct node *n = oc->has_dv && oc->dv.nl ? nodelist_find(oc->dv.nl, oc->hops[i].rsa_id) : NULL;
+		const char *nick = n ? n->rs->nickname : i == 0 ? oc->first.nickname : "";
+		int len = snprintf(out + off, cap - off, "%s$", i ? "," : "");
+
+		off += (size_t)len;
 		for (unsigned k = 0; k < 20; k++)
 			off += (size_t)snprintf(out + off, cap - off, "%02X", oc->hops[i].rsa_id[k]);
-		if (i == 0 && oc->first.nickname[0])
-			off += (size_t)snprintf(out + off, cap - off, "~%s", oc->first.nickname);
+		if (nick[0] && off + 2 + strlen(nick) < cap)
+			off += (size_t)snprintf(out + off, cap - off, "~%s", nick);
 	}
+}
+
+/* The CIRC fields of oc (path into path[cap]) for events and GETINFO
+ * circuit-status, which must print the same text. BUILD_FLAGS say only
+ * what the path request asked for: ONEHOP_TUNNEL for a directory circuit,
+ * NEED_UPTIME when the exit port needs Stable relays (path-spec 2.2). */
+static void circ_info(const struct ocirc *oc, unsigned nhops, struct events_circ_info *info, char *path, size_t cap)
+{
+	circ_path_text(oc, nhops, path, cap);
+	memset(info, 0, sizeof(*info));
+	info->path = path;
+	info->purpose = "GENERAL";
+	if (oc->purpose == OC_DIR)
+		info->build_flags = "ONEHOP_TUNNEL";
+	else if (path_port_needs_stable(oc->exit_port))
+		info->build_flags = "NEED_UPTIME";
+	info->created_us = oc->created_us;
 }
 
 static void publish_circ(const struct ocirc *oc, enum events_circ_status status, const char *reason)
 {
+	struct events_circ_info info;
 	char path[512];
 
 	if (!events_wanted(EVENT_CIRC))
 		return;
-	circ_path_text(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, path, sizeof(path));
-	events_publish_circ(oc->gid, status, path, oc->purpose == OC_DIR ? "GENERAL" : NULL, reason);
+	circ_info(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, &info, path, sizeof(path));
+	info.reason = reason;
+	events_publish_circ_info(oc->gid, status, &info);
+}
+
+#define STREAM_TARGET_MAX (SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX + 8)
+
+/* "host:port" as the SOCKS client asked (STREAM events, stream-status). */
+static void stream_target_text(const struct stream *st, char *out, size_t cap)
+{
+	char host[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+
+	socks_addr_format(&st->t.dest, host, sizeof(host));
+	snprintf(out, cap, "%s:%u", host, st->t.port);
 }
 
 static void publish_stream(const struct stream *st, enum events_stream_status status, const char *reason)
 {
-	char target[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX + 8], host[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+	char target[STREAM_TARGET_MAX];
 
 	if (!events_wanted(EVENT_STREAM) || st->is_dir)
 		return;
-	socks_addr_format(&st->t.dest, host, sizeof(host));
-	snprintf(target, sizeof(target), "%s:%u", host, st->t.port);
+	stream_target_text(st, target, sizeof(target));
 	events_publish_stream(st->gid, status, st->oc ? st->oc->gid : 0, target, reason, NULL);
 }
 
@@ -524,6 +569,7 @@ static struct ocirc *ocirc_new(struct shard *sh, enum ocirc_purpose purpose)
 	oc->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
 	oc->epoch = events_newnym_epoch();
 	oc->launched_ns = worker_now_ns(sh->w);
+	oc->created_us = wall_now_us();
 	timer_init(&oc->build_timer, build_timed_out, oc);
 	{
 		/* path-spec 2.4: the learned timeout once there is one. */
@@ -1352,4 +1398,149 @@ void circmgr_dump(struct worker *w)
 		log_notice("circuit %08x: %s, %u hops, state %d, %s", oc->circ_id,
 			   oc->purpose == OC_DIR ? "dir" : "exit", oc->nhops, oc->state,
 			   oc->unusable ? "no new streams" : "usable");
+}
+
+/* --- the control port (control-spec 3.9, 3.16, 3.17) ------------------------------- */
+
+static struct ocirc *circ_by_gid(struct shard *sh, uint64_t id)
+{
+	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
+		if (oc->gid == id && oc->state != OC_CLOSED)
+			return oc;
+	return NULL;
+}
+
+static struct stream *stream_in_list(struct stream *head, uint64_t id)
+{
+	for (struct stream *st = head; st; st = st->next)
+		if (st->gid == id && !st->is_dir)
+			return st;
+	return NULL;
+}
+
+static struct stream *stream_by_gid(struct shard *sh, uint64_t id)
+{
+	struct stream *st = stream_in_list(sh->pending, id);
+
+	for (struct ocirc *oc = sh->circs; oc && !st; oc = oc->next)
+		if (oc->state != OC_CLOSED && !(st = stream_in_list(oc->streams, id)))
+			st = stream_in_list(oc->waiting, id);
+	return st;
+}
+
+int circmgr_close_stream(struct worker *w, uint64_t id, uint8_t reason)
+{
+	struct shard *sh = shard_of(w);
+	struct stream *st = sh && !sh->stopped && id ? stream_by_gid(sh, id) : NULL;
+	struct ocirc *oc;
+	bool was_open;
+
+	if (!st)
+		return -ENOENT;
+	oc = st->oc;
+	was_open = st->state == ST_OPEN;
+	if (st->queued) {
+		stream_unlink(&sh->pending, st);
+		st->queued = false;
+	} else if (oc && st->state == ST_WAITING) {
+		stream_unlink(&oc->waiting, st);
+		st->oc = NULL;
+	} else if (oc) {
+		struct cell cell;
+
+		/* tor-spec 6.3: RELAY_END carries the controller's reason. */
+		if (oc->state == OC_OPEN && circ_stream_end(&oc->c, st->sid, reason, &cell) == 0)
+			send_one(oc, &cell);
+		stream_detach(oc, st);
+	}
+	log_info("stream %llu closed by a controller (%s)", (unsigned long long)id, relay_end_reason_name(reason));
+	if (was_open)
+		STAT_ADD(sh, streams_open, (uint64_t)-1);
+	else
+		STAT_ADD(sh, streams_failed, 1);
+	publish_stream(st, was_open ? EVENTS_STREAM_CLOSED : EVENTS_STREAM_FAILED, relay_end_reason_name(reason));
+	/* A stream still waiting for CONNECTED gets tor's SOCKS reply for the
+	 * reason; an open one ends like any other (buffered bytes go first). */
+	st->ev->on_end(st->sess, was_open ? SOCKS5_SUCCEEDED : end_to_socks(reason), "closed by a controller");
+	free(st);
+	return 0;
+}
+
+int circmgr_close_circuit(struct worker *w, uint64_t id, bool if_unused)
+{
+	struct shard *sh = shard_of(w);
+	struct ocirc *oc = sh && !sh->stopped && id ? circ_by_gid(sh, id) : NULL;
+
+	if (!oc)
+		return -ENOENT;
+	/* control-spec 3.17: IfUnused leaves a circuit with streams alone
+	 * and still answers 250 (tor does the same). */
+	if (if_unused && (oc->streams || oc->waiting))
+		return 0;
+	log_info("circuit %llu closed by a controller", (unsigned long long)id);
+	/* As any circuit death: DESTROY (REASON=REQUESTED), streams retried
+	 * or failed by ocirc_close. */
+	ocirc_close(oc, true, "closed by a controller");
+	return 0;
+}
+
+static void status_circ(const struct ocirc *oc, circmgr_status_fn fn, void *ctx)
+{
+	enum events_circ_status status = EVENTS_CIRC_BUILT;
+	struct events_circ_info info;
+	char path[512], line[1024];
+	size_t n;
+
+	if (oc->state != OC_OPEN)
+		status = oc->c.n_hops ? EVENTS_CIRC_EXTENDED : EVENTS_CIRC_LAUNCHED;
+	circ_info(oc, oc->state == OC_OPEN ? oc->nhops : oc->c.n_hops, &info, path, sizeof(path));
+	n = events_format_circ_info(line, sizeof(line), oc->gid, status, &info);
+	/* control-spec 3.9: the CIRC event's text without "650 CIRC " and CRLF. */
+	if (n > 9 + 2)
+		fn(ctx, oc->gid, line + 9, n - 9 - 2);
+}
+
+static void status_stream(const struct stream *st, circmgr_status_fn fn, void *ctx)
+{
+	char target[STREAM_TARGET_MAX], line[STREAM_TARGET_MAX + 96];
+	enum events_stream_status status = EVENTS_STREAM_NEW;
+	int n;
+
+	if (st->is_dir)
+		return;
+	if (st->state == ST_OPEN)
+		status = EVENTS_STREAM_SUCCEEDED;
+	else if (st->state == ST_CONNECTING)
+		status = st->t.kind == STREAM_CONNECT ? EVENTS_STREAM_SENTCONNECT : EVENTS_STREAM_SENTRESOLVE;
+	stream_target_text(st, target, sizeof(target));
+	/* control-spec 3.9: StreamID SP StreamStatus SP CircuitID SP Target;
+	 * a stream not attached yet names circuit 0. */
+	n = snprintf(line, sizeof(line), "%llu %s %llu %s", (unsigned long long)st->gid,
+		     events_stream_status_name(status),
+		     (unsigned long long)(st->state != ST_WAITING && st->oc ? st->oc->gid : 0), target);
+	if (n > 0 && (size_t)n < sizeof(line))
+		fn(ctx, st->gid, line, (size_t)n);
+}
+
+void circmgr_status(struct worker *w, bool circs, circmgr_status_fn fn, void *ctx)
+{
+	struct shard *sh = shard_of(w);
+
+	if (!sh || sh->stopped)
+		return;
+	if (!circs)
+		for (const struct stream *st = sh->pending; st; st = st->next)
+			status_stream(st, fn, ctx);
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		if (oc->state == OC_CLOSED)
+			continue;
+		if (circs) {
+			status_circ(oc, fn, ctx);
+			continue;
+		}
+		for (const struct stream *st = oc->streams; st; st = st->next)
+			status_stream(st, fn, ctx);
+		for (const struct stream *st = oc->waiting; st; st = st->next)
+			status_stream(st, fn, ctx);
+	}
 }

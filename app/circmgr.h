@@ -106,4 +106,25 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);
 
+/* --- The control port (owner shard only) ------------------------------------
+ * Ids are the process-unique ones the CIRC and STREAM events publish; a
+ * caller that does not know the owner asks every shard (app/shardreq.h). */
+
+/* Close the stream with this id (CLOSESTREAM, control-spec 3.16): a
+ * RELAY_END with reason (tor-spec 6.3) when it is on a circuit, a STREAM
+ * FAILED/CLOSED event with that reason, and its session's on_end (tor's
+ * SOCKS reply for reason when it was not connected yet). Return 0, or
+ * -ENOENT when this shard has no such stream. */
+int circmgr_close_stream(struct worker *w, uint64_t id, uint8_t reason);
+/* Close the circuit with this id (CLOSECIRCUIT, 3.17) as any circuit
+ * death: DESTROY, CIRC CLOSED/FAILED REASON=REQUESTED, its streams retried
+ * or failed. With if_unused a circuit that carries or awaits streams stays
+ * (still 0). Return 0, or -ENOENT when this shard has no such circuit. */
+int circmgr_close_circuit(struct worker *w, uint64_t id, bool if_unused);
+/* Call fn(ctx, id, text, len) once per live circuit (circs) or stream
+ * (!circs) of this shard with its GETINFO circuit-status / stream-status
+ * line (3.9), no line ending; text is borrowed for the call. */
+typedef void (*circmgr_status_fn)(void *ctx, uint64_t id, const char *text, size_t len);
+void circmgr_status(struct worker *w, bool circs, circmgr_status_fn fn, void *ctx);
+
 #endif

@@ -26,6 +26,10 @@
 
 /* Input kept while a command is incomplete: one line or one data block. */
 #define INBUF_MAX (CONTROL_LINE_MAX + CONTROL_DATA_MAX)
+/* Input kept while a request waits for the backend (control.h). A
+ * controller waits for each reply (stem does); one that pipelines more
+ * than this meanwhile is dropped rather than buffered without bound. */
+#define BACKLOG_MAX (1u << 20)
 #define ARG_MAX CONTROL_LINE_MAX
 
 /* --- Text buffers ----------------------------------------------------------- */
@@ -206,6 +210,10 @@ struct control_session {
 	size_t client_nonce_len;
 	uint8_t server_nonce[CONTROL_NONCE_LEN];
 	struct control_buf out;     /* replies of the current input batch */
+	struct control_req *req;    /* waiting for the backend's answer */
+	bool starting;              /* inside the backend's request callback */
+	struct control_buf backlog; /* input that arrived while req was out */
+	control_close_fn on_close;
 	size_t in_len;
 	uint8_t in[INBUF_MAX];
 	char arg[ARG_MAX];          /* decoded argument scratch */
@@ -285,12 +293,25 @@ bool control_session_is_authenticated(const struct control_session *s)
 	return s->auth == AUTH_DONE;
 }
 
+void control_session_set_close(struct control_session *s, control_close_fn fn)
+{
+	s->on_close = fn;
+}
+
+bool control_session_is_waiting(const struct control_session *s)
+{
+	return s->req != NULL;
+}
+
 void control_session_free(struct control_session *s)
 {
 	if (!s)
 		return;
+	if (s->req)
+		s->req->s = NULL; /* the backend still holds it: control_req_done frees it */
 	events_unsubscribe(s->events);
 	control_buf_free(&s->out);
+	control_buf_free(&s->backlog);
 	crypto_wipe(s, sizeof(*s));
 	free(s);
 }
@@ -877,9 +898,34 @@ static int getinfo_ns(const char *key, struct control_buf *out)
 	return all || found ? 0 : -ENOENT;
 }
 
-/* Answer the keys this file knows; -ENOENT for the rest. */
-static int getinfo_local(const char *key, struct control_buf *out)
+static bool is_status_key(const char *key)
 {
+	return strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0;
+}
+
+/* circuit-status / stream-status from a finished request (3.9): its lines
+ * joined by "\n" (a multi-line value; one line stays a single-line one,
+ * as tor answers). */
+static int getinfo_status(const char *key, const struct control_req *ans, struct control_buf *out)
+{
+	const struct control_buf *b = strcmp(key, "circuit-status") == 0 ? &ans->circs : &ans->streams;
+	size_t len = b->len;
+
+	if (ans->result < 0)
+		return -ENOTSUP;
+	while (len > 0 && b->p[len - 1] == '\n')
+		len--;
+	if (len)
+		control_buf_append(out, b->p, len);
+	return 0;
+}
+
+/* Answer the keys this file knows; -ENOENT for the rest. ans: the
+ * finished status request of this command, or NULL. */
+static int getinfo_local(const char *key, const struct control_req *ans, struct control_buf *out)
+{
+	if (is_status_key(key)) /* no answer: the backend takes no requests */
+		return ans ? getinfo_status(key, ans, out) : -ENOTSUP;
 	if (strncmp(key, "ns/", 3) == 0)
 		return getinfo_ns(key, out);
 	if (strcmp(key, "version") == 0) {
@@ -933,9 +979,47 @@ static void getinfo_emit(struct control_session *s, const struct info *in, const
 	s->out.len += w.len;
 }
 
-static void cmd_getinfo(struct control_session *s, const struct control_cmd *c)
+static void req_start(struct control_session *s, struct control_req *r);
+
+/* When the keys name circuit-status or stream-status and the backend takes
+ * requests, start one for them and return true: the command is answered
+ * when it completes. Malformed arguments are left for getinfo_answer. */
+static bool getinfo_needs_request(struct control_session *s, const struct control_cmd *c)
 {
 	struct control_args a = control_args_init(c->args, c->args_len);
+	struct control_arg arg;
+	bool circs = false, streams = false;
+	const char *why;
+	struct control_req *r;
+
+	if (!s->srv->be.request)
+		return false;
+	while (control_args_next(&a, &arg, s->arg, sizeof(s->arg), &why) == PARSE_OK) {
+		if (arg.has_value || arg.quoted)
+			continue;
+		circs |= strcmp(arg.value, "circuit-status") == 0;
+		streams |= strcmp(arg.value, "stream-status") == 0;
+	}
+	if (!circs && !streams)
+		return false;
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->args = malloc(c->args_len + 1)))
+		abort(); /* control-plane allocation (STYLE.md, Memory) */
+	memcpy(r->args, c->args, c->args_len);
+	r->args[c->args_len] = '\0';
+	r->args_len = c->args_len;
+	r->kind = CONTROL_REQ_STATUS;
+	r->want_circs = circs;
+	r->want_streams = streams;
+	req_start(s, r);
+	return true;
+}
+
+/* Answer GETINFO with these arguments; ans: the finished status request,
+ * or NULL. */
+static void getinfo_answer(struct control_session *s, const char *args, size_t args_len, const struct control_req *ans)
+{
+	struct control_args a = control_args_init(args, args_len);
 	struct info keys[MAX_KEYS];
 	struct control_buf vals = { 0 };
 	struct control_arg arg;
@@ -953,7 +1037,7 @@ static void cmd_getinfo(struct control_session *s, const struct control_cmd *c)
 		}
 		snprintf(keys[n].key, sizeof(keys[n].key), "%.127s", arg.value);
 		keys[n].off = vals.len;
-		r = getinfo_local(keys[n].key, &vals);
+		r = getinfo_local(keys[n].key, ans, &vals);
 		if (r == -ENOENT && s->srv->be.getinfo)
 			r = s->srv->be.getinfo(s->srv->be.arg, keys[n].key, &vals);
 		if (r < 0) {
@@ -976,6 +1060,12 @@ static void cmd_getinfo(struct control_session *s, const struct control_cmd *c)
 	if (!bad)
 		reply_ok(s);
 	control_buf_free(&vals);
+}
+
+static void cmd_getinfo(struct control_session *s, const struct control_cmd *c)
+{
+	if (!getinfo_needs_request(s, c))
+		getinfo_answer(s, c->args, c->args_len, NULL);
 }
 
 static void cmd_setevents(struct control_session *s, const struct control_cmd *c)
@@ -1064,70 +1154,193 @@ static void cmd_signal(struct control_session *s, const struct control_cmd *c)
 	reply(s, 552, ' ', "Unrecognized signal code \"%s\"", name);
 }
 
-/* Parse an id argument (1*16 digits here: our ids are decimal). */
+/* Parse a StreamID/CircuitID argument: our ids are nonzero decimal
+ * uint64s. Anything else names no stream or circuit (tor answers 552). */
 static bool parse_id(const struct control_arg *arg, uint64_t *id)
 {
-	if (arg->has_value || arg->quoted || arg->value_len == 0 || arg->value_len > 16 ||
+	unsigned long long v;
+	char *end;
+
+	if (arg->has_value || arg->quoted || arg->value_len == 0 || arg->value_len > 20 ||
 	    strspn(arg->value, "0123456789") != arg->value_len)
 		return false;
-	*id = strtoull(arg->value, NULL, 10);
+	errno = 0;
+	v = strtoull(arg->value, &end, 10);
+	if (errno || v == 0)
+		return false;
+	*id = v;
 	return true;
+}
+
+/* A RELAY_END reason of tor-spec 6.3 as a decimal (1 MISC .. 14
+ * NOTDIRECTORY); control-spec 3.16 answers 552 to any other. */
+static bool parse_end_reason(const struct control_arg *arg, uint8_t *reason)
+{
+	unsigned long v;
+
+	if (arg->has_value || arg->quoted || arg->value_len == 0 || arg->value_len > 3 ||
+	    strspn(arg->value, "0123456789") != arg->value_len)
+		return false;
+	v = strtoul(arg->value, NULL, 10);
+	if (v < 1 || v > 14)
+		return false;
+	*reason = (uint8_t)v;
+	return true;
+}
+
+static struct control_req *req_new(enum control_req_kind kind, uint64_t id)
+{
+	struct control_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		abort(); /* control-plane allocation (STYLE.md, Memory) */
+	r->kind = kind;
+	r->id = id;
+	return r;
 }
 
 static void cmd_closestream(struct control_session *s, const struct control_cmd *c)
 {
 	struct control_args a = control_args_init(c->args, c->args_len);
 	struct control_arg arg;
+	char idtext[32];
 	uint64_t id = 0;
-	char idtext[32] = "";
-	bool bad = false, have_id, have_reason;
-	unsigned long reason = 0;
+	uint8_t reason = 0;
+	bool bad = false, have_id;
+	struct control_req *r;
 
-	have_id = next_arg(s, &a, &arg, &bad) && parse_id(&arg, &id);
-	if (!bad)
-		snprintf(idtext, sizeof(idtext), "%.31s", s->arg);
-	have_reason = !bad && have_id && next_arg(s, &a, &arg, &bad) && !arg.has_value && !arg.quoted &&
-		      arg.value_len > 0 && arg.value_len < 4 && strspn(arg.value, "0123456789") == arg.value_len;
-	if (have_reason)
-		reason = strtoul(arg.value, NULL, 10);
-	if (bad)
-		return;
-	if (!have_id || !have_reason || reason > 255) {
-		reply(s, 512, ' ', have_id ? "CLOSESTREAM needs a reason number (0-255)" :
-					     "CLOSESTREAM needs a stream id and a reason");
+	if (!next_arg(s, &a, &arg, &bad)) {
+		if (!bad)
+			reply(s, 512, ' ', "Missing argument to CLOSESTREAM");
 		return;
 	}
-	/* Flags after the reason are allowed and ignored (3.15). */
-	if (!s->srv->be.close_stream || s->srv->be.close_stream(s->srv->be.arg, id, (unsigned)reason) == -ENOENT)
+	have_id = parse_id(&arg, &id);
+	snprintf(idtext, sizeof(idtext), "%.31s", arg.value);
+	if (!next_arg(s, &a, &arg, &bad)) {
+		if (!bad)
+			reply(s, 512, ' ', "Missing argument to CLOSESTREAM");
+		return;
+	}
+	if (!have_id) {
 		reply(s, 552, ' ', "Unknown stream \"%s\"", idtext);
-	else
-		reply_ok(s);
+		return;
+	}
+	if (!parse_end_reason(&arg, &reason)) {
+		reply(s, 552, ' ', "Unrecognized reason \"%.31s\"", arg.value);
+		return;
+	}
+	/* Flags after the reason are ignored (3.16: none is defined). */
+	r = req_new(CONTROL_REQ_CLOSE_STREAM, id);
+	r->reason = reason;
+	req_start(s, r);
 }
 
 static void cmd_closecircuit(struct control_session *s, const struct control_cmd *c)
 {
 	struct control_args a = control_args_init(c->args, c->args_len);
 	struct control_arg arg;
+	char idtext[32];
 	uint64_t id = 0;
-	char idtext[32] = "";
 	bool bad = false, if_unused = false, have_id;
+	struct control_req *r;
 
-	have_id = next_arg(s, &a, &arg, &bad) && parse_id(&arg, &id);
-	if (!bad)
-		snprintf(idtext, sizeof(idtext), "%.31s", s->arg);
-	while (!bad && have_id && next_arg(s, &a, &arg, &bad))
-		if (strcasecmp(arg.value, "IfUnused") == 0)
+	if (!next_arg(s, &a, &arg, &bad)) {
+		if (!bad)
+			reply(s, 512, ' ', "Missing argument to CLOSECIRCUIT");
+		return;
+	}
+	have_id = parse_id(&arg, &id);
+	snprintf(idtext, sizeof(idtext), "%.31s", arg.value);
+	/* 3.17: IfUnused (case-insensitive, as tor); other flags ignored. */
+	while (next_arg(s, &a, &arg, &bad))
+		if (!arg.has_value && strcasecmp(arg.value, "IfUnused") == 0)
 			if_unused = true;
 	if (bad)
 		return;
 	if (!have_id) {
-		reply(s, 512, ' ', "CLOSECIRCUIT needs a circuit id");
+		reply(s, 552, ' ', "Unknown circuit \"%s\"", idtext);
 		return;
 	}
-	if (!s->srv->be.close_circuit || s->srv->be.close_circuit(s->srv->be.arg, id, if_unused) == -ENOENT)
-		reply(s, 552, ' ', "Unknown circuit \"%s\"", idtext);
-	else
+	r = req_new(CONTROL_REQ_CLOSE_CIRCUIT, id);
+	r->if_unused = if_unused;
+	req_start(s, r);
+}
+
+/* --- Requests answered later (control.h) ----------------------------------------- */
+
+static void req_free(struct control_req *r)
+{
+	control_buf_free(&r->circs);
+	control_buf_free(&r->streams);
+	free(r->args);
+	free(r);
+}
+
+/* Reply to the command that made r, whose answer is in. */
+static void req_answer(struct control_session *s, const struct control_req *r)
+{
+	const char *what = r->kind == CONTROL_REQ_CLOSE_STREAM ? "stream" : "circuit";
+
+	if (r->kind == CONTROL_REQ_STATUS) {
+		getinfo_answer(s, r->args, r->args_len, r);
+		return;
+	}
+	if (r->result == 0)
 		reply_ok(s);
+	else if (r->result == -ENOENT)
+		reply(s, 552, ' ', "Unknown %s \"%llu\"", what, (unsigned long long)r->id);
+	else
+		reply(s, 551, ' ', "Cannot close the %s: %s", what, strerror(-r->result));
+}
+
+static void req_start(struct control_session *s, struct control_req *r)
+{
+	int e = -ENOTSUP;
+
+	r->s = s;
+	s->req = r;
+	s->starting = true;
+	if (s->srv->be.request)
+		e = s->srv->be.request(s->srv->be.arg, s->w, r);
+	s->starting = false;
+	if (e < 0) {
+		r->result = e;
+		r->done = true;
+	}
+	if (r->done) { /* answered at once (or not at all) */
+		s->req = NULL;
+		req_answer(s, r);
+		req_free(r);
+	}
+}
+
+static void session_feed(struct control_session *s, const uint8_t *data, size_t len);
+static void session_parse(struct control_session *s);
+
+void control_req_done(struct control_req *r)
+{
+	struct control_session *s = r->s;
+	struct control_buf kept;
+
+	r->done = true;
+	if (s && s->starting)
+		return; /* req_start answers it */
+	if (!s) { /* the controller went away meanwhile */
+		req_free(r);
+		return;
+	}
+	s->req = NULL;
+	req_answer(s, r);
+	req_free(r);
+	/* Go on with what the controller sent meanwhile, in order. */
+	kept = s->backlog;
+	memset(&s->backlog, 0, sizeof(s->backlog));
+	session_parse(s);
+	session_feed(s, (const uint8_t *)kept.p, kept.len);
+	control_buf_free(&kept);
+	flush(s);
+	if (s->close && s->on_close)
+		s->on_close(s->send_arg);
 }
 
 /* --- Dispatch ------------------------------------------------------------------- */
@@ -1177,36 +1390,61 @@ static void dispatch(struct control_session *s, const struct control_cmd *c)
 	commands[i].fn(s, c);
 }
 
-bool control_session_input(struct control_session *s, const uint8_t *data, size_t len)
+/* Run the complete commands in s->in until a request is out. */
+static void session_parse(struct control_session *s)
 {
-	while (len > 0 && !s->close) {
-		size_t take = sizeof(s->in) - s->in_len, used = 0;
+	size_t used = 0;
+
+	while (!s->close && !s->req) {
 		struct control_cmd c;
 		const char *why;
 		enum parse_result r;
+		size_t n;
 
+		r = control_parse(s->in + used, s->in_len - used, &c, &n, &why);
+		if (r == PARSE_NEED_MORE)
+			break;
+		if (r == PARSE_INVALID) {
+			reply_close(s, 510, "Protocol error: %s", why);
+			break;
+		}
+		dispatch(s, &c);
+		used += n;
+	}
+	memmove(s->in, s->in + used, s->in_len - used);
+	s->in_len -= used;
+}
+
+/* Take data (borrowed) into s->in and run it; once a request is out, keep
+ * the rest in the backlog until control_req_done. */
+static void session_feed(struct control_session *s, const uint8_t *data, size_t len)
+{
+	while (len > 0 && !s->close) {
+		size_t take = sizeof(s->in) - s->in_len;
+
+		if (s->req) {
+			if (s->backlog.len + len > BACKLOG_MAX) {
+				log_notice("control: closing a controller that sent over %u bytes while a command was "
+					   "being answered", BACKLOG_MAX);
+				s->close = true;
+				return;
+			}
+			control_buf_append(&s->backlog, (const char *)data, len);
+			return;
+		}
 		if (take > len)
 			take = len;
 		memcpy(s->in + s->in_len, data, take);
 		s->in_len += take;
 		data += take;
 		len -= take;
-		while (!s->close) {
-			size_t n;
-
-			r = control_parse(s->in + used, s->in_len - used, &c, &n, &why);
-			if (r == PARSE_NEED_MORE)
-				break;
-			if (r == PARSE_INVALID) {
-				reply_close(s, 510, "Protocol error: %s", why);
-				break;
-			}
-			dispatch(s, &c);
-			used += n;
-		}
-		memmove(s->in, s->in + used, s->in_len - used);
-		s->in_len -= used;
+		session_parse(s);
 	}
+}
+
+bool control_session_input(struct control_session *s, const uint8_t *data, size_t len)
+{
+	session_feed(s, data, len);
 	flush(s);
 	return !s->close;
 }
@@ -1240,6 +1478,12 @@ static void control_recv(struct conn *c, const uint8_t *data, size_t len)
 		conn_close(c, 0, true);
 }
 
+/* The session closes after a request's answer (control_req_done). */
+static void control_close_later(void *arg)
+{
+	conn_close(arg, 0, true);
+}
+
 static void control_closed(struct conn *c, int err)
 {
 	(void)err;
@@ -1256,5 +1500,8 @@ void control_accept(struct worker *w, struct conn *c, void *arg)
 	const struct control_server *srv = arg;
 
 	log_info("control: connection from %s", conn_peer_name(c));
-	conn_set_ops(c, &control_ops, control_session_new(srv, w, conn_out, c));
+	struct control_session *s = control_session_new(srv, w, conn_out, c);
+
+	control_session_set_close(s, control_close_later);
+	conn_set_ops(c, &control_ops, s);
 }

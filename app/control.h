@@ -54,6 +54,44 @@ enum control_signal {
 	CONTROL_SIGNAL_NEWNYM,   /* NEWNYM: new streams get new circuits */
 };
 
+/* --- Requests answered later ------------------------------------------------
+ * Circuits and streams live on every worker's shard, and a session must
+ * not block its own worker waiting for the others. So CLOSESTREAM,
+ * CLOSECIRCUIT and GETINFO circuit-status / stream-status become a request
+ * that the backend answers with control_req_done() on the session's
+ * worker. Until then the session answers nothing else and keeps the input
+ * that follows (control-spec 2.3: replies come in command order). */
+enum control_req_kind {
+	CONTROL_REQ_CLOSE_STREAM,  /* id, reason (3.16) */
+	CONTROL_REQ_CLOSE_CIRCUIT, /* id, if_unused (3.17) */
+	CONTROL_REQ_STATUS,        /* want_circs / want_streams (3.9) */
+};
+
+struct control_session;
+
+struct control_req {
+	/* The question (control.c fills it). */
+	enum control_req_kind kind;
+	uint64_t id;
+	uint8_t reason;
+	bool if_unused;
+	bool want_circs, want_streams;
+	/* The answer (the backend fills it before control_req_done). */
+	int result;                 /* 0; -ENOENT: no such id (552); else 551 */
+	struct control_buf circs;   /* circuit-status lines, each ending in "\n" */
+	struct control_buf streams; /* stream-status lines, each ending in "\n" */
+	/* control.c's own. */
+	struct control_session *s;  /* NULL once the session is gone */
+	bool done;
+	char *args;                 /* GETINFO: its arguments, answered at the end */
+	size_t args_len;
+};
+
+/* The backend's answer to req is complete: the session replies and goes
+ * on with the input it kept, and req is freed. The session's worker only
+ * (the w given to the request callback). */
+void control_req_done(struct control_req *req);
+
 /* What the gateway provides. Every callback is optional (NULL: the
  * commands that need it answer "551 ... not available" honestly) and runs
  * on the session's worker; arg is the backend's own. */
@@ -67,9 +105,13 @@ struct control_backend {
 	 * tor does); the others run first and their result decides the reply:
 	 * 0 -> "250 OK", -errno -> "551" (-ENOTSUP: not available yet). */
 	int (*signal)(void *arg, enum control_signal sig);
-	/* Close a stream or circuit by id: 0, or -ENOENT when unknown (552). */
-	int (*close_stream)(void *arg, uint64_t stream_id, unsigned reason);
-	int (*close_circuit)(void *arg, uint64_t circ_id, bool if_unused);
+	/* Start answering req (see struct control_req; borrowed until
+	 * control_req_done). w is the session's worker (NULL in tests without
+	 * one): control_req_done(req) must run there, exactly once, within a
+	 * bounded time, and may run before this returns. Return 0, or -errno
+	 * when the request cannot start (the command answers 551 and
+	 * control_req_done must not be called). */
+	int (*request)(void *arg, struct worker *w, struct control_req *req);
 	/* Call fn(cfg, ctx) with the configuration in force, kept valid for
 	 * the call. */
 	void (*config_read)(void *arg, void (*fn)(const struct config *cfg, void *ctx), void *ctx);
@@ -91,8 +133,10 @@ struct control_server {
 
 /* Called with output for the controller (borrowed for the call). */
 typedef void (*control_send_fn)(void *arg, const char *data, size_t len);
-
-struct control_session;
+/* Called (with the send callback's arg) when the session must close
+ * outside control_session_input, after a request's answer (QUIT or a
+ * protocol error in the input it had kept). */
+typedef void (*control_close_fn)(void *arg);
 
 /* Make a session for one controller. srv is borrowed and must outlive it;
  * w may be NULL (tests: no event subscriptions are then possible, and
@@ -103,8 +147,13 @@ struct control_session *control_session_new(const struct control_server *srv, st
  * send callback before it returns. Return false when the connection must
  * now be closed (after the queued replies are written). */
 bool control_session_input(struct control_session *s, const uint8_t *data, size_t len);
+void control_session_set_close(struct control_session *s, control_close_fn fn);
+/* A request is waiting for the backend's answer. */
+bool control_session_is_waiting(const struct control_session *s);
 bool control_session_is_authenticated(const struct control_session *s);
-/* Free s (NULL is fine); unsubscribes it from the event bus. */
+/* Free s (NULL is fine); unsubscribes it from the event bus. A request
+ * still out stays the backend's until control_req_done, which then only
+ * frees it. */
 void control_session_free(struct control_session *s);
 
 /* The accept callback for ControlPort listeners; arg is the struct

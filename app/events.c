@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/compiler.h"
 #include "net/worker.h"
@@ -205,6 +206,11 @@ static const char *const stream_status[] = { "NEW",    "SENTCONNECT", "SENTRESOL
 					     "FAILED", "CLOSED",      "DETACHED",    "REMAP" };
 static const char *const orconn_status[] = { "NEW", "LAUNCHED", "CONNECTED", "FAILED", "CLOSED" };
 
+const char *events_stream_status_name(enum events_stream_status status)
+{
+	return (unsigned)status < ARRAY_LEN(stream_status) ? stream_status[status] : "?";
+}
+
 /* snprintf-style append into out[*n..cap); sets *n past cap on overflow. */
 static void PRINTF_LIKE(4, 5) put(char *out, size_t cap, size_t *n, const char *fmt, ...)
 {
@@ -230,22 +236,42 @@ static bool has(const char *s)
 	return s && s[0];
 }
 
-size_t events_format_circ(char *out, size_t cap, uint64_t circ_id, enum events_circ_status status,
-			  const char *path, const char *purpose, const char *reason)
+size_t events_format_circ_info(char *out, size_t cap, uint64_t circ_id, enum events_circ_status status,
+			       const struct events_circ_info *info)
 {
 	size_t n = 0;
 
 	if ((unsigned)status >= ARRAY_LEN(circ_status))
 		return 0;
-	/* 4.1.1: "650 CIRC" SP CircuitID SP CircStatus [SP Path] ...
-	 * [SP "PURPOSE=" Purpose] ... [SP "REASON=" Reason] */
+	/* 4.1.1: "650 CIRC" SP CircuitID SP CircStatus [SP Path]
+	 * [SP "BUILD_FLAGS=" BuildFlags] [SP "PURPOSE=" Purpose] ...
+	 * [SP "TIME_CREATED=" TimeCreated] [SP "REASON=" Reason] */
 	put(out, cap, &n, "650 CIRC %llu %s", (unsigned long long)circ_id, circ_status[status]);
-	if (has(path))
-		put(out, cap, &n, " %s", path);
-	put(out, cap, &n, " PURPOSE=%s", has(purpose) ? purpose : "GENERAL");
-	if (has(reason))
-		put(out, cap, &n, " REASON=%s", reason);
+	if (has(info->path))
+		put(out, cap, &n, " %s", info->path);
+	if (has(info->build_flags))
+		put(out, cap, &n, " BUILD_FLAGS=%s", info->build_flags);
+	put(out, cap, &n, " PURPOSE=%s", has(info->purpose) ? info->purpose : "GENERAL");
+	if (info->created_us) {
+		/* ISOTime2Frac: "YYYY-MM-DDTHH:MM:SS.ffffff" (UTC). */
+		time_t secs = (time_t)(info->created_us / 1000000u);
+		char when[32];
+		struct tm tm;
+
+		if (gmtime_r(&secs, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm))
+			put(out, cap, &n, " TIME_CREATED=%s.%06u", when, (unsigned)(info->created_us % 1000000u));
+	}
+	if (has(info->reason))
+		put(out, cap, &n, " REASON=%s", info->reason);
 	return finish(out, cap, n);
+}
+
+size_t events_format_circ(char *out, size_t cap, uint64_t circ_id, enum events_circ_status status,
+			  const char *path, const char *purpose, const char *reason)
+{
+	struct events_circ_info info = { .path = path, .purpose = purpose, .reason = reason };
+
+	return events_format_circ_info(out, cap, circ_id, status, &info);
 }
 
 size_t events_format_stream(char *out, size_t cap, uint64_t stream_id, enum events_stream_status status,
@@ -268,14 +294,21 @@ size_t events_format_stream(char *out, size_t cap, uint64_t stream_id, enum even
 	return finish(out, cap, n);
 }
 
-void events_publish_circ(uint64_t circ_id, enum events_circ_status status, const char *path,
-			 const char *purpose, const char *reason)
+void events_publish_circ_info(uint64_t circ_id, enum events_circ_status status,
+			      const struct events_circ_info *info)
 {
 	char line[LINE_MAX_];
 
 	if (events_wanted(EVENT_CIRC))
-		publish_line(EVENT_CIRC, line,
-			     events_format_circ(line, sizeof(line), circ_id, status, path, purpose, reason));
+		publish_line(EVENT_CIRC, line, events_format_circ_info(line, sizeof(line), circ_id, status, info));
+}
+
+void events_publish_circ(uint64_t circ_id, enum events_circ_status status, const char *path,
+			 const char *purpose, const char *reason)
+{
+	struct events_circ_info info = { .path = path, .purpose = purpose, .reason = reason };
+
+	events_publish_circ_info(circ_id, status, &info);
 }
 
 void events_publish_stream(uint64_t stream_id, enum events_stream_status status, uint64_t circ_id,

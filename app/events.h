@@ -90,6 +90,24 @@ enum events_circ_status {
 void events_publish_circ(uint64_t circ_id, enum events_circ_status status, const char *path,
 			 const char *purpose, const char *reason);
 
+/* Every optional field of a CIRC line onionring fills, in 4.1.1's order.
+ * Strings are borrowed; NULL or "" leaves a field out. */
+struct events_circ_info {
+	const char *path;        /* as for events_publish_circ */
+	const char *build_flags; /* "ONEHOP_TUNNEL", "NEED_CAPACITY,NEED_UPTIME", ... */
+	const char *purpose;     /* NULL: "GENERAL" */
+	uint64_t created_us;     /* TIME_CREATED, wall clock in microseconds since
+				  * the epoch (ISOTime2Frac, UTC); 0 leaves it out */
+	const char *reason;
+};
+
+/* The same with every field: "650 CIRC <circ_id> <status> [<path>]
+ * [BUILD_FLAGS=...] PURPOSE=... [TIME_CREATED=...] [REASON=...]". The
+ * circuit manager publishes this form, and GETINFO circuit-status (3.9)
+ * answers each circuit with the same text minus "650 CIRC ". */
+void events_publish_circ_info(uint64_t circ_id, enum events_circ_status status,
+			      const struct events_circ_info *info);
+
 /* Stream status (4.1.2). */
 enum events_stream_status {
 	EVENTS_STREAM_NEW,
@@ -113,6 +131,9 @@ enum events_stream_status {
  * source: NULL or the SOCKS client's "addr:port". */
 void events_publish_stream(uint64_t stream_id, enum events_stream_status status, uint64_t circ_id,
 			   const char *target, const char *reason, const char *source);
+
+/* The StreamStatus keyword of status ("SUCCEEDED"); "?" when unknown. */
+const char *events_stream_status_name(enum events_stream_status status);
 
 /* OR connection (channel) status (4.1.3). */
 enum events_orconn_status {
@@ -208,6 +229,8 @@ void events_unsubscribe(struct events_sub *s);
  * its length (CRLF included) or 0 if it did not fit. */
 size_t events_format_circ(char *out, size_t cap, uint64_t circ_id, enum events_circ_status status,
 			  const char *path, const char *purpose, const char *reason);
+size_t events_format_circ_info(char *out, size_t cap, uint64_t circ_id, enum events_circ_status status,
+			       const struct events_circ_info *info);
 size_t events_format_stream(char *out, size_t cap, uint64_t stream_id, enum events_stream_status status,
 			    uint64_t circ_id, const char *target, const char *reason, const char *source);
 

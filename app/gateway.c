@@ -19,6 +19,7 @@
 #include "app/dirfetch.h"
 #include "app/dirmgr.h"
 #include "app/control.h"
+#include "app/shardreq.h"
 #include "app/dirview.h"
 #include "app/guardmgr.h"
 #include "app/events.h"
@@ -480,13 +481,21 @@ static int control_getinfo(void *arg, const char *key, struct control_buf *out)
 					   g->cfg->socks_port.v[i].addr, g->cfg->socks_port.v[i].is_ipv6 ? "]" : "",
 					   g->socks_bound[i]);
 		pthread_mutex_unlock(&g->cfg_lock);
-	} else if (strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0 ||
-		   strncmp(key, "md/", 3) == 0) {
-		return -ENOTSUP; /* the circuit and directory managers do not publish these yet */
+	} else if (strncmp(key, "md/", 3) == 0) {
+		return -ENOTSUP; /* the directory manager does not publish these yet */
 	} else {
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/* CLOSESTREAM, CLOSECIRCUIT, circuit-status, stream-status: every shard
+ * is asked (app/shardreq.h). */
+static int control_request(void *arg, struct worker *w, struct control_req *req)
+{
+	struct gateway *g = arg;
+
+	return shardreq_start(g->rt, w, req);
 }
 
 static void dump_worker(struct worker *w, void *arg)
@@ -566,7 +575,7 @@ static int open_control_port(struct gateway *g, char *err, size_t errlen)
 	if (cfg->control_port.n == 0)
 		return 0;
 	srv->be = (struct control_backend){
-		.arg = g, .getinfo = control_getinfo, .signal = control_signal,
+		.arg = g, .getinfo = control_getinfo, .signal = control_signal, .request = control_request,
 		.config_read = control_config_read, .config_replace = control_config_replace,
 	};
 	srv->have_passwords = cfg->hashed_control_password.n > 0;

@@ -3,7 +3,11 @@
  * arguments are tokenized to the end; consumed counts stay in bounds;
  * whole-buffer and byte-at-a-time framing agree), the reply writers'
  * length prediction, and a whole app/control session (NULL
- * authentication, a fake backend) fed the same bytes. */
+ * authentication, a fake backend) fed the same bytes. The backend answers
+ * CLOSESTREAM/CLOSECIRCUIT/circuit-status requests at once, later (after
+ * the input, so the kept input runs then), or refuses them, in turn; the
+ * last one may outlive its session. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,19 +108,71 @@ static int fake_replace(void *arg, struct config *ncfg, char *err, size_t errlen
 	return 0;
 }
 
+static struct control_req *pending;
+static unsigned nrequests;
+
+static void fake_answer(struct control_req *req)
+{
+	req->result = req->id % 2 ? 0 : -ENOENT;
+	if (req->want_circs)
+		control_buf_printf(&req->circs, "%llu BUILT PURPOSE=GENERAL\n7 LAUNCHED PURPOSE=GENERAL\n",
+				   (unsigned long long)req->id);
+	if (req->want_streams)
+		control_buf_printf(&req->streams, "42 SUCCEEDED 7 example.com:80\n");
+}
+
+static int fake_request(void *arg, struct worker *w, struct control_req *req)
+{
+	(void)arg;
+	CHECK(w == NULL && pending == NULL);
+	switch (nrequests++ % 3) {
+	case 0:
+		return -ENOTSUP;
+	case 1:
+		fake_answer(req);
+		control_req_done(req);
+		return 0;
+	default:
+		pending = req;
+		return 0;
+	}
+}
+
+static void fake_close(void *arg)
+{
+	(void)arg;
+}
+
 static void run_session(const uint8_t *data, size_t len)
 {
 	static const struct control_server srv = {
-		.be = { .signal = fake_signal, .config_read = fake_read, .config_replace = fake_replace },
+		.be = { .signal = fake_signal, .config_read = fake_read, .config_replace = fake_replace,
+			.request = fake_request },
 	};
 	struct control_session *s;
 
 	if (!cfg)
 		cfg = config_new_defaults();
 	s = control_session_new(&srv, NULL, fake_send, NULL);
+	control_session_set_close(s, fake_close);
 	control_session_input(s, (const uint8_t *)"AUTHENTICATE\r\n", 14);
 	control_session_input(s, data, len);
+	/* Answer what is out; the kept input may start more (bounded by it). */
+	for (int i = 0; i < 100000 && pending && (len & 1); i++) {
+		struct control_req *r = pending;
+
+		pending = NULL;
+		fake_answer(r);
+		control_req_done(r);
+	}
 	control_session_free(s);
+	if (pending) { /* answered after its session went away */
+		struct control_req *r = pending;
+
+		pending = NULL;
+		fake_answer(r);
+		control_req_done(r);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);

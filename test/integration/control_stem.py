@@ -5,8 +5,10 @@ For: test_control.sh ("basic": authentication by cookie, SAFECOOKIE and
 password, refusals, GETINFO, GETCONF/SETCONF, NOTICE events, SIGNAL
 SHUTDOWN) and test_control_streams.sh ("streams": CIRC and STREAM events
 while curl runs through the gateway, then NEWNYM moves new streams to a new
-circuit). Not for: the protocol details, which test/unit/test_control.c
-checks byte for byte.
+circuit; then, during slow downloads, GETINFO stream-status and
+circuit-status, CLOSESTREAM, CLOSECIRCUIT with and without IfUnused, and
+552 for unknown ids). Not for: the protocol details, which
+test/unit/test_control.c checks byte for byte.
 
 Exit status: 0 pass, 1 fail (the reason on stderr), 77 skipped.
 Every wait is bounded.
@@ -230,6 +232,135 @@ def streams(a):
         check(second is not None and second != first,
               "after NEWNYM the new stream uses a new circuit (%s, was %s)" % (second, first))
         check(second in built, "CIRC BUILT announced circuit %s after NEWNYM (BUILT: %s)" % (second, built))
+        close_commands(a, c, http_port, circ_events, stream_events, lock)
+
+
+def wait_for(what, fn, timeout=20.0):
+    """Poll fn() until it returns something true; bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        time.sleep(0.2)
+    fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def close_commands(a, c, http_port, circ_events, stream_events, lock):
+    """stream-status, circuit-status, CLOSESTREAM and CLOSECIRCUIT while
+    slow downloads run (each would take minutes: 64 MB at 200 KB/s)."""
+    def download(tag):
+        return subprocess.Popen(["curl", "-sS", "--fail", "--max-time", "120", "--limit-rate", "200K",
+                                 "--socks5-hostname", "127.0.0.1:%d" % a.socks, "-o", "/dev/null",
+                                 "%s/bytes/67108864?%s" % (a.url, tag)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def open_stream(seen):
+        """A SUCCEEDED stream to the HTTP server that is not in seen."""
+        for st in c.get_streams():
+            if st.status == "SUCCEEDED" and st.target_port == http_port and st.id not in seen:
+                return st
+        return None
+
+    def ended(proc, what):
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            fail("curl still downloading 20 s after %s" % what)
+        return rc
+
+    procs = []
+    try:
+        # --- CLOSESTREAM ---
+        p1 = download("closestream")
+        procs.append(p1)
+        st = wait_for("stream-status to list the download as SUCCEEDED", lambda: open_stream(set()))
+        circs = {ci.id: ci for ci in c.get_circuits()}
+        check(st.circ_id in circs and circs[st.circ_id].status == "BUILT" and len(circs[st.circ_id].path) == 3,
+              "stream-status: stream %s SUCCEEDED on circuit %s, which circuit-status lists as BUILT with 3 hops"
+              % (st.id, st.circ_id))
+        ci = circs[st.circ_id]
+        print("GETINFO circuit-status:\n  " + "\n  ".join(c.get_info("circuit-status").splitlines()))
+        print("GETINFO stream-status:\n  " + "\n  ".join(c.get_info("stream-status").splitlines()))
+        for one in circs.values():
+            if len(one.path) == 1 and one.status == "BUILT":
+                check("ONEHOP_TUNNEL" in one.build_flags,
+                      "one-hop directory circuit %s has BUILD_FLAGS=ONEHOP_TUNNEL" % one.id)
+        check(ci.purpose == "GENERAL" and ci.created is not None and all(len(fp) == 40 for fp, _ in ci.path),
+              "circuit-status line parses with stem: PURPOSE=%s TIME_CREATED=%s" % (ci.purpose, ci.created))
+        check(all(nick for _, nick in ci.path), "every hop is $FP~nickname: %s" % (ci.path,))
+        check(str(st.target_address) in a.url and st.target_port == http_port,
+              "stream-status names the target %s:%s" % (st.target_address, st.target_port))
+        c.close_stream(st.id, stem.RelayEndReason.MISC)
+        print("ok: CLOSESTREAM %s 1 answered 250" % st.id)
+        rc = ended(p1, "CLOSESTREAM")
+        err = p1.stderr.read().decode(errors="replace").strip()
+        check(rc != 0, "curl fails once its stream is closed (exit %d: %s)" % (rc, err))
+        check(all(s2.id != st.id for s2 in c.get_streams()), "the closed stream is gone from stream-status")
+        wait_for("a STREAM CLOSED event for stream %s" % st.id, lambda: [
+            e for e in list(stream_events) if e.id == st.id and e.status in ("CLOSED", "FAILED")], 10)
+        with lock:
+            last = [e for e in stream_events if e.id == st.id][-1]
+        check(last.status == "CLOSED" and last.reason == "MISC",
+              "STREAM %s %s REASON=%s after CLOSESTREAM" % (last.id, last.status, last.reason))
+
+        # --- CLOSECIRCUIT IfUnused leaves a busy circuit; CLOSECIRCUIT kills it ---
+        p2 = download("closecircuit")
+        procs.append(p2)
+        st2 = wait_for("a second download in stream-status", lambda: open_stream({st.id}))
+        busy = st2.circ_id
+        r = c.msg("CLOSECIRCUIT %s IfUnused" % busy)
+        check(r.is_ok(), "CLOSECIRCUIT %s IfUnused answers 250 (%s)" % (busy, r))
+        time.sleep(1)
+        check(busy in [ci.id for ci in c.get_circuits()] and p2.poll() is None,
+              "IfUnused left circuit %s open: it carries stream %s, curl still runs" % (busy, st2.id))
+        c.close_circuit(busy)
+        print("ok: CLOSECIRCUIT %s answered 250" % busy)
+        wait_for("a CIRC CLOSED event for circuit %s" % busy, lambda: [
+            e for e in list(circ_events) if e.id == busy and e.status == "CLOSED"], 10)
+        with lock:
+            closed = [e for e in circ_events if e.id == busy and e.status == "CLOSED"][0]
+        check(closed.reason == "REQUESTED", "CIRC %s CLOSED REASON=%s" % (busy, closed.reason))
+        check(busy not in [ci.id for ci in c.get_circuits()], "circuit %s is gone from circuit-status" % busy)
+        rc = ended(p2, "CLOSECIRCUIT")
+        check(rc != 0, "curl fails when its circuit is closed (exit %d)" % rc)
+        check(all(s2.id != st2.id for s2 in c.get_streams()), "its stream is gone from stream-status")
+
+        # --- an unused circuit closes with IfUnused ---
+        idle = [ci.id for ci in c.get_circuits() if ci.status == "BUILT" and len(ci.path) == 3 and
+                all(s2.circ_id != ci.id for s2 in c.get_streams())]
+        if idle:
+            r = c.msg("CLOSECIRCUIT %s IfUnused" % idle[0])
+            check(r.is_ok(), "CLOSECIRCUIT %s IfUnused on a circuit without streams: 250" % idle[0])
+            wait_for("circuit %s to leave circuit-status" % idle[0],
+                     lambda: idle[0] not in [ci.id for ci in c.get_circuits()], 10)
+            print("ok: the unused circuit %s closed" % idle[0])
+        else:
+            print("note: no idle BUILT circuit to close with IfUnused")
+
+        # --- unknown ids ---
+        try:
+            c.close_stream("999999999")
+            fail("CLOSESTREAM of an unknown stream was accepted")
+        except stem.InvalidArguments as e:
+            print("ok: CLOSESTREAM 999999999: %s" % e)
+        try:
+            c.close_circuit("999999999")
+            fail("CLOSECIRCUIT of an unknown circuit was accepted")
+        except stem.InvalidArguments as e:
+            print("ok: CLOSECIRCUIT 999999999: %s" % e)
+        for cmd, want in (("CLOSESTREAM %s 1" % st.id, "552"), ("CLOSECIRCUIT %s" % busy, "552"),
+                          ("CLOSESTREAM 1 99", "552"), ("CLOSESTREAM 1", "512"), ("CLOSECIRCUIT", "512")):
+            r = c.msg(cmd)
+            check(code(r) == want, "%s: %s (%s)" % (cmd, want, r))
+        check(c.get_version() is not None, "the connection stays usable after the refusals")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def main():

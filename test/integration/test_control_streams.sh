@@ -6,7 +6,11 @@
 # subscribe to CIRC and STREAM, run curl through onionring's SocksPort,
 # check a STREAM SUCCEEDED event names a circuit that CIRC events
 # announced, send SIGNAL NEWNYM and check the next stream uses a different
-# circuit. Skips (77), saying why, while the gateway cannot carry a stream
+# circuit. Then, while slow downloads run: GETINFO stream-status and
+# circuit-status parsed by stem, CLOSESTREAM (curl fails, STREAM CLOSED
+# REASON=MISC), CLOSECIRCUIT IfUnused on a busy circuit (it stays), then
+# CLOSECIRCUIT (CIRC CLOSED REASON=REQUESTED, gone from circuit-status,
+# curl fails), and 552 for unknown ids. Skips (77), saying why, while the gateway cannot carry a stream
 # (one curl with a short timeout decides), while no CIRC/STREAM event is
 # published at all, or while NEWNYM answers 551. Not for: authentication or configuration
 # (test_control.sh).
@@ -43,7 +47,7 @@ if [ $ok = 0 ]; then
 fi
 
 rc=0
-timeout 180 $py "$here/control_stem.py" streams --port "$port" --socks "$OR_SOCKS_PORT" --url "$web" || rc=$?
+timeout 300 $py "$here/control_stem.py" streams --port "$port" --socks "$OR_SOCKS_PORT" --url "$web" || rc=$?
 case $rc in
 	0) echo "PASS" ;;
 	77) exit 77 ;; # control_stem.py printed the reason as its last line

@@ -37,6 +37,12 @@ struct fake {
 	uint64_t closed_stream, closed_circ;
 	unsigned close_reason;
 	bool if_unused;
+	int nrequests;
+	int request_result;           /* what the request callback returns */
+	bool defer;                   /* keep the request for the test to finish */
+	struct control_req *pending;
+	const char *circ_lines, *stream_lines;
+	int closed_by_session;        /* the session's close callback ran */
 	char out[16384];
 	size_t out_len;
 };
@@ -62,24 +68,54 @@ static int fake_signal(void *arg, enum control_signal sig)
 	return sig == CONTROL_SIGNAL_NEWNYM ? fk.signal_result : 0;
 }
 
-static int fake_close_stream(void *arg, uint64_t id, unsigned reason)
+/* Answer req as a gateway with stream 42 on circuit 7 would. */
+static void fake_answer(struct control_req *req)
+{
+	switch (req->kind) {
+	case CONTROL_REQ_CLOSE_STREAM:
+		req->result = req->id == 42 ? 0 : -ENOENT;
+		if (req->id == 42) {
+			fk.closed_stream = req->id;
+			fk.close_reason = req->reason;
+		}
+		break;
+	case CONTROL_REQ_CLOSE_CIRCUIT:
+		req->result = req->id == 7 ? 0 : -ENOENT;
+		if (req->id == 7) {
+			fk.closed_circ = req->id;
+			fk.if_unused = req->if_unused;
+		}
+		break;
+	case CONTROL_REQ_STATUS:
+		if (req->want_circs && fk.circ_lines)
+			control_buf_printf(&req->circs, "%s", fk.circ_lines);
+		if (req->want_streams && fk.stream_lines)
+			control_buf_printf(&req->streams, "%s", fk.stream_lines);
+		req->result = 0;
+		break;
+	}
+}
+
+static int fake_request(void *arg, struct worker *w, struct control_req *req)
 {
 	(void)arg;
-	if (id != 42)
-		return -ENOENT;
-	fk.closed_stream = id;
-	fk.close_reason = reason;
+	assert_null(w); /* the tests' sessions have no worker */
+	fk.nrequests++;
+	if (fk.request_result < 0)
+		return fk.request_result;
+	if (fk.defer) {
+		fk.pending = req;
+		return 0;
+	}
+	fake_answer(req);
+	control_req_done(req); /* before returning: allowed by control.h */
 	return 0;
 }
 
-static int fake_close_circuit(void *arg, uint64_t id, bool if_unused)
+static void fake_session_close(void *arg)
 {
 	(void)arg;
-	if (id != 7)
-		return -ENOENT;
-	fk.closed_circ = id;
-	fk.if_unused = if_unused;
-	return 0;
+	fk.closed_by_session++;
 }
 
 static void fake_config_read(void *arg, void (*fn)(const struct config *cfg, void *ctx), void *ctx)
@@ -119,8 +155,7 @@ static void server_setup(bool cookie, const char *password_line)
 	snprintf(text, sizeof(text), "SocksPort 9050\n%s\n", password_line ? password_line : "");
 	assert_int_equal(config_load_string(text, strlen(text), "test", &fk.cfg, err, sizeof(err)), 0);
 	srv.be = (struct control_backend){
-		.getinfo = fake_getinfo, .signal = fake_signal, .close_stream = fake_close_stream,
-		.close_circuit = fake_close_circuit, .config_read = fake_config_read,
+		.getinfo = fake_getinfo, .signal = fake_signal, .request = fake_request, .config_read = fake_config_read,
 		.config_replace = fake_config_replace,
 	};
 	if (cookie) {
@@ -222,7 +257,8 @@ static void test_control_refuses_every_command_before_auth(void **state)
 	static const char *const cmds[] = {
 		"GETINFO version\r\n", "GETCONF SocksPort\r\n", "SETCONF ExitNodes=a\r\n", "RESETCONF ExitNodes\r\n",
 		"SETEVENTS CIRC\r\n", "SIGNAL NEWNYM\r\n", "CLOSESTREAM 42 1\r\n", "CLOSECIRCUIT 7\r\n",
-		"FOO\r\n", "+LOADCONF\r\nx\r\n.\r\n",
+		"CLOSESTREAM 42 1 IfUnused\r\n", "CLOSECIRCUIT 7 IfUnused\r\n", "CLOSESTREAM\r\n", "CLOSECIRCUIT x\r\n",
+		"GETINFO circuit-status\r\n", "GETINFO stream-status\r\n", "FOO\r\n", "+LOADCONF\r\nx\r\n.\r\n",
 	};
 
 	(void)state;
@@ -237,6 +273,9 @@ static void test_control_refuses_every_command_before_auth(void **state)
 	}
 	assert_int_equal(fk.nsignals, 0);
 	assert_int_equal(fk.replaced, 0);
+	assert_int_equal(fk.nrequests, 0);
+	assert_int_equal(fk.closed_stream, 0);
+	assert_int_equal(fk.closed_circ, 0);
 }
 
 static void test_control_ignores_input_after_closing(void **state)
@@ -488,8 +527,6 @@ static void test_control_getinfo_answers_and_rejects(void **state)
 	/* One unknown key fails the whole command; the connection stays. */
 	assert_true(say(s, "GETINFO version nosuch\r\n"));
 	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
-	assert_true(say(s, "GETINFO circuit-status\r\n"));
-	assert_string_equal(fk.out, "551 circuit-status is not available yet\r\n");
 	/* No directory snapshot is published in this test. */
 	assert_true(say(s, "GETINFO ns/all\r\n"));
 	assert_string_equal(fk.out, "551 ns/all is not available yet\r\n");
@@ -611,7 +648,7 @@ static void test_control_signal_acts_and_rejects(void **state)
 	control_session_free(s);
 }
 
-static void test_control_closestream_and_closecircuit(void **state)
+static void test_control_closestream_closes_known_streams_only(void **state)
 {
 	struct control_session *s;
 
@@ -622,23 +659,271 @@ static void test_control_closestream_and_closecircuit(void **state)
 	assert_string_equal(fk.out, "250 OK\r\n");
 	assert_int_equal(fk.closed_stream, 42);
 	assert_int_equal(fk.close_reason, 6);
+	/* stem sends a trailing space when it has no flag; flags are ignored. */
+	assert_true(say(s, "CLOSESTREAM 42 1 \r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.close_reason, 1);
+	assert_true(say(s, "CLOSESTREAM 42 14 SomeFlag Other=x\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_int_equal(fk.close_reason, 14);
+	assert_int_equal(fk.nrequests, 3);
 	assert_true(say(s, "CLOSESTREAM 43 1\r\n"));
 	assert_string_equal(fk.out, "552 Unknown stream \"43\"\r\n");
-	assert_true(say(s, "CLOSESTREAM 42\r\n"));
-	assert_memory_equal(fk.out, "512 ", 4);
-	assert_true(say(s, "CLOSESTREAM\r\n"));
-	assert_memory_equal(fk.out, "512 ", 4);
-	assert_true(say(s, "CLOSESTREAM 42 999\r\n"));
-	assert_memory_equal(fk.out, "512 ", 4);
+	assert_int_equal(fk.nrequests, 4);
+	control_session_free(s);
+}
 
+static void test_control_closestream_rejects_wrong_arguments(void **state)
+{
+	static const struct {
+		const char *cmd, *reply;
+	} cases[] = {
+		{ "CLOSESTREAM\r\n", "512 Missing argument to CLOSESTREAM\r\n" },
+		{ "CLOSESTREAM 42\r\n", "512 Missing argument to CLOSESTREAM\r\n" },
+		{ "CLOSESTREAM 42 \"6\r\n", "512 Invalid argument: " },
+		/* Ids are nonzero decimal numbers: anything else names no stream. */
+		{ "CLOSESTREAM abc 1\r\n", "552 Unknown stream \"abc\"\r\n" },
+		{ "CLOSESTREAM 0 1\r\n", "552 Unknown stream \"0\"\r\n" },
+		{ "CLOSESTREAM -1 1\r\n", "552 Unknown stream \"-1\"\r\n" },
+		{ "CLOSESTREAM 18446744073709551616 1\r\n", "552 Unknown stream \"18446744073709551616\"\r\n" },
+		{ "CLOSESTREAM \"42\" 1\r\n", "552 Unknown stream \"42\"\r\n" },
+		{ "CLOSESTREAM Id=42 1\r\n", "552 Unknown stream \"42\"\r\n" },
+		/* tor-spec 6.3 reasons are 1..14, in decimal. */
+		{ "CLOSESTREAM 42 0\r\n", "552 Unrecognized reason \"0\"\r\n" },
+		{ "CLOSESTREAM 42 15\r\n", "552 Unrecognized reason \"15\"\r\n" },
+		{ "CLOSESTREAM 42 999\r\n", "552 Unrecognized reason \"999\"\r\n" },
+		{ "CLOSESTREAM 42 DONE\r\n", "552 Unrecognized reason \"DONE\"\r\n" },
+		{ "CLOSESTREAM 42 0x6\r\n", "552 Unrecognized reason \"0x6\"\r\n" },
+		{ "CLOSESTREAM 42 -6\r\n", "552 Unrecognized reason \"-6\"\r\n" },
+	};
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* Wrong arguments keep the connection (3.16: 512/552). */
+		assert_true(say(s, cases[i].cmd));
+		assert_memory_equal(fk.out, cases[i].reply, strlen(cases[i].reply));
+	}
+	/* None of them reached the gateway. */
+	assert_int_equal(fk.nrequests, 0);
+	assert_int_equal(fk.closed_stream, 0);
+	control_session_free(s);
+}
+
+static void test_control_closecircuit_closes_known_circuits_only(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
 	assert_true(say(s, "CLOSECIRCUIT 7 IfUnused\r\n"));
 	assert_string_equal(fk.out, "250 OK\r\n");
 	assert_int_equal(fk.closed_circ, 7);
 	assert_true(fk.if_unused);
+	assert_true(say(s, "CLOSECIRCUIT 7 \r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_false(fk.if_unused);
+	/* The flag is case-insensitive (as in tor); unknown flags are ignored. */
+	assert_true(say(s, "CLOSECIRCUIT 7 Bogus ifunused\r\n"));
+	assert_string_equal(fk.out, "250 OK\r\n");
+	assert_true(fk.if_unused);
 	assert_true(say(s, "CLOSECIRCUIT 8\r\n"));
 	assert_string_equal(fk.out, "552 Unknown circuit \"8\"\r\n");
-	assert_true(say(s, "CLOSECIRCUIT\r\n"));
+	assert_int_equal(fk.nrequests, 4);
+	control_session_free(s);
+}
+
+static void test_control_closecircuit_rejects_wrong_arguments(void **state)
+{
+	static const struct {
+		const char *cmd, *reply;
+	} cases[] = {
+		{ "CLOSECIRCUIT\r\n", "512 Missing argument to CLOSECIRCUIT\r\n" },
+		{ "CLOSECIRCUIT 7 \"IfUnused\r\n", "512 Invalid argument: " },
+		{ "CLOSECIRCUIT x\r\n", "552 Unknown circuit \"x\"\r\n" },
+		{ "CLOSECIRCUIT 0 IfUnused\r\n", "552 Unknown circuit \"0\"\r\n" },
+		{ "CLOSECIRCUIT 7x\r\n", "552 Unknown circuit \"7x\"\r\n" },
+		{ "CLOSECIRCUIT 99999999999999999999\r\n", "552 Unknown circuit \"99999999999999999999\"\r\n" },
+	};
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(say(s, cases[i].cmd));
+		assert_memory_equal(fk.out, cases[i].reply, strlen(cases[i].reply));
+	}
+	assert_int_equal(fk.nrequests, 0);
+	assert_int_equal(fk.closed_circ, 0);
+	control_session_free(s);
+}
+
+static void test_control_close_commands_answer_551_when_the_gateway_cannot(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	fk.request_result = -ESHUTDOWN;
+	assert_true(say(s, "CLOSESTREAM 42 1\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	assert_true(say(s, "CLOSECIRCUIT 7\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	assert_true(say(s, "GETINFO circuit-status\r\n"));
+	assert_string_equal(fk.out, "551 circuit-status is not available yet\r\n");
+	assert_int_equal(fk.closed_stream, 0);
+	/* Without a request callback at all, the same. */
+	srv.be.request = NULL;
+	assert_true(say(s, "CLOSECIRCUIT 7\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	assert_true(say(s, "GETINFO stream-status\r\n"));
+	assert_memory_equal(fk.out, "551 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_getinfo_status_lists_every_line(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	/* Nothing open: an empty single-line value. */
+	assert_true(say(s, "GETINFO circuit-status stream-status\r\n"));
+	assert_string_equal(fk.out, "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n");
+	/* One line each: still single-line values, as tor answers. */
+	fk.circ_lines = "7 BUILT $0123456789ABCDEF0123456789ABCDEF01234567~g PURPOSE=GENERAL\n";
+	fk.stream_lines = "42 SUCCEEDED 7 example.com:80\n";
+	assert_true(say(s, "GETINFO stream-status circuit-status\r\n"));
+	assert_string_equal(fk.out, "250-stream-status=42 SUCCEEDED 7 example.com:80\r\n"
+				    "250-circuit-status=7 BUILT $0123456789ABCDEF0123456789ABCDEF01234567~g PURPOSE=GENERAL\r\n"
+				    "250 OK\r\n");
+	/* Several: a data reply (2.3), in the order the gateway gave. */
+	fk.circ_lines = "7 BUILT PURPOSE=GENERAL\n8 LAUNCHED BUILD_FLAGS=NEED_UPTIME PURPOSE=GENERAL\n";
+	assert_true(say(s, "GETINFO version circuit-status\r\n"));
+	assert_non_null(strstr(fk.out, "\r\n250+circuit-status=\r\n7 BUILT PURPOSE=GENERAL\r\n"
+				       "8 LAUNCHED BUILD_FLAGS=NEED_UPTIME PURPOSE=GENERAL\r\n.\r\n250 OK\r\n"));
+	assert_memory_equal(fk.out, "250-version=", 12);
+	/* One request per command; an unknown key still fails the whole command. */
+	assert_int_equal(fk.nrequests, 3);
+	assert_true(say(s, "GETINFO circuit-status nosuch\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
+	/* Keys are case-sensitive, as in tor. */
+	assert_true(say(s, "GETINFO Circuit-Status\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"Circuit-Status\"\r\n");
+	assert_true(say(s, "GETINFO circuit-status=1\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	control_session_free(s);
+}
+
+static void test_control_waits_for_the_answer_and_keeps_command_order(void **state)
+{
+	struct control_session *s;
+	char want[160];
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	control_session_set_close(s, fake_session_close);
+	fk.defer = true;
+	/* Everything after the request waits for its answer. */
+	assert_true(say(s, "CLOSECIRCUIT 7\r\nGETINFO process/pid\r\nCLOSE"));
+	assert_string_equal(fk.out, "");
+	assert_true(control_session_is_waiting(s));
+	assert_non_null(fk.pending);
+	assert_true(say(s, "STREAM 43 1\r\nQUIT\r\n"));
+	assert_string_equal(fk.out, "");
+	assert_int_equal(fk.nrequests, 1);
+
+	fk.out_len = 0;
+	fake_answer(fk.pending);
+	control_req_done(fk.pending); /* CLOSECIRCUIT answers; CLOSESTREAM 43 is the next request */
+	snprintf(want, sizeof(want), "250 OK\r\n250-process/pid=%ld\r\n250 OK\r\n", (long)getpid());
+	assert_string_equal(fk.out, want);
+	assert_int_equal(fk.nrequests, 2);
+	assert_true(control_session_is_waiting(s));
+	assert_int_equal(fk.closed_by_session, 0);
+
+	fk.out_len = 0;
+	fake_answer(fk.pending);
+	control_req_done(fk.pending); /* then QUIT: the session closes itself */
+	assert_string_equal(fk.out, "552 Unknown stream \"43\"\r\n250 closing connection\r\n");
+	assert_false(control_session_is_waiting(s));
+	assert_int_equal(fk.closed_by_session, 1);
+	control_session_free(s);
+}
+
+static void test_control_answer_after_the_session_is_gone_is_dropped(void **state)
+{
+	struct control_session *s;
+	struct control_req *req;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	fk.defer = true;
+	assert_true(say(s, "GETINFO stream-status\r\n"));
+	req = fk.pending;
+	assert_non_null(req);
+	control_session_free(s);
+	fk.out_len = 0;
+	fk.stream_lines = "42 SUCCEEDED 7 example.com:80\n";
+	fake_answer(req);
+	control_req_done(req); /* frees req; nothing is sent (ASan checks the rest) */
+	assert_int_equal(fk.out_len, 0);
+}
+
+static void test_control_drops_a_controller_that_floods_while_waiting(void **state)
+{
+	const size_t chunk = 64 * 1024;
+	struct control_session *s;
+	char *junk = malloc(chunk);
+	bool open = true;
+
+	(void)state;
+	assert_non_null(junk);
+	memset(junk, 'A', chunk);
+	server_setup(true, NULL);
+	s = authed();
+	fk.defer = true;
+	assert_true(say(s, "CLOSESTREAM 42 1\r\n"));
+	/* Kept up to 1 MiB while the answer is out, then the session closes. */
+	for (int i = 0; i < 40 && open; i++)
+		open = control_session_input(s, (const uint8_t *)junk, chunk);
+	assert_false(open);
+	fk.defer = false;
+	fake_answer(fk.pending);
+	control_req_done(fk.pending);
+	control_session_free(s);
+	free(junk);
+}
+
+static void test_control_before_auth_commands_after_auth(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	/* Wrong arguments to the pre-authentication commands no longer close. */
+	assert_true(say(s, "PROTOCOLINFO x\r\n"));
+	assert_string_equal(fk.out, "513 No such version \"x\"\r\n");
+	assert_true(say(s, "AUTHCHALLENGE SAFECOOKIE 00\r\n"));
+	assert_string_equal(fk.out, "513 AUTHCHALLENGE is only valid before authentication\r\n");
+	assert_true(say(s, "AUTHENTICATE 0g\r\n"));
 	assert_memory_equal(fk.out, "512 ", 4);
+	assert_true(say(s, "PROTOCOLINFO 1\r\n"));
+	assert_memory_equal(fk.out, "250-PROTOCOLINFO 1\r\n", 20);
+	assert_true(say(s, "PROTOCOLINFO 1\r\n"));
+	assert_memory_equal(fk.out, "250-PROTOCOLINFO 1\r\n", 20);
+	/* QUIT ignores arguments, as tor does. */
+	assert_false(say(s, "QUIT now\r\n"));
+	assert_string_equal(fk.out, "250 closing connection\r\n");
 	control_session_free(s);
 }
 
@@ -757,7 +1042,16 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_setconf_changes_runtime_keys_only, teardown),
 		cmocka_unit_test_teardown(test_control_setevents_rejects_unknown_events, teardown),
 		cmocka_unit_test_teardown(test_control_signal_acts_and_rejects, teardown),
-		cmocka_unit_test_teardown(test_control_closestream_and_closecircuit, teardown),
+		cmocka_unit_test_teardown(test_control_closestream_closes_known_streams_only, teardown),
+		cmocka_unit_test_teardown(test_control_closestream_rejects_wrong_arguments, teardown),
+		cmocka_unit_test_teardown(test_control_closecircuit_closes_known_circuits_only, teardown),
+		cmocka_unit_test_teardown(test_control_closecircuit_rejects_wrong_arguments, teardown),
+		cmocka_unit_test_teardown(test_control_close_commands_answer_551_when_the_gateway_cannot, teardown),
+		cmocka_unit_test_teardown(test_control_getinfo_status_lists_every_line, teardown),
+		cmocka_unit_test_teardown(test_control_waits_for_the_answer_and_keeps_command_order, teardown),
+		cmocka_unit_test_teardown(test_control_answer_after_the_session_is_gone_is_dropped, teardown),
+		cmocka_unit_test_teardown(test_control_drops_a_controller_that_floods_while_waiting, teardown),
+		cmocka_unit_test_teardown(test_control_before_auth_commands_after_auth, teardown),
 		cmocka_unit_test_teardown(test_control_unknown_and_data_commands_keep_connection, teardown),
 		cmocka_unit_test_teardown(test_control_quit_closes, teardown),
 		cmocka_unit_test_teardown(test_control_too_long_line_closes, teardown),

@@ -39,6 +39,30 @@ static void test_events_format_circ_lines(void **state)
 	assert_int_equal(events_format_circ(out, sizeof(out), 3, (enum events_circ_status)99, NULL, NULL, NULL), 0);
 }
 
+static void test_events_format_circ_info_has_build_flags_and_time_created(void **state)
+{
+	struct events_circ_info info = {
+		.path = "$0123456789ABCDEF0123456789ABCDEF01234567~g",
+		.build_flags = "NEED_CAPACITY,NEED_UPTIME",
+		/* 2026-11-27 17:28:39.000042 UTC */
+		.created_us = 1795800519ull * 1000000u + 42u,
+		.reason = "REQUESTED",
+	};
+	char out[512];
+
+	(void)state;
+	events_format_circ_info(out, sizeof(out), 9, EVENTS_CIRC_CLOSED, &info);
+	/* 4.1.1's order: path, BUILD_FLAGS, PURPOSE, TIME_CREATED, REASON. */
+	assert_string_equal(out, "650 CIRC 9 CLOSED $0123456789ABCDEF0123456789ABCDEF01234567~g "
+				 "BUILD_FLAGS=NEED_CAPACITY,NEED_UPTIME PURPOSE=GENERAL "
+				 "TIME_CREATED=2026-11-27T17:28:39.000042 REASON=REQUESTED\r\n");
+	memset(&info, 0, sizeof(info));
+	info.purpose = "GENERAL";
+	info.build_flags = "ONEHOP_TUNNEL";
+	events_format_circ_info(out, sizeof(out), 10, EVENTS_CIRC_LAUNCHED, &info);
+	assert_string_equal(out, "650 CIRC 10 LAUNCHED BUILD_FLAGS=ONEHOP_TUNNEL PURPOSE=GENERAL\r\n");
+}
+
 static void test_events_format_stream_lines(void **state)
 {
 	char out[512];
@@ -253,6 +277,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_events_format_circ_lines),
+		cmocka_unit_test(test_events_format_circ_info_has_build_flags_and_time_created),
 		cmocka_unit_test(test_events_format_stream_lines),
 		cmocka_unit_test(test_events_names_round_trip),
 		cmocka_unit_test(test_events_wanted_follows_subscriptions),

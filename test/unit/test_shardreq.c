@@ -1,0 +1,228 @@
+/* Control requests answered by every shard (app/shardreq.h) on a real
+ * two-worker runtime with a circuit manager per worker (no directory, so
+ * no circuits): a control session on worker 0 sends CLOSECIRCUIT,
+ * CLOSESTREAM, GETINFO circuit-status/stream-status pipelined in one
+ * batch; each is answered from both shards' messages, in command order,
+ * without blocking the session's worker. A shard that does not answer
+ * (its worker blocked) costs SHARDREQ_TIMEOUT_MS and a 551, and its late
+ * part is dropped. Closing real circuits and streams is
+ * test/integration/test_control_streams.sh's part. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "app/circmgr.h"
+#include "app/control.h"
+#include "app/shardreq.h"
+#include "net/runtime.h"
+#include "net/worker.h"
+
+static struct runtime *rt;
+static struct control_server srv;
+static struct control_session *session; /* worker 0 only */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static char out[4096];
+static size_t out_len;
+static _Atomic int requests, freed;
+
+static void on_send(void *arg, const char *data, size_t len)
+{
+	(void)arg;
+	pthread_mutex_lock(&out_lock);
+	if (out_len + len < sizeof(out)) {
+		memcpy(out + out_len, data, len);
+		out_len += len;
+		out[out_len] = '\0';
+	}
+	pthread_mutex_unlock(&out_lock);
+}
+
+static int on_request(void *arg, struct worker *w, struct control_req *req)
+{
+	(void)arg;
+	atomic_fetch_add(&requests, 1);
+	return shardreq_start(rt, w, req);
+}
+
+static void worker_started(struct worker *w, void *arg)
+{
+	struct circmgr_config cfg = {
+		.build_timeout_ns = 60000000000ull, .stream_attempts = 3, .max_circuits = 64,
+	};
+
+	(void)arg;
+	assert_int_equal(circmgr_start(w, &cfg), 0);
+}
+
+static void worker_stopping(struct worker *w, void *arg)
+{
+	(void)arg;
+	circmgr_stop(w);
+}
+
+/* Open a session on this worker and send it arg (a C string). */
+static void msg_session(struct worker *w, void *arg)
+{
+	const char *input = arg;
+
+	session = control_session_new(&srv, w, on_send, NULL);
+	control_session_input(session, (const uint8_t *)input, strlen(input));
+}
+
+static _Atomic int blocked;
+
+/* Keep this worker busy for 6 s: it answers no message meanwhile. */
+static void msg_block(struct worker *w, void *arg)
+{
+	struct timespec ts = { 6, 0 };
+
+	(void)w;
+	(void)arg;
+	atomic_store(&blocked, 1);
+	nanosleep(&ts, NULL);
+	atomic_store(&blocked, 0);
+}
+
+static void msg_free(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	control_session_free(session);
+	session = NULL;
+	atomic_store(&freed, 1);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static bool start_runtime(void)
+{
+	struct runtime_config cfg;
+	char why[256];
+
+	if (runtime_probe(why, sizeof(why)) < 0)
+		return false;
+	out_len = 0;
+	out[0] = '\0';
+	atomic_store(&requests, 0);
+	atomic_store(&freed, 0);
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = 2;
+	cfg.max_conns = 64;
+	cfg.recv_bufs = 16;
+	cfg.worker_started = worker_started;
+	cfg.worker_stopping = worker_stopping;
+	rt = runtime_new(&cfg);
+	assert_non_null(rt);
+	srv.be.request = on_request;
+	assert_int_equal(runtime_start(rt), 0);
+	return true;
+}
+
+/* Wait (bounded: 10 s) until the output holds len bytes. */
+static void wait_output(size_t len)
+{
+	bool done = false;
+
+	for (int i = 0; i < 1000 && !done; i++) {
+		pthread_mutex_lock(&out_lock);
+		done = out_len >= len;
+		pthread_mutex_unlock(&out_lock);
+		if (!done)
+			sleep_ms(10);
+	}
+}
+
+static void stop_runtime(void)
+{
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_free, NULL), 0);
+	for (int i = 0; i < 500 && !atomic_load(&freed); i++)
+		sleep_ms(10);
+	assert_true(atomic_load(&freed));
+	runtime_stop(rt);
+	runtime_join(rt);
+	for (unsigned i = 0; i < 2; i++)
+		circmgr_free(runtime_worker(rt, i));
+	runtime_free(rt);
+}
+
+static void test_shardreq_answers_from_every_shard_in_command_order(void **state)
+{
+	static const char want[] = "250 OK\r\n"
+				   "552 Unknown circuit \"5\"\r\n"
+				   "552 Unknown stream \"6\"\r\n"
+				   "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n"
+				   "552 Unknown circuit \"5\"\r\n";
+
+	(void)state;
+	if (!start_runtime())
+		skip();
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
+				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nCLOSESTREAM 6 1\r\n"
+				     "GETINFO circuit-status stream-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
+			 0);
+	/* The shards answer within milliseconds; the library's own timeout
+	 * (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
+	wait_output(sizeof(want) - 1);
+	pthread_mutex_lock(&out_lock);
+	assert_string_equal(out, want);
+	pthread_mutex_unlock(&out_lock);
+	/* One request per command that needs the shards. */
+	assert_int_equal(atomic_load(&requests), 4);
+	stop_runtime();
+}
+
+static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **state)
+{
+	static const char want[] = "250 OK\r\n551 Cannot close the circuit: Connection timed out\r\n250-process/pid=";
+	struct timespec t0, t1;
+	double secs;
+
+	(void)state;
+	if (!start_runtime())
+		skip();
+	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, NULL), 0);
+	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
+		sleep_ms(10);
+	assert_true(atomic_load(&blocked));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
+				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nGETINFO process/pid\r\n"),
+			 0);
+	wait_output(sizeof(want) - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_mutex_lock(&out_lock);
+	assert_memory_equal(out, want, sizeof(want) - 1);
+	pthread_mutex_unlock(&out_lock);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs >= SHARDREQ_TIMEOUT_MS / 1000.0 - 0.1);
+	/* The blocked worker's part arrives late and is dropped (ASan and
+	 * TSan watch that path). */
+	for (int i = 0; i < 500 && atomic_load(&blocked); i++)
+		sleep_ms(10);
+	assert_false(atomic_load(&blocked));
+	sleep_ms(200);
+	stop_runtime();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shardreq_answers_from_every_shard_in_command_order),
+		cmocka_unit_test(test_shardreq_gives_up_on_a_silent_shard_after_the_timeout),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
