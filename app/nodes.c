@@ -220,7 +220,8 @@ const struct node *nodelist_find(const struct nodelist *nl, const uint8_t id[SHA
 
 bool node_same_family(const struct nodelist *nl, const struct node *a, const struct node *b)
 {
-	return u32_in(nl->fam + a->fam_off, a->fam_len, b->idx);
+	/* No family lines at all: nl->fam is NULL, and NULL + 0 is undefined. */
+	return a->fam_len > 0 && u32_in(nl->fam + a->fam_off, a->fam_len, b->idx);
 }
 
 bool node_same_subnet(const struct node *a, const struct node *b)
