@@ -842,22 +842,41 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 	md_accept(d, q, b, now, desc);
 }
 
-/* Launch one request for up to DIRMGR_MD_BATCH due microdescriptors. */
-static bool md_launch_batch(struct dirmgr *d, time_t now)
+/* Is router i's microdescriptor to be fetched now: missing from the
+ * snapshot built of the latest consensus, not asked for, not waiting for
+ * its retry time? */
+static bool md_is_due(const struct dirmgr *d, size_t i, time_t now)
+{
+	const struct netdir *built = d->built;
+
+	if (d->md_state[i] == MD_INFLIGHT || (d->md_state[i] == MD_FAILED && now < d->md_retry_at[i]))
+		return false;
+	return !(built && built->cref == d->latest && built->md[i]);
+}
+
+/* How many microdescriptors to ask one directory for, of n due. dir-spec
+ * 5.2: use at least 3 directories, except when that would make more than
+ * one request for under 4 descriptors; never more than DIRMGR_MD_BATCH
+ * (tor's limit for microdescriptors) from one. */
+static size_t md_per_request(size_t n)
+{
+	size_t per = (n + 2) / 3;
+
+	return per < 4 ? 4 : per > DIRMGR_MD_BATCH ? DIRMGR_MD_BATCH : per;
+}
+
+/* Launch one request for up to per (<= DIRMGR_MD_BATCH) due microdescriptors. */
+static bool md_launch_batch(struct dirmgr *d, time_t now, size_t per)
 {
 	const struct consensus *c = d->latest->c;
 	struct dir_req *q = xcalloc(1, sizeof(*q));
 	char *path = xcalloc(16 + DIRMGR_MD_BATCH * 45, 1);
 	size_t len = strlen(strcpy(path, "/tor/micro/d/"));
-	const struct netdir *built = d->built;
-	bool same = built && built->cref == d->latest;
 
 	q->routers = xcalloc(DIRMGR_MD_BATCH, sizeof(uint32_t));
-	for (size_t i = 0; i < c->n_routers && q->n_routers < DIRMGR_MD_BATCH; i++) {
-		if (d->md_state[i] == MD_INFLIGHT || (d->md_state[i] == MD_FAILED && now < d->md_retry_at[i]))
+	for (size_t i = 0; i < c->n_routers && q->n_routers < per; i++) {
+		if (!md_is_due(d, i, now))
 			continue;
-		if (same && built->md[i])
-			continue; /* have it */
 		q->routers[q->n_routers++] = (uint32_t)i;
 		if (q->n_routers > 1)
 			path[len++] = '-';
@@ -1121,9 +1140,15 @@ static void start_fetches(struct dirmgr *d, time_t now)
 		bootstrap(d, 40, "loading_keys", "Loading authority key certs");
 		start_simple(d, DIR_FETCH_CERTS, "/tor/keys/all", now);
 	}
-	if (d->latest && now >= d->next_md_at)
-		while (d->md_inflight < d->max_md_inflight && md_launch_batch(d, now))
+	if (d->latest && now >= d->next_md_at && d->md_inflight < d->max_md_inflight) {
+		size_t due = 0, per;
+
+		for (size_t i = 0; i < d->latest->c->n_routers; i++)
+			due += md_is_due(d, i, now);
+		per = md_per_request(due);
+		while (d->md_inflight < d->max_md_inflight && md_launch_batch(d, now, per))
 			;
+	}
 }
 
 void dirmgr_tick(struct dirmgr *d)
