@@ -256,19 +256,42 @@ static bool source_ok(const struct dirmgr *d, const struct dir_source *s)
 	return s->dir_port != 0 || s->or_port != 0;
 }
 
-/* The next configured source in rotation (so a retry goes elsewhere):
- * copy it to *out, or return false if none can be used. */
-static bool pick_authority(struct dirmgr *d, struct dir_source *out)
+static struct cache_hold *cache_hold_find(struct dirmgr *d, const uint8_t id[SHA1_LEN])
+{
+	for (size_t i = 0; i < d->nholds; i++)
+		if (!memcmp(d->holds[i].id, id, SHA1_LEN))
+			return &d->holds[i];
+	return NULL;
+}
+
+/* The next configured authority (fallback: a fallback directory that is
+ * not held back after failing) in rotation, so that a retry goes
+ * elsewhere: copy it to *out, or return false if there is none. */
+static bool pick_configured(struct dirmgr *d, bool fallback, time_t now, struct dir_source *out)
 {
 	for (size_t k = 0; k < d->auths.n; k++) {
 		size_t i = (d->src_next + k) % d->auths.n;
-		if (source_ok(d, &d->auths.v[i])) {
-			d->src_next = i + 1;
-			*out = d->auths.v[i];
-			return true;
-		}
+		const struct dir_source *s = &d->auths.v[i];
+		const struct cache_hold *h;
+
+		if (!source_ok(d, s) || ((s->flags & DIR_SOURCE_FALLBACK) != 0) != fallback)
+			continue;
+		if (fallback && (h = cache_hold_find(d, s->fingerprint)) && now < h->retry_at)
+			continue;
+		d->src_next = i + 1;
+		*out = *s;
+		return true;
 	}
 	return false;
+}
+
+/* An authority or fallback. While bootstrapping the fallbacks come first
+ * (dir-spec 5.1: "Clients prefer fallbacks to authorities, trying them
+ * earlier and more frequently"); afterwards the authorities, since a
+ * fallback is then just one more cache. */
+static bool pick_authority(struct dirmgr *d, bool bootstrapping, time_t now, struct dir_source *out)
+{
+	return pick_configured(d, bootstrapping, now, out) || pick_configured(d, !bootstrapping, now, out);
 }
 
 static bool is_configured(const struct dirmgr *d, const uint8_t id[SHA1_LEN])
@@ -277,14 +300,6 @@ static bool is_configured(const struct dirmgr *d, const uint8_t id[SHA1_LEN])
 		if (!memcmp(d->auths.v[i].fingerprint, id, SHA1_LEN))
 			return true;
 	return false;
-}
-
-static struct cache_hold *cache_hold_find(struct dirmgr *d, const uint8_t id[SHA1_LEN])
-{
-	for (size_t i = 0; i < d->nholds; i++)
-		if (!memcmp(d->holds[i].id, id, SHA1_LEN))
-			return &d->holds[i];
-	return NULL;
 }
 
 /* May n serve directory documents to us now? dir-spec 3.4.1 "V2Dir";
@@ -365,15 +380,16 @@ static const struct node *pick_weighted_cache(struct dirmgr *d, const struct nod
 }
 
 /* Choose whom to ask next and copy it to *out; false if nobody can be
- * asked. dir-spec 5.1: with no usable directory, an authority or fallback;
+ * asked. dir-spec 5.1: with no usable directory, a fallback or authority;
  * with one, a cache (directory guards first, as tor's
  * UseEntryGuardsAsDirGuards does), unless DIRMGR_CACHE_TRIES cache fetches
  * in a row failed or no cache is left: then an authority. */
 static bool pick_source(struct dirmgr *d, time_t now, struct dir_source *out)
 {
 	const struct netdir *nd = d->published;
+	bool bootstrapping = !nd || !netdir_is_usable(nd, now);
 
-	if (nd && d->cache_run < DIRMGR_CACHE_TRIES && netdir_is_usable(nd, now)) {
+	if (!bootstrapping && d->cache_run < DIRMGR_CACHE_TRIES) {
 		const struct node *n = pick_dir_guard(d, nd->nodes, now);
 		if (!n)
 			n = pick_weighted_cache(d, nd->nodes, now);
@@ -382,7 +398,7 @@ static bool pick_source(struct dirmgr *d, time_t now, struct dir_source *out)
 			return true;
 		}
 	}
-	return pick_authority(d, out);
+	return pick_authority(d, bootstrapping, now, out);
 }
 
 /* "cache guard1 127.0.0.1:5000", "authority auth1 127.0.0.1:7000"... */
@@ -397,24 +413,26 @@ static const char *source_describe(const struct dir_source *s, char *buf, size_t
 	return buf;
 }
 
-/* Note how a fetch from src went. A failed cache is held back for a
- * backoff that grows with its failures (HOLD_BASE_SECS doubling up to
- * HOLD_MAX_SECS) and counts towards the authority fallback; any success
- * (a cache's, or the fallback authority's) sends the next fetches to the
- * caches again. */
+/* Note how a fetch from src went. A failed cache or fallback directory is
+ * held back for a backoff that grows with its failures (HOLD_BASE_SECS
+ * doubling up to HOLD_MAX_SECS); a failed cache also counts towards the
+ * authority fallback, and any success (a cache's, or the fallback
+ * authority's) sends the next fetches to the caches again. */
 static void source_result(struct dirmgr *d, const struct dir_source *src, bool ok, time_t now)
 {
 	struct cache_hold *h;
 
 	if (ok) {
 		d->cache_run = 0;
-		if ((src->flags & DIR_SOURCE_CACHE) && (h = cache_hold_find(d, src->fingerprint)))
+		if ((src->flags & (DIR_SOURCE_CACHE | DIR_SOURCE_FALLBACK)) &&
+		    (h = cache_hold_find(d, src->fingerprint)))
 			*h = d->holds[--d->nholds];
 		return;
 	}
-	if (!(src->flags & DIR_SOURCE_CACHE))
+	if (!(src->flags & (DIR_SOURCE_CACHE | DIR_SOURCE_FALLBACK)))
 		return;
-	d->cache_run++;
+	if (src->flags & DIR_SOURCE_CACHE)
+		d->cache_run++;
 	if (!(h = cache_hold_find(d, src->fingerprint))) {
 		if (d->nholds == DIRMGR_MAX_HOLDS) {
 			/* Full: forget the hold that ends first. */
@@ -433,7 +451,7 @@ static void source_result(struct dirmgr *d, const struct dir_source *src, bool o
 	h->retry_at = now + (h->fails > 6 ? HOLD_MAX_SECS : HOLD_BASE_SECS << (h->fails - 1));
 	if (h->retry_at > now + HOLD_MAX_SECS)
 		h->retry_at = now + HOLD_MAX_SECS;
-	if (d->cache_run == DIRMGR_CACHE_TRIES)
+	if ((src->flags & DIR_SOURCE_CACHE) && d->cache_run == DIRMGR_CACHE_TRIES)
 		log_notice("directory: %u directory cache fetches in a row failed; asking an authority next",
 			   d->cache_run);
 }

@@ -7,10 +7,11 @@
  * immutable snapshots (app/netdir.h) for the workers.
  *
  * Whom it asks (dir-spec 5.1): while no usable directory is published, the
- * authorities and fallbacks in rotation; afterwards directory caches from
+ * fallbacks and then the authorities in rotation; afterwards caches from
  * the consensus (the directory guards first, then V2Dir relays weighted by
- * bandwidth), each cache that fails held back for a while, and after
- * DIRMGR_CACHE_TRIES failed cache fetches in a row one authority fetch.
+ * bandwidth), each cache or fallback that fails held back for a while,
+ * and after DIRMGR_CACHE_TRIES failed cache fetches in a row one
+ * authority fetch.
  *
  * For: deciding what to fetch, when and from whom, and what to believe.
  * Not for: moving bytes (a struct dir_fetcher does: app/dirfetch_http.h

@@ -74,9 +74,10 @@ struct fake {
 	unsigned md_digests, max_batch, last_batch;
 	uint16_t cons_ports[16];
 	bool fail_cache_consensus;   /* caches answer consensus requests with -ECONNREFUSED */
+	bool fail_fallbacks;         /* fallback directories answer nothing: -ECONNREFUSED */
 	struct {
 		enum dir_fetch_kind kind;
-		bool cache;
+		bool cache, fallback;
 		uint8_t fp[20];
 	} rec[256];                  /* every fetch, in order */
 	size_t nrec;
@@ -143,11 +144,14 @@ static int fake_fetch(void *ctx, const struct dir_source *src, const char *path,
 	assert_true(f->nrec < 256);
 	f->rec[f->nrec].kind = kind;
 	f->rec[f->nrec].cache = cache;
+	f->rec[f->nrec].fallback = (src->flags & DIR_SOURCE_FALLBACK) != 0;
 	memcpy(f->rec[f->nrec++].fp, src->fingerprint, 20);
 	memset(p, 0, sizeof(*p));
 	p->done = done;
 	p->arg = arg;
-	if (!strcmp(path, "/tor/status-vote/current/consensus-microdesc")) {
+	if ((src->flags & DIR_SOURCE_FALLBACK) && f->fail_fallbacks) {
+		p->status = -ECONNREFUSED;
+	} else if (!strcmp(path, "/tor/status-vote/current/consensus-microdesc")) {
 		f->cons_ports[f->fetches[DIR_FETCH_CONSENSUS] % 16] = src->dir_port;
 		f->fetches[DIR_FETCH_CONSENSUS]++;
 		if (cache && f->fail_cache_consensus) {
@@ -942,6 +946,75 @@ static void test_dirmgr_caches_need_a_dirport_for_an_http_fetcher(void **state)
 		assert_false(x->fake.rec[i].cache);
 }
 
+/* Add two fallback directories (BEGIN_DIR only) to the fixture's list. */
+static void add_fallbacks(struct fx *x)
+{
+	for (int i = 0; i < 2; i++) {
+		struct dir_source *s = &x->auths.v[x->auths.n++];
+
+		memset(s, 0, sizeof(*s));
+		snprintf(s->nickname, sizeof(s->nickname), "fb%d", i);
+		s->ipv4 = 0x7f000001;
+		s->or_port = (uint16_t)(9100 + i);
+		memset(s->fingerprint, 0xf0 + i, 20);
+		s->flags = DIR_SOURCE_FALLBACK;
+	}
+}
+
+static void test_dirmgr_bootstrap_prefers_fallbacks_and_refresh_falls_back_to_authorities(void **state)
+{
+	struct fx *x = *state;
+	size_t r;
+
+	use_caches(x);
+	add_fallbacks(x);
+	bootstrap(x);
+	/* dir-spec 5.1: fallbacks first, for every bootstrap fetch */
+	for (size_t i = 0; i < x->fake.nrec; i++)
+		assert_true(x->fake.rec[i].fallback);
+	/* afterwards caches; when they fail, an authority, not a fallback */
+	x->fake.fail_cache_consensus = true;
+	fake_now = stats(x).next_consensus_fetch;
+	for (unsigned i = 0; i < DIRMGR_CACHE_TRIES; i++) {
+		run(x, 1);
+		assert_true(x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + i)].cache);
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	run(x, 1);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + DIRMGR_CACHE_TRIES);
+	assert_false(x->fake.rec[r].cache);
+	assert_false(x->fake.rec[r].fallback);
+}
+
+static void test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority(void **state)
+{
+	struct fx *x = *state;
+	size_t r;
+
+	use_caches(x);
+	add_fallbacks(x);
+	x->fake.fail_fallbacks = true;
+	start(x);
+	/* each fallback once (held back after failing), then an authority */
+	for (unsigned i = 0; i < 2; i++) {
+		run(x, 1);
+		r = nth_fetch(x, DIR_FETCH_CONSENSUS, i);
+		assert_true(x->fake.rec[r].fallback);
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	assert_memory_not_equal(x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 0)].fp,
+				x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 1)].fp, 20);
+	run(x, 6);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 2);
+	assert_false(x->fake.rec[r].fallback);
+	assert_true(stats(x).usable);
+	assert_int_equal(stats(x).fetches[DIR_FETCH_CONSENSUS][DIR_RESULT_FAILED], 2);
+	/* the rest of the bootstrap avoided the held fallbacks too */
+	for (size_t i = r; i < x->fake.nrec; i++)
+		assert_false(x->fake.rec[i].fallback);
+	assert_true(logged("consensus fetch from fallback fb"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -965,6 +1038,8 @@ int main(void)
 		T(test_dirmgr_failing_caches_move_on_then_to_an_authority),
 		T(test_dirmgr_spreads_microdesc_batches_over_directory_guards),
 		T(test_dirmgr_caches_need_a_dirport_for_an_http_fetcher),
+		T(test_dirmgr_bootstrap_prefers_fallbacks_and_refresh_falls_back_to_authorities),
+		T(test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
