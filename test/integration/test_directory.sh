@@ -146,6 +146,12 @@ grep -q "fetching /tor/status-vote/current/consensus-microdesc from cache " "$wo
 # the cache's one-hop circuit used its ntor key (it is in the directory by now)
 grep -E "directory circuit [0-9a-f]+ to " "$work/run1.log" | sed 's/^.*directory circuit/   directory circuit/' | sort -u -k5 | head -8
 cache_nick=$(echo "$refreshed" | sed -n 's/.* accepted from cache \([^ ]*\) .*/\1/p')
+# the directory guards (primary guards, all V2Dir) come first: here the
+# network's guard1..3 (those of them with Stable)
+case "$cache_nick" in
+    guard*) ;;
+    *) echo "FAIL: the refresh came from $cache_nick, not from a directory guard" >&2; exit 1 ;;
+esac
 grep -qE "directory circuit [0-9a-f]+ to $cache_nick: CREATE2 \(ntor\)" "$work/run1.log" ||
     { echo "FAIL: the directory circuit to cache $cache_nick did not use CREATE2 (ntor)" >&2; exit 1; }
 ok=$(metric 'onionring_directory_fetches_total{kind="consensus",result="ok"}')
