@@ -202,18 +202,8 @@ void guardmgr_tick(time_t now)
 
 size_t guardmgr_dir_guards(uint8_t (*ids)[20], size_t cap)
 {
-	size_t n = 0, limit;
-
-	if (!gs || !have_dv)
-		return 0;
-	limit = (size_t)gs->p.n_primary_dir_to_use;
-	for (size_t k = 0; k < gs->n_prim && n < limit && n < cap; k++) {
-		const struct guard_entry *e = &gs->e[gs->prim[k]];
-
-		if (e->node && e->filtered && e->reach != GUARD_REACH_NO)
-			memcpy(ids[n++], e->id, 20);
-	}
-	return n;
+	/* The entries' nodes point into dv: only while we hold one. */
+	return gs && have_dv ? guard_dir_guards(gs, ids, cap) : 0;
 }
 
 void guardmgr_shutdown(time_t now)
