@@ -539,6 +539,10 @@ static void start_create(struct ocirc *oc)
 		ocirc_close(oc, false, "cannot encode CREATE");
 		return;
 	}
+	if (oc->purpose == OC_DIR)
+		log_info("directory circuit %08x to %s: %s", oc->circ_id,
+			 oc->first.nickname[0] ? oc->first.nickname : "relay",
+			 oc->c.hs_kind == CIRC_HS_FAST ? "CREATE_FAST (no ntor key known)" : "CREATE2 (ntor)");
 	oc->state = OC_BUILDING;
 	send_one(oc, &cell);
 }
@@ -1028,6 +1032,24 @@ static void stream_place(struct shard *sh, struct stream *st)
 	circ_launch_for(sh, st);
 }
 
+/* Give the first hop of the directory circuit oc the ntor onion key the
+ * current directory lists for its relay, if any: the circuit then uses
+ * CREATE2 (ntor) rather than CREATE_FAST, which is only for a relay whose
+ * key we do not know yet (tor-spec 5.1.5: CREATE_FAST "is currently
+ * deprecated whenever it is not necessary", i.e. outside bootstrap). */
+static void dir_hop_learn_ntor_key(struct ocirc *oc)
+{
+	struct dirview dv;
+	const struct node *n;
+
+	if (!dir_acquire || !dir_acquire(&dv))
+		return;
+	n = nodelist_find(dv.nl, oc->first.rsa_id);
+	if (n && n->md)
+		memcpy(oc->hops[0].ntor_key, n->md->ntor_key, sizeof(oc->hops[0].ntor_key));
+	dir_release(dv.ref);
+}
+
 /* The same for a directory stream: the one-hop circuit to its relay. */
 static void stream_place_dir(struct shard *sh, struct stream *st)
 {
@@ -1058,6 +1080,7 @@ static void stream_place_dir(struct shard *sh, struct stream *st)
 	oc->first = *t;
 	memcpy(oc->hops[0].rsa_id, t->rsa_id, SHA1_LEN);
 	oc->hops[0].port = ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
+	dir_hop_learn_ntor_key(oc);
 	st->oc = oc;
 	stream_link(&oc->waiting, st);
 	ocirc_connect_first(oc);

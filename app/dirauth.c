@@ -14,17 +14,19 @@
 #include "core/log.h"
 
 /* The public Tor network's directory authorities and a few fallback
- * directories, as DirAuthority values. Public facts taken from tor's
- * src/app/config/auth_dirs.inc and fallback_dirs.inc (addresses, ports,
- * identity fingerprints, v3 identities); the fallbacks have no DirPort and
- * are reachable over BEGIN_DIR only. Serge is the bridge authority: listed
- * like tor does, never trusted for the consensus. */
+ * directories, as DirAuthority values. Public facts as tor 0.4.9.11 (the
+ * Debian package) compiles them in from src/app/config/auth_dirs.inc and
+ * fallback_dirs.inc (addresses, ports, identity fingerprints, v3
+ * identities); moria1, tor26 and faravahar have new keys and addresses
+ * since 0.4.8. The fallbacks have no DirPort and are reachable over
+ * BEGIN_DIR only. Serge is the bridge authority: listed like tor does,
+ * never trusted for the consensus. test_dirauth checks every entry. */
 static const char *const default_authorities[] = {
-	"moria1 orport=9101 v3ident=D586D18309DED4CD6D57C18FDB97EFA96D330566 "
-	"128.31.0.39:9131 9695 DFC3 5FFE B861 329B 9F1A B04C 4639 7020 CE31",
-	"tor26 orport=443 v3ident=14C131DFC5C6F93646BE72FA1401C02A8DF2E8B4 "
-	"ipv6=[2001:858:2:2:aabb:0:563b:1526]:443 "
-	"86.59.21.38:80 847B 1F85 0344 D787 6491 A548 92F9 0493 4E4E B85D",
+	"moria1 orport=9201 v3ident=F533C81CEF0BC0267857C99B2F471ADF249FA232 "
+	"128.31.0.39:9231 1A25C6358DB91342AA51720A5038B72742732498",
+	"tor26 orport=443 v3ident=2F3DF9CA0E5D36F2685A2DA67184EB8DCB8CBA8C "
+	"ipv6=[2a02:16a8:662:2203::1]:443 "
+	"217.196.147.77:80 FAA4 BCA4 A6AC 0FB4 CA2F 8AD5 A11D 9E12 2BA8 94F6",
 	"dizum orport=443 v3ident=E8A9C45EDE6D711294FADF8E7951F4DE6CA56B58 "
 	"45.66.35.11:80 7EA6 EAD6 FD83 083C 538F 4403 8BBF A077 587D D755",
 	"Serge orport=9001 bridge 66.111.2.131:9030 BA44 A889 E64B 93FA A2B1 14E0 2C2A 279A 8555 C533",
@@ -42,8 +44,8 @@ static const char *const default_authorities[] = {
 	"bastet orport=443 v3ident=27102BC123E7AF1D4741AE047E160C91ADC76B21 "
 	"ipv6=[2620:13:4000:6000::1000:118]:443 "
 	"204.13.164.118:80 24E2 F139 121D 4394 C54B 5BCC 368B 3B41 1857 C413",
-	"faravahar orport=443 v3ident=EFCBE720AB3A82B99F9E953CD5BF50F7EEFC7B97 "
-	"154.35.175.225:80 CF6D 0AAF B385 BE71 B8E1 11FC 5CFF 4B47 9237 33BC",
+	"faravahar orport=443 v3ident=70849B868D606BAECFB6128C5E3D782029AA394F "
+	"216.218.219.41:80 E3E4 2D35 F801 C9D5 AB23 584E 0025 D56F E2B3 3396",
 };
 
 /* Fallbacks: "address orport fingerprint" (no DirPort). */
@@ -52,10 +54,10 @@ static const struct {
 	uint16_t or_port;
 	const char *fp;
 } default_fallbacks[] = {
-	{"95.217.112.243", 443, "3F43D0584A2613C9DB631382FF486DC6B95EA1C8"},
-	{"185.239.222.248", 443, "1A81BEE054FE5C6225A0D58169D72924B26E2B59"},
-	{"109.70.100.17", 8080, "DC0380764E7D54DA2EDB0568FC126E725BA33087"},
-	{"129.13.131.140", 443, "E3C3395F6DA6893FB33DA86DB3728B387384D2C9"},
+	{"64.65.62.122", 443, "4F067C5C488173987B568CD7245F1CA71DEE996B"},
+	{"162.19.252.137", 9200, "E0608745ED237A918A73A370538023330F1BF45D"},
+	{"96.9.98.136", 443, "6EADE4A39AB89F1C6BF989668CC046E9C6ADFC5A"},
+	{"178.254.18.25", 9001, "1932C6B0B3D15F6CDA47632FB2257A5DF3BC014F"},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -245,15 +247,22 @@ int dirauth_parse_line(const char *line, struct dir_source *out, char *err, size
 static void add_fallbacks(struct dirauth_list *l)
 {
 	for (size_t i = 0; i < ARRAY_LEN(default_fallbacks); i++) {
-		struct dir_source *s = &l->v[l->n++];
+		struct dir_source *s = &l->v[l->n];
 		struct in_addr in;
 
 		memset(s, 0, sizeof(*s));
-		inet_pton(AF_INET, default_fallbacks[i].addr, &in);
+		/* Our own table, as for the authorities: a bad entry is a bug
+		 * here (test_dirauth counts them); skip it. */
+		if (inet_pton(AF_INET, default_fallbacks[i].addr, &in) != 1 ||
+		    base16_decode(s->fingerprint, SHA1_LEN, default_fallbacks[i].fp,
+				  strlen(default_fallbacks[i].fp)) != SHA1_LEN) {
+			log_err("compiled-in fallback %zu is malformed", i);
+			continue;
+		}
 		s->ipv4 = ntohl(in.s_addr);
 		s->or_port = default_fallbacks[i].or_port;
-		base16_decode(s->fingerprint, SHA1_LEN, default_fallbacks[i].fp, 40);
 		s->flags = DIR_SOURCE_FALLBACK;
+		l->n++;
 	}
 }
 

@@ -26,6 +26,7 @@ enum dir_source_flag {
 	DIR_SOURCE_NO_V2 = 1u << 2,    /* "no-v2" (legacy flag tor still accepts) */
 	DIR_SOURCE_FALLBACK = 1u << 3, /* a fallback directory mirror, not an authority */
 	DIR_SOURCE_IPV6 = 1u << 4,     /* ipv6/ipv6_port are set */
+	DIR_SOURCE_CACHE = 1u << 5,    /* a directory cache chosen from the consensus (dirmgr) */
 };
 
 /* Where directory documents can be fetched from. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/nodes.h"
 #include "core/base64.h"
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -28,15 +29,26 @@
 #define MAX_TRUSTED 32
 #define BACKOFF_MAX_SECS 30
 #define CACHE_MAX_BYTES (256u << 20)
+#define DIRMGR_MAX_DIR_GUARDS 8
+#define DIRMGR_MAX_HOLDS 64
+#define HOLD_BASE_SECS 60
+#define HOLD_MAX_SECS 3600
 
 /* Per-router microdescriptor download state, aligned with the latest
  * consensus's routers. */
 enum md_state { MD_WANTED, MD_INFLIGHT, MD_FAILED };
 
+/* A directory cache that failed us, held back until retry_at. */
+struct cache_hold {
+	uint8_t id[SHA1_LEN];
+	unsigned fails;
+	time_t retry_at;
+};
+
 struct dir_req {
 	struct dirmgr *d;
 	enum dir_fetch_kind kind;
-	size_t src;
+	struct dir_source src;   /* whom we asked (a copy: caches come and go) */
 	uint64_t cons_gen;       /* microdescs: for which consensus */
 	uint32_t *routers;       /* microdescs: router indexes asked for */
 	size_t n_routers;
@@ -66,12 +78,18 @@ struct dirmgr {
 	void *now_arg;
 	bool report_done;
 	unsigned max_md_inflight;
+	size_t (*dir_guards)(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap);
+	void *dir_guards_arg;
 
 	pthread_mutex_t qlock; /* guards qhead/qtail only */
 	struct dir_req *qhead, *qtail;
 
 	bool cache_loaded;
-	size_t src_next;
+	size_t src_next;  /* authority rotation */
+	size_t guard_next; /* directory guard rotation */
+	unsigned cache_run; /* failed cache fetches in a row */
+	struct cache_hold holds[DIRMGR_MAX_HOLDS];
+	size_t nholds;
 	/* Certificates: the accepted ones and their text (for the cache). */
 	struct authcert **certs;
 	size_t ncerts;
@@ -82,6 +100,7 @@ struct dirmgr {
 	time_t next_certs_at;
 	/* Consensus. */
 	struct consensus *waiting; /* parsed, waiting for certificates */
+	char waiting_from[128];    /* whom it came from */
 	struct consensus_ref *latest; /* newest verified */
 	uint64_t cons_gen;
 	bool cons_inflight;
@@ -237,17 +256,204 @@ static bool source_ok(const struct dirmgr *d, const struct dir_source *s)
 	return s->dir_port != 0 || s->or_port != 0;
 }
 
-/* The next source in rotation (so a retry goes elsewhere); SIZE_MAX if none. */
-static size_t pick_source(struct dirmgr *d)
+static struct cache_hold *cache_hold_find(struct dirmgr *d, const uint8_t id[SHA1_LEN])
+{
+	for (size_t i = 0; i < d->nholds; i++)
+		if (!memcmp(d->holds[i].id, id, SHA1_LEN))
+			return &d->holds[i];
+	return NULL;
+}
+
+/* The next configured authority (fallback: a fallback directory that is
+ * not held back after failing) in rotation, so that a retry goes
+ * elsewhere: copy it to *out, or return false if there is none. */
+static bool pick_configured(struct dirmgr *d, bool fallback, time_t now, struct dir_source *out)
 {
 	for (size_t k = 0; k < d->auths.n; k++) {
 		size_t i = (d->src_next + k) % d->auths.n;
-		if (source_ok(d, &d->auths.v[i])) {
-			d->src_next = i + 1;
-			return i;
+		const struct dir_source *s = &d->auths.v[i];
+		const struct cache_hold *h;
+
+		if (!source_ok(d, s) || ((s->flags & DIR_SOURCE_FALLBACK) != 0) != fallback)
+			continue;
+		if (fallback && (h = cache_hold_find(d, s->fingerprint)) && now < h->retry_at)
+			continue;
+		d->src_next = i + 1;
+		*out = *s;
+		return true;
+	}
+	return false;
+}
+
+/* An authority or fallback. While bootstrapping the fallbacks come first
+ * (dir-spec 5.1: "Clients prefer fallbacks to authorities, trying them
+ * earlier and more frequently"); afterwards the authorities, since a
+ * fallback is then just one more cache. */
+static bool pick_authority(struct dirmgr *d, bool bootstrapping, time_t now, struct dir_source *out)
+{
+	return pick_configured(d, bootstrapping, now, out) || pick_configured(d, !bootstrapping, now, out);
+}
+
+static bool is_configured(const struct dirmgr *d, const uint8_t id[SHA1_LEN])
+{
+	for (size_t i = 0; i < d->auths.n; i++)
+		if (!memcmp(d->auths.v[i].fingerprint, id, SHA1_LEN))
+			return true;
+	return false;
+}
+
+/* May n serve directory documents to us now? dir-spec 3.4.1 "V2Dir";
+ * Running and Valid as for any relay we use; not an authority (dir-spec
+ * 5.1: once bootstrapped a client "should not need to go to the authority
+ * directly again"; authorities are the fallback below); reachable by the
+ * fetcher; with a microdescriptor when the fetch is BEGIN_DIR, so the
+ * one-hop circuit can use its ntor key; not held back after a failure. */
+static bool cache_ok(struct dirmgr *d, const struct node *n, time_t now)
+{
+	const struct consensus_router *rs = n->rs;
+	const struct cache_hold *h;
+
+	if (!node_has_flags(n, RFLAG_V2DIR | RFLAG_RUNNING | RFLAG_VALID) || (rs->flags & RFLAG_AUTHORITY))
+		return false;
+	if (d->fetcher.needs_dirport ? rs->dir_port == 0 : (rs->or_port == 0 || !n->md))
+		return false;
+	if (is_configured(d, rs->identity))
+		return false;
+	h = cache_hold_find(d, rs->identity);
+	return !h || now >= h->retry_at;
+}
+
+static void cache_to_source(const struct node *n, struct dir_source *out)
+{
+	const struct consensus_router *rs = n->rs;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->nickname, sizeof(out->nickname), "%s", rs->nickname);
+	out->ipv4 = rs->ipv4;
+	out->dir_port = rs->dir_port;
+	out->or_port = rs->or_port;
+	memcpy(out->fingerprint, rs->identity, SHA1_LEN);
+	out->flags = DIR_SOURCE_CACHE;
+}
+
+/* A directory guard that can serve us now, in turn among the usable ones
+ * (so that microdescriptor batches launched together spread over them). */
+static const struct node *pick_dir_guard(struct dirmgr *d, const struct nodelist *nl, time_t now)
+{
+	uint8_t ids[DIRMGR_MAX_DIR_GUARDS][SHA1_LEN];
+	const struct node *cand[DIRMGR_MAX_DIR_GUARDS];
+	size_t n, nc = 0;
+
+	if (!d->dir_guards)
+		return NULL;
+	n = d->dir_guards(d->dir_guards_arg, ids, DIRMGR_MAX_DIR_GUARDS);
+	for (size_t i = 0; i < n && i < DIRMGR_MAX_DIR_GUARDS; i++) {
+		const struct node *g = nodelist_find(nl, ids[i]);
+		if (g && cache_ok(d, g, now))
+			cand[nc++] = g;
+	}
+	return nc ? cand[d->guard_next++ % nc] : NULL;
+}
+
+/* Any other cache, chosen at random weighted by consensus bandwidth (as
+ * tor weighs directory servers; unmeasured or zero counts as 1). */
+static const struct node *pick_weighted_cache(struct dirmgr *d, const struct nodelist *nl, time_t now)
+{
+	uint64_t total = 0, r;
+
+	for (size_t i = 0; i < nl->n; i++)
+		if (cache_ok(d, &nl->nodes[i], now))
+			total += nl->nodes[i].rs->bandwidth ? nl->nodes[i].rs->bandwidth : 1;
+	if (total == 0)
+		return NULL;
+	r = crypto_rand_uint64(total);
+	for (size_t i = 0; i < nl->n; i++) {
+		uint64_t w;
+		if (!cache_ok(d, &nl->nodes[i], now))
+			continue;
+		w = nl->nodes[i].rs->bandwidth ? nl->nodes[i].rs->bandwidth : 1;
+		if (r < w)
+			return &nl->nodes[i];
+		r -= w;
+	}
+	return NULL; /* not reached: r < total */
+}
+
+/* Choose whom to ask next and copy it to *out; false if nobody can be
+ * asked. dir-spec 5.1: with no usable directory, a fallback or authority;
+ * with one, a cache (directory guards first, as tor's
+ * UseEntryGuardsAsDirGuards does), unless DIRMGR_CACHE_TRIES cache fetches
+ * in a row failed or no cache is left: then an authority. */
+static bool pick_source(struct dirmgr *d, time_t now, struct dir_source *out)
+{
+	const struct netdir *nd = d->published;
+	bool bootstrapping = !nd || !netdir_is_usable(nd, now);
+
+	if (!bootstrapping && d->cache_run < DIRMGR_CACHE_TRIES) {
+		const struct node *n = pick_dir_guard(d, nd->nodes, now);
+		if (!n)
+			n = pick_weighted_cache(d, nd->nodes, now);
+		if (n) {
+			cache_to_source(n, out);
+			return true;
 		}
 	}
-	return SIZE_MAX;
+	return pick_authority(d, bootstrapping, now, out);
+}
+
+/* "cache guard1 127.0.0.1:5000", "authority auth1 127.0.0.1:7000"... */
+static const char *source_describe(const struct dir_source *s, char *buf, size_t len)
+{
+	char a[80];
+	const char *kind = (s->flags & DIR_SOURCE_CACHE)      ? "cache"
+			   : (s->flags & DIR_SOURCE_FALLBACK) ? "fallback"
+							      : "authority";
+
+	snprintf(buf, len, "%s %s", kind, dir_source_describe(s, a, sizeof(a)));
+	return buf;
+}
+
+/* Note how a fetch from src went. A failed cache or fallback directory is
+ * held back for a backoff that grows with its failures (HOLD_BASE_SECS
+ * doubling up to HOLD_MAX_SECS); a failed cache also counts towards the
+ * authority fallback, and any success (a cache's, or the fallback
+ * authority's) sends the next fetches to the caches again. */
+static void source_result(struct dirmgr *d, const struct dir_source *src, bool ok, time_t now)
+{
+	struct cache_hold *h;
+
+	if (ok) {
+		d->cache_run = 0;
+		if ((src->flags & (DIR_SOURCE_CACHE | DIR_SOURCE_FALLBACK)) &&
+		    (h = cache_hold_find(d, src->fingerprint)))
+			*h = d->holds[--d->nholds];
+		return;
+	}
+	if (!(src->flags & (DIR_SOURCE_CACHE | DIR_SOURCE_FALLBACK)))
+		return;
+	if (src->flags & DIR_SOURCE_CACHE)
+		d->cache_run++;
+	if (!(h = cache_hold_find(d, src->fingerprint))) {
+		if (d->nholds == DIRMGR_MAX_HOLDS) {
+			/* Full: forget the hold that ends first. */
+			size_t old = 0;
+			for (size_t i = 1; i < d->nholds; i++)
+				if (d->holds[i].retry_at < d->holds[old].retry_at)
+					old = i;
+			d->holds[old] = d->holds[--d->nholds];
+		}
+		h = &d->holds[d->nholds++];
+		memset(h, 0, sizeof(*h));
+		memcpy(h->id, src->fingerprint, SHA1_LEN);
+	}
+	if (h->fails < 16)
+		h->fails++;
+	h->retry_at = now + (h->fails > 6 ? HOLD_MAX_SECS : HOLD_BASE_SECS << (h->fails - 1));
+	if (h->retry_at > now + HOLD_MAX_SECS)
+		h->retry_at = now + HOLD_MAX_SECS;
+	if ((src->flags & DIR_SOURCE_CACHE) && d->cache_run == DIRMGR_CACHE_TRIES)
+		log_notice("directory: %u directory cache fetches in a row failed; asking an authority next",
+			   d->cache_run);
 }
 
 static time_t backoff(unsigned failures)
@@ -290,22 +496,23 @@ static void req_free(struct dir_req *q)
 }
 
 /* Start a fetch; on an immediate failure count it and return false. */
-static bool launch(struct dirmgr *d, struct dir_req *q, const char *path)
+static bool launch(struct dirmgr *d, struct dir_req *q, const char *path, time_t now)
 {
-	char desc[96];
+	char desc[128];
 	int r;
 
 	q->d = d;
-	dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc));
+	source_describe(&q->src, desc, sizeof(desc));
 	if (q->kind == DIR_FETCH_MICRODESCS)
 		log_info("directory: fetching %zu microdescriptors from %s", q->n_routers, desc);
 	else
 		log_info("directory: fetching %s from %s", path, desc);
-	r = d->fetcher.fetch(d->fetcher.ctx, &d->auths.v[q->src], path, fetch_done, q);
+	r = d->fetcher.fetch(d->fetcher.ctx, &q->src, path, fetch_done, q);
 	if (r < 0) {
 		log_warn("directory: cannot start fetch of %s from %s: %s", dir_fetch_kind_name(q->kind),
 			 desc, strerror(-r));
 		count(d, q->kind, DIR_RESULT_FAILED);
+		source_result(d, &q->src, false, now);
 		return false;
 	}
 	return true;
@@ -411,15 +618,16 @@ static void md_state_reset(struct dirmgr *d)
 
 static void consensus_failed(struct dirmgr *d, time_t now);
 
-/* Make c (takes ownership, verified) the latest consensus if it is newer. */
-static void adopt(struct dirmgr *d, struct consensus *c, time_t now, bool from_cache)
+/* Make c (takes ownership, verified) the latest consensus if it is newer;
+ * from (borrowed) says where it came from, for the log. */
+static void adopt(struct dirmgr *d, struct consensus *c, time_t now, bool from_cache, const char *from)
 {
 	char va[32];
 	struct tm tm;
 
 	if (d->latest && c->valid_after <= d->latest->c->valid_after) {
 		/* The source has no newer one yet: ask again after a backoff. */
-		log_notice("directory: fetched consensus is not newer than the one we have: ignored");
+		log_notice("directory: consensus from %s is not newer than the one we have: ignored", from);
 		consensus_free(c);
 		consensus_failed(d, now);
 		return;
@@ -438,8 +646,8 @@ static void adopt(struct dirmgr *d, struct consensus *c, time_t now, bool from_c
 		d->next_cons_at = now; /* reasonably live only: use it, but refresh now */
 	gmtime_r(&c->valid_after, &tm);
 	strftime(va, sizeof(va), "%Y-%m-%d %H:%M:%S", &tm);
-	log_notice("directory: %s consensus valid-after %s with %zu routers accepted; next fetch in %lld s",
-		   from_cache ? "cached" : "new", va, c->n_routers, (long long)(d->next_cons_at - now));
+	log_notice("directory: %s consensus valid-after %s with %zu routers accepted from %s; next fetch in %lld s",
+		   from_cache ? "cached" : "new", va, c->n_routers, from, (long long)(d->next_cons_at - now));
 	/* Relaxed: statistic. */
 	atomic_store_explicit(&d->sh.next_cons, (int64_t)d->next_cons_at, memory_order_relaxed);
 }
@@ -451,21 +659,23 @@ static void consensus_failed(struct dirmgr *d, time_t now)
 	atomic_store_explicit(&d->sh.next_cons, (int64_t)d->next_cons_at, memory_order_relaxed);
 }
 
-/* Check c (takes ownership) against our certificates: adopt, park it until
- * certificates arrive, or reject it with a log line. Return the result. */
-static enum parse_result consider(struct dirmgr *d, struct consensus *c, time_t now, const char *what)
+/* Check c (takes ownership), fetched from the source described by from
+ * (borrowed), against our certificates: adopt, park it until certificates
+ * arrive, or reject it with a log line. Return the result. */
+static enum parse_result consider(struct dirmgr *d, struct consensus *c, time_t now, const char *from)
 {
 	char why[256] = "";
 	enum parse_result r = verify(d, c, now, why, sizeof(why));
 
 	if (r == PARSE_OK) {
-		adopt(d, c, now, false);
+		adopt(d, c, now, false, from);
 	} else if (r == PARSE_NEED_MORE) {
-		log_info("directory: %s: need authority certificates first (%s)", what, why);
+		log_info("directory: consensus from %s: need authority certificates first (%s)", from, why);
 		consensus_free(d->waiting);
 		d->waiting = c;
+		snprintf(d->waiting_from, sizeof(d->waiting_from), "%s", from);
 	} else {
-		log_warn("directory: %s rejected: %s; keeping the last good directory", what, why);
+		log_warn("directory: consensus from %s rejected: %s; keeping the last good directory", from, why);
 		consensus_free(c);
 	}
 	return r;
@@ -476,15 +686,17 @@ static void handle_consensus(struct dirmgr *d, struct dir_req *q, time_t now)
 	struct netdoc_err e = {0};
 	struct consensus *c = NULL;
 	enum parse_result r;
-	char desc[96], what[160];
+	uint64_t gen = d->cons_gen;
+	char desc[128];
 
 	d->cons_inflight = false;
-	dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc));
+	source_describe(&q->src, desc, sizeof(desc));
 	if (q->status != 200) {
 		log_warn("directory: consensus fetch from %s failed: %s%.0d", desc,
 			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
 		count(d, DIR_FETCH_CONSENSUS, DIR_RESULT_FAILED);
 		consensus_failed(d, now);
+		source_result(d, &q->src, false, now);
 		return;
 	}
 	bootstrap(d, 30, "loading_status", "Loading networkstatus consensus");
@@ -494,28 +706,34 @@ static void handle_consensus(struct dirmgr *d, struct dir_req *q, time_t now)
 			 desc, e.reason ? e.reason : "malformed", e.line, r == PARSE_NEED_MORE ? " (truncated)" : "");
 		count(d, DIR_FETCH_CONSENSUS, DIR_RESULT_REJECTED);
 		consensus_failed(d, now);
+		source_result(d, &q->src, false, now);
 		return;
 	}
-	snprintf(what, sizeof(what), "consensus from %s", desc);
-	r = consider(d, c, now, what);
+	r = consider(d, c, now, desc);
 	count(d, DIR_FETCH_CONSENSUS, r == PARSE_INVALID ? DIR_RESULT_REJECTED : DIR_RESULT_OK);
 	if (r == PARSE_INVALID)
 		consensus_failed(d, now);
+	/* A consensus that is not newer counts against the source too, so the
+	 * retry asks another one; one waiting for certificates is judged
+	 * later. */
+	if (r != PARSE_NEED_MORE)
+		source_result(d, &q->src, r == PARSE_OK && d->cons_gen != gen, now);
 }
 
 static void handle_certs(struct dirmgr *d, struct dir_req *q, time_t now)
 {
-	char desc[96], what[160];
+	char desc[128], what[192];
 	int added;
 
 	d->certs_inflight = false;
-	dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc));
+	source_describe(&q->src, desc, sizeof(desc));
 	snprintf(what, sizeof(what), "certificates from %s", desc);
 	added = q->status == 200 ? certs_add(d, (const char *)q->body, q->len, what) : -1;
 	if (q->status != 200)
 		log_warn("directory: certificate fetch from %s failed: %s%.0d", desc,
 			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
 	count(d, DIR_FETCH_CERTS, q->status != 200 ? DIR_RESULT_FAILED : added < 0 ? DIR_RESULT_REJECTED : DIR_RESULT_OK);
+	source_result(d, &q->src, added >= 0, now);
 	if (added < 0) {
 		d->certs_failures++;
 		d->next_certs_at = now + backoff(d->certs_failures);
@@ -527,7 +745,7 @@ static void handle_certs(struct dirmgr *d, struct dir_req *q, time_t now)
 	if (d->waiting) {
 		struct consensus *c = d->waiting;
 		d->waiting = NULL;
-		snprintf(what, sizeof(what), "consensus (after fetching certificates)");
+		snprintf(what, sizeof(what), "%s (after fetching certificates)", d->waiting_from);
 		if (consider(d, c, now, what) != PARSE_OK) {
 			/* Still short of certificates after asking: give up on
 			 * this one and fetch a consensus again later. */
@@ -591,6 +809,7 @@ static void md_accept(struct dirmgr *d, const struct dir_req *q, struct microdes
 	}
 	md_requeue(d, q, true, now); /* the rest: not served */
 	count(d, DIR_FETCH_MICRODESCS, got ? DIR_RESULT_OK : DIR_RESULT_REJECTED);
+	source_result(d, &q->src, got > 0, now);
 	if (got) {
 		d->store = realloc(d->store, (d->nstore + 1) * sizeof(*d->store));
 		if (!d->store)
@@ -609,10 +828,10 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 	struct netdoc_err e = {0};
 	struct microdesc_batch *b = NULL;
 	enum parse_result r;
-	char desc[96];
+	char desc[128];
 
 	d->md_inflight--;
-	dir_source_describe(&d->auths.v[q->src], desc, sizeof(desc));
+	source_describe(&q->src, desc, sizeof(desc));
 	if (q->status != 200) {
 		log_warn("directory: microdescriptor fetch from %s failed: %s%.0d", desc,
 			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
@@ -620,6 +839,7 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 		d->md_src_failures++;
 		d->next_md_at = now + backoff(d->md_src_failures);
 		md_requeue(d, q, false, now);
+		source_result(d, &q->src, false, now);
 		return;
 	}
 	d->md_src_failures = 0;
@@ -630,6 +850,7 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 			 e.reason ? e.reason : "malformed", e.line, r == PARSE_NEED_MORE ? " (truncated)" : "");
 		count(d, DIR_FETCH_MICRODESCS, DIR_RESULT_REJECTED);
 		md_requeue(d, q, true, now);
+		source_result(d, &q->src, false, now);
 		return;
 	}
 	if (q->cons_gen != d->cons_gen || !d->latest) {
@@ -639,28 +860,47 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 	md_accept(d, q, b, now, desc);
 }
 
-/* Launch one request for up to DIRMGR_MD_BATCH due microdescriptors. */
-static bool md_launch_batch(struct dirmgr *d, time_t now)
+/* Is router i's microdescriptor to be fetched now: missing from the
+ * snapshot built of the latest consensus, not asked for, not waiting for
+ * its retry time? */
+static bool md_is_due(const struct dirmgr *d, size_t i, time_t now)
+{
+	const struct netdir *built = d->built;
+
+	if (d->md_state[i] == MD_INFLIGHT || (d->md_state[i] == MD_FAILED && now < d->md_retry_at[i]))
+		return false;
+	return !(built && built->cref == d->latest && built->md[i]);
+}
+
+/* How many microdescriptors to ask one directory for, of n due. dir-spec
+ * 5.2: use at least 3 directories, except when that would make more than
+ * one request for under 4 descriptors; never more than DIRMGR_MD_BATCH
+ * (tor's limit for microdescriptors) from one. */
+static size_t md_per_request(size_t n)
+{
+	size_t per = (n + 2) / 3;
+
+	return per < 4 ? 4 : per > DIRMGR_MD_BATCH ? DIRMGR_MD_BATCH : per;
+}
+
+/* Launch one request for up to per (<= DIRMGR_MD_BATCH) due microdescriptors. */
+static bool md_launch_batch(struct dirmgr *d, time_t now, size_t per)
 {
 	const struct consensus *c = d->latest->c;
 	struct dir_req *q = xcalloc(1, sizeof(*q));
 	char *path = xcalloc(16 + DIRMGR_MD_BATCH * 45, 1);
 	size_t len = strlen(strcpy(path, "/tor/micro/d/"));
-	const struct netdir *built = d->built;
-	bool same = built && built->cref == d->latest;
 
 	q->routers = xcalloc(DIRMGR_MD_BATCH, sizeof(uint32_t));
-	for (size_t i = 0; i < c->n_routers && q->n_routers < DIRMGR_MD_BATCH; i++) {
-		if (d->md_state[i] == MD_INFLIGHT || (d->md_state[i] == MD_FAILED && now < d->md_retry_at[i]))
+	for (size_t i = 0; i < c->n_routers && q->n_routers < per; i++) {
+		if (!md_is_due(d, i, now))
 			continue;
-		if (same && built->md[i])
-			continue; /* have it */
 		q->routers[q->n_routers++] = (uint32_t)i;
 		if (q->n_routers > 1)
 			path[len++] = '-';
 		len += (size_t)base64_encode(path + len, 45, c->routers[i].md_digest, SHA256_LEN, false);
 	}
-	if (q->n_routers == 0 || (q->src = pick_source(d)) == SIZE_MAX) {
+	if (q->n_routers == 0 || !pick_source(d, now, &q->src)) {
 		free(path);
 		req_free(q);
 		return false;
@@ -670,7 +910,7 @@ static bool md_launch_batch(struct dirmgr *d, time_t now)
 	for (size_t i = 0; i < q->n_routers; i++)
 		d->md_state[q->routers[i]] = MD_INFLIGHT;
 	bootstrap(d, 45, "requesting_descriptors", "Asking for relay descriptors");
-	if (!launch(d, q, path)) {
+	if (!launch(d, q, path, now)) {
 		md_requeue(d, q, false, now);
 		d->md_src_failures++;
 		d->next_md_at = now + backoff(d->md_src_failures);
@@ -792,7 +1032,7 @@ static void load_consensus(struct dirmgr *d, time_t now)
 		consensus_free(c);
 		return;
 	}
-	adopt(d, c, now, true);
+	adopt(d, c, now, true, "DataDirectory");
 }
 
 static void load_microdescs(struct dirmgr *d)
@@ -887,13 +1127,12 @@ static void start_simple(struct dirmgr *d, enum dir_fetch_kind kind, const char 
 	struct dir_req *q = xcalloc(1, sizeof(*q));
 
 	q->kind = kind;
-	q->src = pick_source(d);
-	if (q->src == SIZE_MAX) {
+	if (!pick_source(d, now, &q->src)) {
 		log_warn("directory: no directory source can be reached by this fetcher");
 		free(q);
 		return;
 	}
-	if (launch(d, q, path)) {
+	if (launch(d, q, path, now)) {
 		if (kind == DIR_FETCH_CONSENSUS)
 			d->cons_inflight = true;
 		else
@@ -919,9 +1158,15 @@ static void start_fetches(struct dirmgr *d, time_t now)
 		bootstrap(d, 40, "loading_keys", "Loading authority key certs");
 		start_simple(d, DIR_FETCH_CERTS, "/tor/keys/all", now);
 	}
-	if (d->latest && now >= d->next_md_at)
-		while (d->md_inflight < d->max_md_inflight && md_launch_batch(d, now))
+	if (d->latest && now >= d->next_md_at && d->md_inflight < d->max_md_inflight) {
+		size_t due = 0, per;
+
+		for (size_t i = 0; i < d->latest->c->n_routers; i++)
+			due += md_is_due(d, i, now);
+		per = md_per_request(due);
+		while (d->md_inflight < d->max_md_inflight && md_launch_batch(d, now, per))
 			;
+	}
 }
 
 void dirmgr_tick(struct dirmgr *d)
@@ -1011,6 +1256,8 @@ struct dirmgr *dirmgr_new(const struct dirmgr_config *cfg, char *err, size_t err
 	d->now_arg = cfg->now_arg;
 	d->report_done = cfg->report_done;
 	d->max_md_inflight = cfg->max_md_inflight ? cfg->max_md_inflight : 4;
+	d->dir_guards = cfg->dir_guards;
+	d->dir_guards_arg = cfg->dir_guards_arg;
 	d->src_next = d->auths.n ? (size_t)crypto_rand_uint64(d->auths.n) : 0;
 	d->last_pct = -1;
 	pthread_mutex_init(&d->qlock, NULL);

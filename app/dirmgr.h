@@ -6,6 +6,13 @@
  * dir-spec 5.1, reports bootstrap progress like tor, and publishes
  * immutable snapshots (app/netdir.h) for the workers.
  *
+ * Whom it asks (dir-spec 5.1): while no usable directory is published, the
+ * fallbacks and then the authorities in rotation; afterwards caches from
+ * the consensus (the directory guards first, then V2Dir relays weighted by
+ * bandwidth), each cache or fallback that fails held back for a while,
+ * and after DIRMGR_CACHE_TRIES failed cache fetches in a row one
+ * authority fetch.
+ *
  * For: deciding what to fetch, when and from whom, and what to believe.
  * Not for: moving bytes (a struct dir_fetcher does: app/dirfetch_http.h
  * over a DirPort, or BEGIN_DIR over a one-hop circuit) or reading the
@@ -21,6 +28,10 @@
 
 #include "app/dirauth.h"
 #include "app/netdir.h"
+
+/* Consecutive failed fetches from directory caches after which the next
+ * fetch goes to an authority (or fallback) instead. */
+#define DIRMGR_CACHE_TRIES 3
 
 /* tor asks for at most 92 microdescriptors per request (routerlist.c:
  * keeps "/tor/micro/d/" URLs under 4 KiB for HTTP proxies: 92 base64
@@ -56,6 +67,12 @@ struct dirmgr_config {
 	 * usable: until the circuit layer reports phases 80-100 itself. */
 	bool report_done;
 	unsigned max_md_inflight; /* microdesc requests at once; 0: 4 */
+	/* The client's directory guards (guard-spec 4.6 with
+	 * guard-n-primary-dir-guards-to-use): write up to cap RSA identities,
+	 * best first, to ids and return how many. Called on the coordinator
+	 * thread. NULL: no guards; caches are then chosen by bandwidth. */
+	size_t (*dir_guards)(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap);
+	void *dir_guards_arg;
 };
 
 enum dir_fetch_kind { DIR_FETCH_CONSENSUS, DIR_FETCH_CERTS, DIR_FETCH_MICRODESCS, DIR_FETCH_KINDS };

@@ -332,6 +332,13 @@ static void coord_tick(struct runtime *rt, void *arg)
 	control_tick(g);
 }
 
+/* dirmgr_config.dir_guards: the guard manager's. Coordinator. */
+static size_t dir_guards(void *arg, uint8_t (*ids)[20], size_t cap)
+{
+	(void)arg;
+	return guardmgr_dir_guards(ids, cap);
+}
+
 /* Build the directory manager from cfg (DirAuthority lines or the public
  * authorities; DataDirectory for the cache). Return 0 or -1 with err. */
 static int start_directory(struct gateway *g, const struct config *cfg, char *err, size_t errlen)
@@ -343,12 +350,14 @@ static int start_directory(struct gateway *g, const struct config *cfg, char *er
 	dc.auths = &g->auths;
 	dc.data_directory = cfg->data_directory;
 	/* Directory documents come over BEGIN_DIR on one-hop circuits to the
-	 * authorities' OR ports (CREATE_FAST while no ntor key is known), as
-	 * tor fetches them; a fetch runs on worker 0. */
+	 * authorities' or caches' OR ports (CREATE_FAST while no ntor key is
+	 * known), as tor fetches them; a fetch runs on worker 0. */
 	dirfetch_begindir_fetcher(g->rt, &dc.fetcher);
 	/* Until the circuit layer reports phases 80..100 itself, a usable
 	 * directory is "done". */
 	dc.report_done = true;
+	/* Once bootstrapped, fetch from the directory guards first. */
+	dc.dir_guards = dir_guards;
 	g->dir = dirmgr_new(&dc, err, errlen);
 	return g->dir ? 0 : -1;
 }

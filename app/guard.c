@@ -440,6 +440,19 @@ bool guard_select(struct guard_state *gs, const struct path_sel *ps, const struc
 	return true;
 }
 
+size_t guard_dir_guards(const struct guard_state *gs, uint8_t (*ids)[SHA1_LEN], size_t cap)
+{
+	size_t n = 0, limit = (size_t)gs->p.n_primary_dir_to_use;
+
+	for (size_t k = 0; k < gs->n_prim && n < limit && n < cap; k++) {
+		const struct guard_entry *e = &gs->e[gs->prim[k]];
+
+		if (e->node && e->filtered && e->reach != GUARD_REACH_NO)
+			memcpy(ids[n++], e->id, SHA1_LEN);
+	}
+	return n;
+}
+
 void guard_on_failure(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now)
 {
 	ssize_t i = entry_find(gs, id);

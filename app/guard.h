@@ -90,6 +90,13 @@ struct guard_pick {
 bool guard_select(struct guard_state *gs, const struct path_sel *ps, const struct node *avoid,
 		  bool for_dir, time_t now, struct guard_pick *out);
 
+/* The directory guards (guard-spec 4.6 for directory requests, tor's
+ * UseEntryGuardsAsDirGuards): copy the identities of the first
+ * guard-n-primary-dir-guards-to-use primary guards that are listed,
+ * filtered and not known unreachable, in primary order, to ids[0..cap);
+ * return how many. Every guard has V2Dir (4.0), so each is a cache. */
+size_t guard_dir_guards(const struct guard_state *gs, uint8_t (*ids)[SHA1_LEN], size_t cap);
+
 /* guard-spec 4.8 / 4.7: the circuit through guard id succeeded / failed in a
  * way that shows whether the guard is reachable. Unknown ids are ignored. */
 void guard_on_success(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);

@@ -200,6 +200,12 @@ void guardmgr_tick(time_t now)
 	}
 }
 
+size_t guardmgr_dir_guards(uint8_t (*ids)[20], size_t cap)
+{
+	/* The entries' nodes point into dv: only while we hold one. */
+	return gs && have_dv ? guard_dir_guards(gs, ids, cap) : 0;
+}
+
 void guardmgr_shutdown(time_t now)
 {
 	if (!gs)

@@ -12,6 +12,7 @@
 #define ONIONRING_APP_GUARDMGR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -32,6 +33,12 @@ void guardmgr_report_build(uint32_t ms, bool timed_out);
 /* The learned build timeout for 3 hops in ms, or 0 while none is learned
  * (use path-spec's initial 60 s). Any thread. */
 uint64_t guardmgr_build_timeout_ms(void);
+/* The directory guards (guard-spec 4.6 for directory requests; tor's
+ * UseEntryGuardsAsDirGuards): copy the RSA identities of the first
+ * guard-n-primary-dir-guards-to-use primary guards not known to be
+ * unreachable, in primary order, to ids[0..cap); return how many.
+ * Coordinator thread (it reads the guard state without the lock). */
+size_t guardmgr_dir_guards(uint8_t (*ids)[20], size_t cap);
 /* Save the state and free everything. */
 void guardmgr_shutdown(time_t now);
 

@@ -1,10 +1,14 @@
 #!/bin/bash
 # test_directory.sh: onionring's directory manager against the private Tor
-# network's authorities (DirPort fetches: certificates, the microdesc
-# consensus, microdescriptors by digest).
+# network (BEGIN_DIR fetches: certificates, the microdesc consensus,
+# microdescriptors by digest; from the authorities while bootstrapping,
+# from directory caches afterwards).
 #
-# Proves (issue 5): a cold start reaches "Bootstrapped 100%", /health is
-# 200 and /metrics says onionring_bootstrap_percent 100; after SIGTERM a
+# Proves (issue 5): a cold start reaches "Bootstrapped 100%" with a
+# consensus from an authority, /health is 200 and /metrics says
+# onionring_bootstrap_percent 100; the relays that are not authorities
+# carry V2Dir, and the next consensus is fetched from one of those caches
+# (over a CREATE2/ntor one-hop circuit) and accepted; after SIGTERM a
 # restart with the same DataDirectory is usable from the cache before any
 # consensus fetch (the log order shows it: "Bootstrapped 100%" and "usable
 # without fetching anything" come before the first consensus request; the
@@ -109,6 +113,50 @@ for f in cached-certs cached-microdesc-consensus cached-microdescs; do
     for _ in $(seq 50); do [ -s "$work/data/$f" ] && break; sleep 0.1; done
     [ -s "$work/data/$f" ] || { echo "FAIL: $f not written" >&2; exit 1; }
 done
+first=$(grep -m1 "directory: new consensus valid-after" "$work/run1.log")
+case "$first" in
+    *"accepted from authority "*|*"accepted from fallback "*) ;;
+    *) echo "FAIL: the bootstrap consensus did not come from an authority: $first" >&2; exit 1 ;;
+esac
+
+echo "== refresh from a directory cache (dir-spec 5.1), not an authority"
+# tor relays serve BEGIN_DIR by default (DirCache 1): every relay that is
+# not an authority should carry V2Dir.
+caches=$(awk '/^r / { nick = $2 } /^s / && / V2Dir/ && !/ Authority/ { printf "%s ", nick }' \
+    "$work/data/cached-microdesc-consensus")
+echo "   V2Dir relays that are not authorities: ${caches:-none}"
+[ "$(echo "$caches" | wc -w)" -ge 3 ] || { echo "FAIL: fewer than 3 non-authority V2Dir relays in the consensus" >&2; exit 1; }
+# The consensus is fresh for 20 s and valid for 60 s: the refresh comes
+# 35-56 s after its valid-after; allow a few rounds for caches that lag.
+refreshed=""
+for _ in $(seq 1500); do
+    refreshed=$(grep -m1 "directory: new consensus valid-after .* accepted from cache " "$work/run1.log" || true)
+    [ -n "$refreshed" ] && break
+    kill -0 "$pid" 2>/dev/null || { echo "FAIL: onionring exited" >&2; exit 1; }
+    sleep 0.1
+done
+if [ -z "$refreshed" ]; then
+    echo "FAIL: no consensus accepted from a directory cache within 150 s" >&2
+    grep -E "directory|Bootstrapped" "$work/run1.log" | tail -30 >&2
+    exit 1
+fi
+echo "   ${refreshed#*\] }"
+grep -q "fetching /tor/status-vote/current/consensus-microdesc from cache " "$work/run1.log" ||
+    { echo "FAIL: no consensus request to a cache logged" >&2; exit 1; }
+# the cache's one-hop circuit used its ntor key (it is in the directory by now)
+grep -E "directory circuit [0-9a-f]+ to " "$work/run1.log" | sed 's/^.*directory circuit/   directory circuit/' | sort -u -k5 | head -8
+cache_nick=$(echo "$refreshed" | sed -n 's/.* accepted from cache \([^ ]*\) .*/\1/p')
+# the directory guards (primary guards, all V2Dir) come first: here the
+# network's guard1..3 (those of them with Stable)
+case "$cache_nick" in
+    guard*) ;;
+    *) echo "FAIL: the refresh came from $cache_nick, not from a directory guard" >&2; exit 1 ;;
+esac
+grep -qE "directory circuit [0-9a-f]+ to $cache_nick: CREATE2 \(ntor\)" "$work/run1.log" ||
+    { echo "FAIL: the directory circuit to cache $cache_nick did not use CREATE2 (ntor)" >&2; exit 1; }
+ok=$(metric 'onionring_directory_fetches_total{kind="consensus",result="ok"}')
+[ "${ok:-0}" -ge 2 ] || { echo "FAIL: the refreshed consensus was not counted as ok" >&2; exit 1; }
+check_health
 stop
 
 echo "== restart with the same DataDirectory: usable from the cache"

@@ -1,18 +1,22 @@
 /* Tests for app/dirauth.c: tor's DirAuthority syntax (every malformed form
- * gets a clear message) and the compiled-in public authority list. The
- * expected values are the public facts written out by hand (tor's
- * auth_dirs.inc), not derived from the parser. */
+ * gets a clear message) and the compiled-in public authority list (no
+ * network). The expected values are the public facts written out by hand
+ * (tor's auth_dirs.inc), not derived from the parser; moria1_fp/moria1_v3
+ * are moria1's keys before 0.4.8, used here as parser input only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "app/dirauth.h"
+#include "core/base64.h"
 
 static const uint8_t moria1_fp[20] = {0x96, 0x95, 0xDF, 0xC3, 0x5F, 0xFE, 0xB8, 0x61, 0x32, 0x9B,
 				      0x9F, 0x1A, 0xB0, 0x4C, 0x46, 0x39, 0x70, 0x20, 0xCE, 0x31};
@@ -129,33 +133,126 @@ static void test_dirauth_rejects_every_malformed_form(void **state)
 	expect_bad(line, "invalid weight");
 }
 
+/* The public network as tor 0.4.9.11 (Debian) compiles it in, written out
+ * by hand from `strings /usr/bin/tor` (auth_dirs.inc): nickname, IPv4,
+ * DirPort, ORPort, RSA identity fingerprint, v3 identity ("" for the
+ * bridge authority), IPv6 or "". */
+static const struct expected_auth {
+	const char *nick, *ipv4;
+	uint16_t dir_port, or_port;
+	const char *fp, *v3, *ipv6;
+} public_auths[] = {
+	{"moria1", "128.31.0.39", 9231, 9201, "1A25C6358DB91342AA51720A5038B72742732498",
+	 "F533C81CEF0BC0267857C99B2F471ADF249FA232", ""},
+	{"tor26", "217.196.147.77", 80, 443, "FAA4BCA4A6AC0FB4CA2F8AD5A11D9E122BA894F6",
+	 "2F3DF9CA0E5D36F2685A2DA67184EB8DCB8CBA8C", "2a02:16a8:662:2203::1"},
+	{"dizum", "45.66.35.11", 80, 443, "7EA6EAD6FD83083C538F44038BBFA077587DD755",
+	 "E8A9C45EDE6D711294FADF8E7951F4DE6CA56B58", ""},
+	{"Serge", "66.111.2.131", 9030, 9001, "BA44A889E64B93FAA2B114E02C2A279A8555C533", "", ""},
+	{"gabelmoo", "131.188.40.189", 80, 443, "F2044413DAC2E02E3D6BCF4735A19BCA1DE97281",
+	 "ED03BB616EB2F60BEC80151114BB25CEF515B226", "2001:638:a000:4140::ffff:189"},
+	{"dannenberg", "193.23.244.244", 80, 443, "7BE683E65D48141321C5ED92F075C55364AC7123",
+	 "0232AF901C31A04EE9848595AF9BB7620D4C5B2E", "2001:678:558:1000::244"},
+	{"maatuska", "171.25.193.9", 443, 80, "BD6A829255CB08E66FBE7D3748363586E46B3810",
+	 "49015F787433103580E3B66A1707A00E60F2D15B", "2001:67c:289c::9"},
+	{"longclaw", "199.58.81.140", 80, 443, "74A910646BCEEFBCD2E874FC1DC997430F968145",
+	 "23D15D965BC35114467363C165C4F724B64B4F66", ""},
+	{"bastet", "204.13.164.118", 80, 443, "24E2F139121D4394C54B5BCC368B3B411857C413",
+	 "27102BC123E7AF1D4741AE047E160C91ADC76B21", "2620:13:4000:6000::1000:118"},
+	{"faravahar", "216.218.219.41", 80, 443, "E3E42D35F801C9D5AB23584E0025D56FE2B33396",
+	 "70849B868D606BAECFB6128C5E3D782029AA394F", ""},
+};
+
+static void hex20(const char *hex, uint8_t out[20])
+{
+	assert_int_equal(base16_decode(out, 20, hex, strlen(hex)), 20);
+}
+
+/* A globally routable IPv4 unicast address (host order): not 0/8, 10/8,
+ * 100.64/10, 127/8, 169.254/16, 172.16/12, 192.168/16, multicast or above. */
+static bool ipv4_is_public(uint32_t a)
+{
+	return (a >> 24) != 0 && (a >> 24) != 10 && (a >> 22) != (100u << 2 | 1) && (a >> 24) != 127 &&
+	       (a >> 16) != (169u << 8 | 254) && (a >> 20) != (172u << 4 | 1) && (a >> 16) != (192u << 8 | 168) &&
+	       (a >> 24) < 224;
+}
+
 static void test_dirauth_default_list_is_the_public_network(void **state)
 {
 	struct dirauth_list l;
-	uint8_t ids[16][20];
-	size_t nfallback = 0, nbridge = 0;
-	const struct dir_source *moria = NULL;
+	uint8_t ids[16][20], want[20];
+	size_t nfallback = 0, nbridge = 0, nauth = sizeof(public_auths) / sizeof(public_auths[0]);
 
 	(void)state;
 	dirauth_list_defaults(&l);
 	assert_true(l.is_default);
-	for (size_t i = 0; i < l.n; i++) {
-		nfallback += (l.v[i].flags & DIR_SOURCE_FALLBACK) != 0;
-		nbridge += (l.v[i].flags & DIR_SOURCE_BRIDGE) != 0;
-		if (!strcmp(l.v[i].nickname, "moria1"))
-			moria = &l.v[i];
-	}
-	/* 9 v3 authorities + the bridge authority + 4 fallbacks */
+	/* 9 v3 authorities + the bridge authority, in tor's order, then 4 fallbacks */
 	assert_int_equal(dirauth_v3idents(&l, ids, 16), 9);
+	assert_int_equal(l.n, nauth + 4);
+	for (size_t i = 0; i < nauth; i++) {
+		const struct expected_auth *e = &public_auths[i];
+		const struct dir_source *s = &l.v[i];
+		struct in_addr in;
+
+		assert_string_equal(s->nickname, e->nick);
+		assert_int_equal(inet_pton(AF_INET, e->ipv4, &in), 1);
+		assert_int_equal(s->ipv4, ntohl(in.s_addr));
+		assert_int_equal(s->dir_port, e->dir_port);
+		assert_int_equal(s->or_port, e->or_port);
+		hex20(e->fp, want);
+		assert_memory_equal(s->fingerprint, want, 20);
+		if (e->v3[0]) {
+			hex20(e->v3, want);
+			assert_memory_equal(s->v3ident, want, 20);
+			assert_true(s->flags & DIR_SOURCE_V3);
+			assert_false(s->flags & DIR_SOURCE_BRIDGE);
+		} else {
+			assert_false(s->flags & DIR_SOURCE_V3);
+			assert_true(s->flags & DIR_SOURCE_BRIDGE);
+		}
+		if (e->ipv6[0]) {
+			struct in6_addr a6;
+			assert_int_equal(inet_pton(AF_INET6, e->ipv6, &a6), 1);
+			assert_true(s->flags & DIR_SOURCE_IPV6);
+			assert_memory_equal(s->ipv6, &a6, 16);
+			assert_int_equal(s->ipv6_port, e->or_port);
+		} else {
+			assert_false(s->flags & DIR_SOURCE_IPV6);
+		}
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct dir_source *s = &l.v[i];
+		static const uint8_t zero[20];
+
+		nfallback += (s->flags & DIR_SOURCE_FALLBACK) != 0;
+		nbridge += (s->flags & DIR_SOURCE_BRIDGE) != 0;
+		assert_true(ipv4_is_public(s->ipv4));
+		assert_int_not_equal(s->or_port, 0);
+		assert_memory_not_equal(s->fingerprint, zero, 20);
+		if (s->flags & DIR_SOURCE_FALLBACK) {
+			assert_int_equal(s->dir_port, 0); /* BEGIN_DIR only */
+			assert_false(s->flags & (DIR_SOURCE_V3 | DIR_SOURCE_BRIDGE));
+		}
+		/* no two entries share a relay identity or a v3 identity */
+		for (size_t j = 0; j < i; j++) {
+			assert_memory_not_equal(s->fingerprint, l.v[j].fingerprint, 20);
+			if ((s->flags & DIR_SOURCE_V3) && (l.v[j].flags & DIR_SOURCE_V3))
+				assert_memory_not_equal(s->v3ident, l.v[j].v3ident, 20);
+		}
+	}
 	assert_int_equal(nbridge, 1);
 	assert_int_equal(nfallback, 4);
-	assert_int_equal(l.n, 14);
-	assert_non_null(moria);
-	assert_int_equal(moria->ipv4, (128u << 24) | (31u << 16) | 39u);
-	assert_int_equal(moria->dir_port, 9131);
-	assert_int_equal(moria->or_port, 9101);
-	assert_memory_equal(moria->fingerprint, moria1_fp, 20);
-	assert_memory_equal(moria->v3ident, moria1_v3, 20);
+	/* and the list a configuration without DirAuthority lines gets is this one */
+	{
+		struct config_lines none = {NULL, 0};
+		struct dirauth_list c;
+		char err[256];
+
+		assert_int_equal(dirauth_list_from_config(&none, &c, err, sizeof(err)), 0);
+		assert_int_equal(c.n, l.n);
+		assert_memory_equal(c.v, l.v, l.n * sizeof(*l.v));
+		dirauth_list_free(&c);
+	}
 	dirauth_list_free(&l);
 }
 

@@ -73,6 +73,14 @@ struct fake {
 	unsigned fetches[DIR_FETCH_KINDS];
 	unsigned md_digests, max_batch, last_batch;
 	uint16_t cons_ports[16];
+	bool fail_cache_consensus;   /* caches answer consensus requests with -ECONNREFUSED */
+	bool fail_fallbacks;         /* fallback directories answer nothing: -ECONNREFUSED */
+	struct {
+		enum dir_fetch_kind kind;
+		bool cache, fallback;
+		uint8_t fp[20];
+	} rec[256];                  /* every fetch, in order */
+	size_t nrec;
 	struct pending p[64];
 	size_t np;
 };
@@ -127,14 +135,28 @@ static int fake_fetch(void *ctx, const struct dir_source *src, const char *path,
 	struct fake *f = ctx;
 	struct pending *p = &f->p[f->np++];
 
+	enum dir_fetch_kind kind = !strcmp(path, "/tor/keys/all")          ? DIR_FETCH_CERTS
+				   : !strncmp(path, "/tor/micro/d/", 13) ? DIR_FETCH_MICRODESCS
+									 : DIR_FETCH_CONSENSUS;
+	bool cache = (src->flags & DIR_SOURCE_CACHE) != 0;
+
 	assert_true(f->np <= 64);
+	assert_true(f->nrec < 256);
+	f->rec[f->nrec].kind = kind;
+	f->rec[f->nrec].cache = cache;
+	f->rec[f->nrec].fallback = (src->flags & DIR_SOURCE_FALLBACK) != 0;
+	memcpy(f->rec[f->nrec++].fp, src->fingerprint, 20);
 	memset(p, 0, sizeof(*p));
 	p->done = done;
 	p->arg = arg;
-	if (!strcmp(path, "/tor/status-vote/current/consensus-microdesc")) {
+	if ((src->flags & DIR_SOURCE_FALLBACK) && f->fail_fallbacks) {
+		p->status = -ECONNREFUSED;
+	} else if (!strcmp(path, "/tor/status-vote/current/consensus-microdesc")) {
 		f->cons_ports[f->fetches[DIR_FETCH_CONSENSUS] % 16] = src->dir_port;
 		f->fetches[DIR_FETCH_CONSENSUS]++;
-		if (f->fail_consensus_n) {
+		if (cache && f->fail_cache_consensus) {
+			p->status = -ECONNREFUSED;
+		} else if (f->fail_consensus_n) {
 			f->fail_consensus_n--;
 			p->status = f->fail_consensus;
 		} else if (f->consensus) {
@@ -183,6 +205,9 @@ struct fx {
 	char *good;
 	size_t good_len;
 	time_t va, fu, vu;
+	bool begindir;        /* a BEGIN_DIR-like fetcher: caches need no DirPort */
+	uint8_t guards[3][20]; /* what the dir_guards callback answers */
+	size_t nguards;
 };
 
 static void set_consensus(struct fx *x, const char *doc, size_t len)
@@ -264,21 +289,35 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* dirmgr_config.dir_guards for the fixture: x->guards. */
+static size_t fake_dir_guards(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap)
+{
+	struct fx *x = arg;
+	size_t n = x->nguards < cap ? x->nguards : cap;
+
+	memcpy(ids, x->guards, n * SHA1_LEN);
+	return n;
+}
+
 static struct dirmgr *start(struct fx *x)
 {
 	struct dirmgr_config cfg = {
 		.auths = &x->auths,
 		.data_directory = x->dir,
-		.fetcher = {.fetch = fake_fetch, .ctx = &x->fake, .needs_dirport = true},
+		.fetcher = {.fetch = fake_fetch, .ctx = &x->fake, .needs_dirport = !x->begindir},
 		.slot = &x->slot,
 		.now = now_fn,
 		.report_done = true,
+		.dir_guards = x->nguards ? fake_dir_guards : NULL,
+		.dir_guards_arg = x,
 	};
 	char err[256];
 
 	dirmgr_free(x->d);
 	memset(x->fake.fetches, 0, sizeof(x->fake.fetches));
 	x->fake.md_digests = 0;
+	x->fake.max_batch = 0;
+	x->fake.nrec = 0;
 	x->d = dirmgr_new(&cfg, err, sizeof(err));
 	assert_non_null(x->d);
 	return x->d;
@@ -725,6 +764,257 @@ static void test_dirmgr_handles_http_errors(void **state)
 	assert_true(stats(x).usable);
 }
 
+/* --- directory caches (dir-spec 5.1) ------------------------------------------------ */
+
+/* Fetch through a BEGIN_DIR-like fetcher (caches need no DirPort) with the
+ * first three Guard relays of x->good as the directory guards. */
+static void use_caches(struct fx *x)
+{
+	struct netdoc_err e = {0};
+	struct consensus *c = NULL;
+
+	assert_int_equal(consensus_parse(x->good, x->good_len, &c, &e), PARSE_OK);
+	x->nguards = 0;
+	for (size_t i = 0; i < c->n_routers && x->nguards < 3; i++)
+		if (c->routers[i].flags & RFLAG_GUARD)
+			memcpy(x->guards[x->nguards++], c->routers[i].identity, 20);
+	consensus_free(c);
+	assert_int_equal(x->nguards, 3);
+	x->begindir = true;
+}
+
+static bool is_guard(const struct fx *x, const uint8_t fp[20])
+{
+	for (size_t i = 0; i < x->nguards; i++)
+		if (!memcmp(x->guards[i], fp, 20))
+			return true;
+	return false;
+}
+
+/* The index in x->fake.rec of the n-th (0-based) fetch of kind k. */
+static size_t nth_fetch(const struct fx *x, enum dir_fetch_kind k, unsigned n)
+{
+	for (size_t i = 0; i < x->fake.nrec; i++)
+		if (x->fake.rec[i].kind == k && n-- == 0)
+			return i;
+	fail_msg("no fetch %u of kind %s", n, dir_fetch_kind_name(k));
+	return 0;
+}
+
+static void test_dirmgr_bootstraps_from_authorities_then_refreshes_from_caches(void **state)
+{
+	struct fx *x = *state;
+	size_t blen, r, nboot;
+	char *b = use_refresh_vectors(x, &blen);
+
+	use_caches(x);
+	bootstrap(x);
+	/* bootstrap: no usable directory yet, so only the authorities */
+	nboot = x->fake.nrec;
+	assert_true(nboot >= 3);
+	for (size_t i = 0; i < nboot; i++) {
+		assert_false(x->fake.rec[i].cache);
+		assert_int_equal(x->fake.rec[i].fp[0], x->fake.rec[i].fp[19]); /* the fixture's auth fingerprints */
+	}
+	/* the refresh goes to the first directory guard, and its consensus is taken */
+	set_consensus(x, b, blen);
+	free(b);
+	fake_now = stats(x).next_consensus_fetch;
+	run(x, 4);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1);
+	assert_true(x->fake.rec[r].cache);
+	assert_memory_equal(x->fake.rec[r].fp, x->guards[0], 20);
+	assert_true(logged("new consensus valid-after"));
+	assert_true(logged("accepted from cache "));
+	assert_int_equal(stats(x).valid_after, x->va + 3600);
+	/* and so do its 8 new microdescriptors, in two requests of 4 (dir-spec
+	 * 5.2: three would make requests for under 4); no authority was asked
+	 * since bootstrap */
+	assert_int_equal(x->fake.md_digests, 40 + 8);
+	assert_int_equal(x->fake.last_batch, 4);
+	assert_int_equal(x->fake.fetches[DIR_FETCH_MICRODESCS], 3 + 2); /* 40 at bootstrap: 14 + 14 + 12 */
+	for (size_t i = nboot; i < x->fake.nrec; i++)
+		assert_true(x->fake.rec[i].cache);
+	assert_true(stats(x).usable);
+}
+
+static void test_dirmgr_failing_caches_move_on_then_to_an_authority(void **state)
+{
+	struct fx *x = *state;
+	size_t blen, r[4];
+	char *b = use_refresh_vectors(x, &blen);
+
+	use_caches(x);
+	bootstrap(x);
+	set_consensus(x, b, blen);
+	free(b);
+	x->fake.fail_cache_consensus = true;
+	fake_now = stats(x).next_consensus_fetch;
+	/* three caches in turn, each after the usual backoff (1, 2 s) ... */
+	for (unsigned i = 0; i < DIRMGR_CACHE_TRIES; i++) {
+		run(x, 1);
+		r[i] = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + i);
+		assert_true(x->fake.rec[r[i]].cache);
+		assert_true(is_guard(x, x->fake.rec[r[i]].fp));
+		for (unsigned j = 0; j < i; j++)
+			assert_memory_not_equal(x->fake.rec[r[i]].fp, x->fake.rec[r[j]].fp, 20);
+		assert_int_equal(stats(x).valid_after, x->va);
+		assert_int_equal(stats(x).next_consensus_fetch, fake_now + (1 << i));
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	assert_true(logged("3 directory cache fetches in a row failed; asking an authority next"));
+	/* ... then an authority, whose consensus is taken (the caches work
+	 * again: consensus-b's own random refresh time may already have
+	 * passed, and that extra fetch must go to a cache not held back) */
+	x->fake.fail_cache_consensus = false;
+	run(x, 4);
+	r[3] = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + DIRMGR_CACHE_TRIES);
+	assert_false(x->fake.rec[r[3]].cache);
+	assert_true(logged("accepted from authority auth"));
+	assert_int_equal(stats(x).valid_after, x->va + 3600);
+	assert_int_equal(stats(x).fetches[DIR_FETCH_CONSENSUS][DIR_RESULT_FAILED], DIRMGR_CACHE_TRIES);
+	/* the authority answered: the next fetches (b's new microdescriptors)
+	 * go to a cache again, one not held back after failing */
+	assert_int_equal(x->fake.md_digests, 40 + 8);
+	for (size_t i = r[3] + 1; i < x->fake.nrec; i++) {
+		assert_true(x->fake.rec[i].cache);
+		assert_false(is_guard(x, x->fake.rec[i].fp));
+	}
+	assert_true(r[3] + 1 < x->fake.nrec);
+	assert_true(stats(x).usable);
+}
+
+static void test_dirmgr_spreads_microdesc_batches_over_directory_guards(void **state)
+{
+	struct fx *x = *state;
+	struct netdir *nd;
+	char p[128];
+	FILE *fp;
+	size_t kept = 0;
+
+	use_caches(x);
+	bootstrap(x);
+	/* a cache without the microdescriptors of 100 middle-only relays:
+	 * still usable, and 100 to fetch: dir-spec 5.2 wants at least 3
+	 * directories, so three requests (34 + 34 + 32), one per guard */
+	nd = netdir_slot_acquire(&x->slot);
+	snprintf(p, sizeof(p), "%s/cached-microdescs", x->dir);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	for (size_t i = 0; i < nd->c->n_routers; i++)
+		if (nd->c->routers[i].flags & (RFLAG_GUARD | RFLAG_EXIT)) {
+			fwrite(nd->md[i]->text, 1, nd->md[i]->text_len, fp);
+			kept++;
+		}
+	fclose(fp);
+	netdir_release(nd);
+	assert_int_equal(kept, 200);
+	restart(x);
+	run(x, 3);
+	assert_true(logged("usable without fetching anything"));
+	assert_int_equal(x->fake.fetches[DIR_FETCH_CONSENSUS], 0);
+	assert_int_equal(x->fake.fetches[DIR_FETCH_MICRODESCS], 3);
+	assert_int_equal(x->fake.md_digests, 100);
+	assert_int_equal(x->fake.max_batch, 34);
+	assert_int_equal(stats(x).n_microdescs, 300);
+	assert_int_equal(x->fake.nrec, 3);
+	for (size_t i = 0; i < x->fake.nrec; i++) {
+		assert_true(x->fake.rec[i].cache);
+		assert_true(is_guard(x, x->fake.rec[i].fp));
+		for (size_t j = 0; j < i; j++)
+			assert_memory_not_equal(x->fake.rec[i].fp, x->fake.rec[j].fp, 20);
+	}
+}
+
+static void test_dirmgr_caches_need_a_dirport_for_an_http_fetcher(void **state)
+{
+	struct fx *x = *state;
+	size_t blen;
+	char *b = use_refresh_vectors(x, &blen);
+
+	/* every relay in the vectors has DirPort 0: a DirPort-only fetcher
+	 * keeps asking the authorities */
+	use_caches(x);
+	x->begindir = false;
+	bootstrap(x);
+	set_consensus(x, b, blen);
+	free(b);
+	fake_now = stats(x).next_consensus_fetch;
+	run(x, 4);
+	assert_int_equal(stats(x).valid_after, x->va + 3600);
+	for (size_t i = 0; i < x->fake.nrec; i++)
+		assert_false(x->fake.rec[i].cache);
+}
+
+/* Add two fallback directories (BEGIN_DIR only) to the fixture's list. */
+static void add_fallbacks(struct fx *x)
+{
+	for (int i = 0; i < 2; i++) {
+		struct dir_source *s = &x->auths.v[x->auths.n++];
+
+		memset(s, 0, sizeof(*s));
+		snprintf(s->nickname, sizeof(s->nickname), "fb%d", i);
+		s->ipv4 = 0x7f000001;
+		s->or_port = (uint16_t)(9100 + i);
+		memset(s->fingerprint, 0xf0 + i, 20);
+		s->flags = DIR_SOURCE_FALLBACK;
+	}
+}
+
+static void test_dirmgr_bootstrap_prefers_fallbacks_and_refresh_falls_back_to_authorities(void **state)
+{
+	struct fx *x = *state;
+	size_t r;
+
+	use_caches(x);
+	add_fallbacks(x);
+	bootstrap(x);
+	/* dir-spec 5.1: fallbacks first, for every bootstrap fetch */
+	for (size_t i = 0; i < x->fake.nrec; i++)
+		assert_true(x->fake.rec[i].fallback);
+	/* afterwards caches; when they fail, an authority, not a fallback */
+	x->fake.fail_cache_consensus = true;
+	fake_now = stats(x).next_consensus_fetch;
+	for (unsigned i = 0; i < DIRMGR_CACHE_TRIES; i++) {
+		run(x, 1);
+		assert_true(x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + i)].cache);
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	run(x, 1);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + DIRMGR_CACHE_TRIES);
+	assert_false(x->fake.rec[r].cache);
+	assert_false(x->fake.rec[r].fallback);
+}
+
+static void test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority(void **state)
+{
+	struct fx *x = *state;
+	size_t r;
+
+	use_caches(x);
+	add_fallbacks(x);
+	x->fake.fail_fallbacks = true;
+	start(x);
+	/* each fallback once (held back after failing), then an authority */
+	for (unsigned i = 0; i < 2; i++) {
+		run(x, 1);
+		r = nth_fetch(x, DIR_FETCH_CONSENSUS, i);
+		assert_true(x->fake.rec[r].fallback);
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	assert_memory_not_equal(x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 0)].fp,
+				x->fake.rec[nth_fetch(x, DIR_FETCH_CONSENSUS, 1)].fp, 20);
+	run(x, 6);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 2);
+	assert_false(x->fake.rec[r].fallback);
+	assert_true(stats(x).usable);
+	assert_int_equal(stats(x).fetches[DIR_FETCH_CONSENSUS][DIR_RESULT_FAILED], 2);
+	/* the rest of the bootstrap avoided the held fallbacks too */
+	for (size_t i = r; i < x->fake.nrec; i++)
+		assert_false(x->fake.rec[i].fallback);
+	assert_true(logged("consensus fetch from fallback fb"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -744,6 +1034,12 @@ int main(void)
 		T(test_dirmgr_rotates_sources_with_backoff_on_failures),
 		T(test_dirmgr_handles_http_errors),
 		T(test_dirmgr_refresh_fetches_only_the_new_microdescs),
+		T(test_dirmgr_bootstraps_from_authorities_then_refreshes_from_caches),
+		T(test_dirmgr_failing_caches_move_on_then_to_an_authority),
+		T(test_dirmgr_spreads_microdesc_batches_over_directory_guards),
+		T(test_dirmgr_caches_need_a_dirport_for_an_http_fetcher),
+		T(test_dirmgr_bootstrap_prefers_fallbacks_and_refresh_falls_back_to_authorities),
+		T(test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

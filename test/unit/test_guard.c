@@ -98,6 +98,29 @@ static void test_guard_primaries_down_moves_to_next_and_confirms_it(void **state
 	gw_free(w);
 }
 
+static void test_guard_dir_guards_are_the_usable_primaries_in_order(void **state)
+{
+	struct gw *w = gw_new();
+	uint8_t ids[8][SHA1_LEN];
+	size_t p0 = w->gs->prim[0], p1 = w->gs->prim[1], p2 = w->gs->prim[2];
+
+	(void)state;
+	/* guard-n-primary-dir-guards-to-use defaults to 3 */
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 3);
+	assert_memory_equal(ids[0], w->gs->e[p0].id, SHA1_LEN);
+	assert_memory_equal(ids[1], w->gs->e[p1].id, SHA1_LEN);
+	assert_memory_equal(ids[2], w->gs->e[p2].id, SHA1_LEN);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(node_has_flags(w->gs->e[w->gs->prim[i]].node, RFLAG_V2DIR));
+	assert_int_equal(guard_dir_guards(w->gs, ids, 2), 2); /* cap */
+	/* an unreachable one is left out; the others keep their order */
+	guard_on_failure(w->gs, w->gs->e[p1].id, NOW);
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 2);
+	assert_memory_equal(ids[0], w->gs->e[p0].id, SHA1_LEN);
+	assert_memory_equal(ids[1], w->gs->e[p2].id, SHA1_LEN);
+	gw_free(w);
+}
+
 static void test_guard_retry_schedule_follows_guard_spec_table(void **state)
 {
 	struct gw *w = gw_new();
@@ -238,6 +261,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guard_samples_filtered_set_and_three_primaries),
 		cmocka_unit_test(test_guard_primaries_down_moves_to_next_and_confirms_it),
+		cmocka_unit_test(test_guard_dir_guards_are_the_usable_primaries_in_order),
 		cmocka_unit_test(test_guard_retry_schedule_follows_guard_spec_table),
 		cmocka_unit_test(test_guard_state_survives_restart),
 		cmocka_unit_test(test_guard_corrupt_state_is_moved_aside_and_fresh_state_used),
