@@ -535,6 +535,7 @@ static void config_apply_locked(struct gateway *g, struct config *ncfg)
 	if (ncfg->log.n > 0)
 		log_set_level(ncfg->log.v[0].min);
 	dirview_set_config(ncfg);
+	socks_set_timeout((uint64_t)ncfg->socks_timeout * 1000000000ull);
 	config_free(g->cfg);
 	g->cfg = ncfg;
 }
@@ -614,6 +615,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
 	dirview_init(cfg);
+	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);
 	guardmgr_init(cfg->data_directory);
 	rc.worker_started = worker_started;
 	rc.worker_stopping = worker_stopping;
