@@ -253,6 +253,8 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_streams_retried_total", METRICS_COUNTER, "Stream attempts moved to another circuit.", cs,
 		  streams_retried);
 	SHARD_U64("onionring_streams", METRICS_GAUGE, "Open streams.", cs, streams_open);
+	SHARD_U64("onionring_stream_optimistic_bytes_total", METRICS_COUNTER,
+		  "Client bytes sent right after BEGIN, before CONNECTED (optimistic data).", cs, optimistic_bytes);
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
 	SHARD_U64("onionring_cells_sent_total", METRICS_COUNTER, "Cells sent on circuits.", cs, cells_out);
 	collect_summaries(b, sm, n);

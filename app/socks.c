@@ -34,7 +34,7 @@ struct socks_session {
 	bool client_paused;  /* we stopped reading the client */
 	struct socks_parser parser;
 	struct timer timeout;  /* the request's part of SocksTimeout */
-	uint64_t deadline_ns;  /* accept + SocksTimeout: request and connect both */
+	uint64_t deadline_ns;  /* accept + SocksTimeout: request and stream both */
 	size_t inlen;
 	uint8_t inbuf[SOCKS_INBUF];
 	/* Client bytes the stream could not take yet. */
@@ -347,6 +347,7 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 						     : STREAM_RESOLVE_PTR;
 	t.dest = req->dest;
 	t.port = req->port;
+	t.deadline_ns = s->deadline_ns;
 	s->state = SESS_CONNECTING;
 	if (t.kind == STREAM_RESOLVE && resolve_is_literal(&t.dest, &literal)) {
 		ev_resolved(s, &literal, 0);
@@ -360,6 +361,9 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 		fail(s, code, why);
 		return;
 	}
+	/* From here the stream layer keeps the deadline: it retries until
+	 * then and ends the stream with the reply for the last error. */
+	timer_cancel(worker_timers(conn_worker(s->conn)), &s->timeout);
 	/* Bytes after the request: optimistic data, sent right after BEGIN. */
 	if (t.kind == STREAM_CONNECT)
 		client_bytes(s, early, early_len);
@@ -502,8 +506,6 @@ static void session_timed_out(struct timer *t, void *arg)
 	if (s->state == SESS_HANDSHAKE) {
 		log_info("SOCKS client did not finish its request within SocksTimeout; closing");
 		session_finish(s, false);
-	} else if (s->state == SESS_CONNECTING) {
-		fail(s, SOCKS5_TTL_EXPIRED, "timed out waiting for the exit to connect");
 	}
 }
 
@@ -537,8 +539,8 @@ void socks_accept(struct worker *w, struct conn *c, void *arg)
 	s->lst = arg;
 	socks_parser_init(&s->parser);
 	timer_init(&s->timeout, session_timed_out, s);
-	/* One deadline covers the request and, after it, the connect: tor's
-	 * SocksTimeout counts from the connection's birth too
+	/* One deadline covers the request and, after it, the stream's tries:
+	 * tor's SocksTimeout counts from the connection's birth too
 	 * (connection_ap_expire_beginning). */
 	s->deadline_ns = worker_now_ns(w) + atomic_load_explicit(&socks_timeout_ns, memory_order_relaxed);
 	timer_arm(worker_timers(w), &s->timeout, s->deadline_ns);
