@@ -8,14 +8,15 @@
 #     RESOLVEFAILED, the stream is tried on the OTHER exit (never the same
 #     one twice), and with no exit left the client gets tor's reply for the
 #     last error, 0x04 (host unreachable), well before SocksTimeout;
-#  2. survival: dns_stub.py answers a name only after failing its first
+#  2. optimistic data to an IP literal: a request sent together with the
+#     CONNECT makes onionring_stream_optimistic_bytes_total grow by its size;
+#  3. survival: dns_stub.py answers a name only after failing its first
 #     query (--fail-first-ms), so the first exit asked ends the stream with
 #     RESOLVEFAILED and the other one connects; the client sent its HTTP
 #     request together with the CONNECT, and gets the file byte-exact. The
 #     optimistic-data counter grows by at least twice the request (sent
 #     after each BEGIN). Needs root and a free 127.0.0.1:53, else skipped
-#     with a note;
-#  3. optimistic data to an IP literal: the counter grows by the request.
+#     with a note.
 # Named to sort after test_testnet.sh and test_tor_resolve.sh: a name
 # lookup makes each exit open a UDP socket on 0.0.0.0 (test_tor_resolve.sh).
 # Not for: EXITPOLICY/RESOURCELIMIT ends (both exits accept *:*; the unit
@@ -77,7 +78,7 @@ for ((try = 0; try < 12 && !done1; try++)); do
 done
 [ "$done1" = 1 ] || fail "never saw a stream tried on two exits"
 
-# 3. Optimistic data to an IP literal (before 2: no retry muddles the count).
+# 2. Optimistic data to an IP literal.
 before=$(metric onionring_stream_optimistic_bytes_total)
 "$py" "$client" early "$OR_SOCKS_PORT" 127.0.0.1 "$TESTNET_HTTP_PORT" /small.txt "$tmp/body3" > "$tmp/out3" 2>&1 ||
 	fail "request sent with its CONNECT: $(cat "$tmp/out3")"
@@ -88,7 +89,7 @@ req_len=$(printf 'GET /small.txt HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' | wc -c)
 	fail "optimistic bytes grew by $((after - before)), expected >= $req_len"
 echo "ok: the request sent with its CONNECT went out as optimistic data ($((after - before)) bytes), file byte-exact"
 
-# 2. Survival of a RESOLVEFAILED from the first exit.
+# 3. Survival of a RESOLVEFAILED from the first exit.
 name="flaky-$$-$(date +%s%N | tail -c 7).test"
 "$py" "$here/dns_stub.py" "$name" 127.0.0.1 192.0.2.9 180 --fail-first-ms 150 > "$tmp/stub.log" 2>&1 &
 stub_pid=$!
