@@ -1257,15 +1257,14 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 		*why = "onion-service connections are not implemented yet";
 		return NULL;
 	}
-	{
-		struct dirview dv;
-		if (!dir_acquire || !dir_acquire(&dv)) {
-			*code = SOCKS5_GENERAL_FAILURE;
-			*why = "no usable directory yet (not bootstrapped)";
-			return NULL;
-		}
-		dir_release(dv.ref);
+	if (!dir_acquire) {
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "no directory source installed";
+		return NULL;
 	}
+	/* Not bootstrapped yet is no reason to refuse: as in tor, the stream
+	 * waits for a usable directory and a circuit until its deadline
+	 * (each launch that finds none is a RETRY_NO_CIRCUIT). */
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		*code = SOCKS5_GENERAL_FAILURE;

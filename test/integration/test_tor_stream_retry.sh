@@ -16,7 +16,11 @@
 #     request together with the CONNECT, and gets the file byte-exact. The
 #     optimistic-data counter grows by at least twice the request (sent
 #     after each BEGIN). Needs root and a free 127.0.0.1:53, else skipped
-#     with a note.
+#     with a note;
+#  4. no circuit yet: a second onionring whose only directory authority
+#     never answers keeps a CONNECT waiting (retrying with backoff) until
+#     its SocksTimeout of 4 s, then replies 0x01, as tor does before it has
+#     bootstrapped.
 # Named to sort after test_testnet.sh and test_tor_resolve.sh: a name
 # lookup makes each exit open a UDP socket on 0.0.0.0 (test_tor_resolve.sh).
 # Not for: EXITPOLICY/RESOURCELIMIT ends (both exits accept *:*; the unit
@@ -30,9 +34,12 @@ client="$here/socks_client.py"
 tmp=$(mktemp -d)
 stub_pid=""
 
+nb_pid=""
+
 fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	if [ -n "$stub_pid" ]; then kill "$stub_pid" 2>/dev/null || true; fi
+	if [ -n "$nb_pid" ]; then kill "$nb_pid" 2>/dev/null || true; wait "$nb_pid" 2>/dev/null || true; fi
 	onionring_stop
 	rm -rf "$tmp"
 }
@@ -118,4 +125,37 @@ else
 	echo "ok: the first exit failed the name (RESOLVEFAILED), the other exit served it byte-exact;" \
 		"the early request went out after both BEGINs ($((after - before)) bytes)"
 fi
+
+# 4. Not bootstrapped: the stream waits until SocksTimeout, then 0x01.
+mkdir -p "$tmp/nb"
+nb_port=$(("$("$here/../testnet/testnet" find-base-port)" + 3))
+{
+	echo "DataDirectory $tmp/nb/data"
+	echo "SocksPort 127.0.0.1:$nb_port"
+	echo "SocksTimeout 4"
+	echo "NumWorkers 1"
+	echo "TestingTorNetwork 1"
+	# Nothing listens on 127.0.0.1:9: this onionring never bootstraps.
+	echo "DirAuthority nowhere orport=9 no-v2 v3ident=00112233445566778899AABBCCDDEEFF00112233" \
+		"127.0.0.1:9 00112233445566778899AABBCCDDEEFF00112233"
+	echo "Log info file $tmp/nb/onionring.log"
+} > "$tmp/nb/onionring.conf"
+"$OR_BIN" -f "$tmp/nb/onionring.conf" > "$tmp/nb/stderr.log" 2>&1 &
+nb_pid=$!
+for ((i = 0; i < 50; i++)); do
+	"$py" -c "import socket; socket.create_connection(('127.0.0.1', $nb_port), 1).close()" 2>/dev/null && break
+	kill -0 "$nb_pid" 2>/dev/null || fail "the unbootstrapped onionring exited: $(tail -5 "$tmp/nb/stderr.log")"
+	sleep 0.1
+done
+t0=$(date +%s%N)
+out=$(timeout 30 "$py" "$client" request "$nb_port" connect 127.0.0.1 "$TESTNET_HTTP_PORT" 2>&1) || true
+ms=$((($(date +%s%N) - t0) / 1000000))
+case "$out" in "reply 0x01"*) ;; *) fail "not bootstrapped: expected reply 0x01, got: $out" ;; esac
+[ "$ms" -ge 3000 ] && [ "$ms" -le 12000 ] || fail "not bootstrapped: reply after $ms ms, expected ~4 s (SocksTimeout)"
+grep -q "no usable directory yet.*trying another circuit" "$tmp/nb/onionring.log" ||
+	fail "no retry while waiting for a directory in the log"
+kill "$nb_pid"
+wait "$nb_pid" 2>/dev/null || true
+nb_pid=""
+echo "ok: before bootstrap a CONNECT waited for SocksTimeout (reply 0x01 after $ms ms)"
 echo "ok: stream retries and optimistic data"
