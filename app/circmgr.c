@@ -14,6 +14,7 @@
 #include "app/guardmgr.h"
 #include "app/nodes.h"
 #include "app/path.h"
+#include "app/stream_retry.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "net/chanpool.h"
@@ -25,6 +26,7 @@
 
 #define BATCH ONIONRING_CELL_BATCH
 #define OUT_CAP 64 /* cells produced per circuit call; CIRC_OUT_CHUNK caps it too */
+#define STREAM_DEFAULT_TIMEOUT_NS (120ull * 1000000000ull) /* tor's SocksTimeout default */
 
 const double circmgr_build_bounds_ms[12] = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 };
 
@@ -41,7 +43,9 @@ void circmgr_set_directory(dirview_acquire_fn acquire, dirview_release_fn releas
 
 enum ocirc_purpose { OC_EXIT, OC_DIR };
 enum ocirc_state { OC_WAIT_CHANNEL, OC_BUILDING, OC_OPEN, OC_CLOSED };
-enum stream_state { ST_WAITING, ST_CONNECTING, ST_OPEN };
+/* ST_WAITING: on the shard's pending list or a circuit's waiting list;
+ * ST_BACKOFF: on the shard's backoff list until st->timer says try again. */
+enum stream_state { ST_WAITING, ST_BACKOFF, ST_CONNECTING, ST_OPEN };
 
 struct shard;
 struct ocirc;
@@ -56,7 +60,12 @@ struct stream {
 	bool is_dir;
 	bool blocked;   /* a write was cut short: on_writable is owed */
 	bool queued;    /* on the shard's pending list, not yet placed */
-	unsigned attempts;
+	bool optimistic; /* this attempt's exit takes DATA before CONNECTED */
+	struct stream_retry retry; /* until CONNECTED (not for is_dir) */
+	struct timer timer;        /* deadline, backoff or this attempt's wait */
+	uint8_t *early;            /* client bytes before CONNECTED (STREAM_EARLY_MAX) */
+	size_t early_len;
+	size_t early_sent;         /* of them, sent on this attempt */
 	struct relay_target dir_target; /* is_dir only */
 	struct stream_target t;
 	const struct stream_events *ev;
@@ -104,6 +113,7 @@ struct shard {
 	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
 	uint64_t path_warned_ns;   /* last "cannot choose a path" notice */
 	struct stream *pending;    /* opened, waiting for place_pending */
+	struct stream *backoff;    /* ST_BACKOFF: waiting to try again */
 	struct timer pending_timer;
 	struct timer prebuild_timer;
 	struct circmgr_config cfg;
@@ -229,43 +239,6 @@ static void publish_stream(const struct stream *st, enum events_stream_status st
 	events_publish_stream(st->gid, status, st->oc ? st->oc->gid : 0, target, reason, NULL);
 }
 
-/* --- END reasons ----------------------------------------------------------- */
-
-/* tor's mapping of END reasons to SOCKS5 replies. */
-static enum socks5_reply end_to_socks(uint8_t reason)
-{
-	switch (reason) {
-	case RELAY_END_RESOLVEFAILED:
-		return SOCKS5_HOST_UNREACHABLE;
-	case RELAY_END_CONNECTREFUSED:
-	case RELAY_END_CONNRESET:
-		return SOCKS5_CONNECTION_REFUSED;
-	case RELAY_END_EXITPOLICY:
-		return SOCKS5_NOT_ALLOWED;
-	case RELAY_END_TIMEOUT:
-	case RELAY_END_NOROUTE:
-		return SOCKS5_TTL_EXPIRED;
-	default:
-		return SOCKS5_GENERAL_FAILURE;
-	}
-}
-
-/* tor retries a stream on another circuit for these (and marks the
- * circuit unusable for new streams). */
-static bool end_is_retriable(uint8_t reason)
-{
-	switch (reason) {
-	case RELAY_END_EXITPOLICY:
-	case RELAY_END_RESOLVEFAILED:
-	case RELAY_END_TIMEOUT:
-	case RELAY_END_MISC:
-	case RELAY_END_NOROUTE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* --- sending ---------------------------------------------------------------- */
 
 static void send_cells(struct ocirc *oc, struct cell *const cells[], size_t n)
@@ -331,19 +304,215 @@ static void ocirc_free(struct ocirc *oc)
 	free(oc);
 }
 
-/* Give a stream that lost its circuit another try, or end it. */
-static void stream_retry_or_end(struct shard *sh, struct stream *st, enum socks5_reply code, const char *why)
+/* --- retries and early data ------------------------------------------------ */
+
+static void stream_place(struct shard *sh, struct stream *st);
+static void stream_detach(struct ocirc *oc, struct stream *st);
+
+static void stream_free(struct stream *st)
 {
+	timer_cancel(worker_timers(st->sh->w), &st->timer);
+	free(st->early);
+	free(st);
+}
+
+/* Arm st's timer for at, or for its deadline when that comes first. */
+static void stream_arm(struct stream *st, uint64_t at)
+{
+	if (at > st->retry.deadline_ns)
+		at = st->retry.deadline_ns;
+	if (timer_arm(worker_timers(st->sh->w), &st->timer, at) < 0)
+		log_warn("stream %llu: no timer for its deadline", (unsigned long long)st->gid);
+}
+
+/* "$FINGERPRINT" of an exit's RSA id (NULL: "none") for the log. */
+static void exit_text(const uint8_t *id, char *out, size_t cap)
+{
+	snprintf(out, cap, "none");
+	if (!id || cap < 42)
+		return;
+	out[0] = '$';
+	for (unsigned i = 0; i < 20; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02X", id[i]);
+}
+
+/* An attempt of st failed: cause (stream_retry.h), the END reason, on oc
+ * (NULL: none; its exit is the one to avoid) with why. st is on no list.
+ * Try again after the policy's backoff, or end st. */
+static void stream_failed(struct shard *sh, struct stream *st, struct ocirc *oc, enum retry_cause cause,
+			  uint8_t reason, const char *why)
+{
+	const uint8_t *exit_id = oc && oc->purpose == OC_EXIT && oc->nhops ? oc->hops[oc->nhops - 1].rsa_id : NULL;
+	struct retry_verdict v;
+	char exit_hex[48];
+
+	exit_text(exit_id, exit_hex, sizeof(exit_hex));
 	st->oc = NULL;
 	st->sid = 0;
-	if (!st->is_dir && st->state != ST_OPEN && st->attempts < sh->cfg.stream_attempts) {
-		STAT_ADD(sh, streams_retried, 1);
-		log_info("retrying a stream on another circuit (%s)", why);
-		st->state = ST_WAITING;
-		circ_launch_for(sh, st);
+	st->optimistic = false;
+	st->early_sent = 0; /* the next exit gets every early byte again */
+	if (st->is_dir || st->state == ST_OPEN || sh->stopped) {
+		stream_end_to_session(st, cause == RETRY_END && st->state != ST_OPEN ? stream_retry_end_reply(reason)
+											: SOCKS5_GENERAL_FAILURE,
+				      sh->stopped ? "shutting down" : why);
 		return;
 	}
+	stream_retry_failed(&st->retry, cause, reason, exit_id, worker_now_ns(sh->w), why, &v);
+	if (v.circuit_unusable && oc)
+		oc->unusable = true;
+	if (!v.retry) {
+		log_info("stream %llu: exit %s: %s; giving up after %u attempt(s): %s", (unsigned long long)st->gid,
+			 exit_hex, why, st->retry.attempts, v.why);
+		stream_end_to_session(st, v.code, v.why);
+		return;
+	}
+	STAT_ADD(sh, streams_retried, 1);
+	log_info("stream %llu: exit %s: %s; trying another circuit in %llu ms", (unsigned long long)st->gid,
+		 exit_hex, why, (unsigned long long)((v.at_ns - worker_now_ns(sh->w)) / 1000000u));
+	publish_stream(st, EVENTS_STREAM_DETACHED, NULL);
+	st->state = ST_BACKOFF;
+	stream_link(&sh->backoff, st);
+	stream_arm(st, v.at_ns);
+}
+
+/* SocksTimeout is over: take st off whatever it waits on and end it with
+ * the reply for its last error. */
+static void stream_expired(struct shard *sh, struct stream *st)
+{
+	struct ocirc *oc = st->oc;
+	enum socks5_reply code;
+	const char *why;
+
+	if (st->queued) {
+		stream_unlink(&sh->pending, st);
+		st->queued = false;
+	} else if (st->state == ST_BACKOFF) {
+		stream_unlink(&sh->backoff, st);
+	} else if (oc && st->state == ST_WAITING) {
+		stream_unlink(&oc->waiting, st);
+	} else if (oc && st->state == ST_CONNECTING) {
+		struct cell cell;
+		/* tor ends a stream it gives up on with reason TIMEOUT. */
+		if (oc->state == OC_OPEN && circ_stream_end(&oc->c, st->sid, RELAY_END_TIMEOUT, &cell) == 0)
+			send_one(oc, &cell);
+		stream_detach(oc, st);
+	}
+	st->oc = NULL;
+	stream_retry_expired(&st->retry, &code, &why);
+	log_info("stream %llu: SocksTimeout reached after %u attempt(s): %s", (unsigned long long)st->gid,
+		 st->retry.attempts, why);
 	stream_end_to_session(st, code, why);
+}
+
+/* st's timer: the deadline, the end of a backoff, or an attempt that got
+ * no CONNECTED/RESOLVED in time (tor: 10 s, then 15 s; END TIMEOUT, and
+ * another circuit). */
+static void stream_tick(struct timer *t, void *arg)
+{
+	struct stream *st = arg;
+	struct shard *sh = st->sh;
+	struct ocirc *oc = st->oc;
+
+	(void)t;
+	if (worker_now_ns(sh->w) >= st->retry.deadline_ns || sh->stopped) {
+		stream_expired(sh, st);
+		return;
+	}
+	if (st->state == ST_BACKOFF) {
+		stream_unlink(&sh->backoff, st);
+		st->state = ST_WAITING;
+		stream_arm(st, st->retry.deadline_ns);
+		stream_place(sh, st);
+	} else if (st->state == ST_CONNECTING && oc) {
+		struct cell cell;
+
+		if (oc->state == OC_OPEN && circ_stream_end(&oc->c, st->sid, RELAY_END_TIMEOUT, &cell) == 0)
+			send_one(oc, &cell);
+		stream_detach(oc, st);
+		stream_failed(sh, st, oc, RETRY_TIMEOUT, 0, "the exit did not answer the stream in time");
+	} else {
+		stream_arm(st, st->retry.deadline_ns);
+	}
+}
+
+/* tor-spec 6.2: an exit from 0.2.3.1-alpha on queues DATA that follows
+ * BEGIN before it answers. Every relay that lists subprotocols (proposal
+ * 264: 0.2.9 on) is newer; Relay=2 is what clients require anyway. The
+ * consensus can turn it off (param-spec "UseOptimisticData", default 1
+ * since 0.2.9.1). */
+static bool exit_takes_optimistic(const struct ocirc *oc)
+{
+	return oc->purpose == OC_EXIT && oc->has_dv && oc->dv.optimistic_data && oc->exit &&
+	       protover_supports(&oc->exit->rs->protos, PROTOVER_RELAY, 2);
+}
+
+/* Send the early bytes this attempt has not sent yet, as far as the
+ * windows allow; return true when none is left. st is attached to an open
+ * circuit, CONNECTED or optimistic. */
+static bool early_flush(struct stream *st)
+{
+	struct ocirc *oc = st->oc;
+	struct shard *sh = st->sh;
+
+	while (st->early_sent < st->early_len) {
+		size_t taken = 0, n = 0;
+
+		if (circ_stream_data(&oc->c, st->sid, st->early + st->early_sent, st->early_len - st->early_sent,
+				     worker_now_ns(sh->w) / 1000u, &taken, sh->outp, OUT_CAP, &n) < 0)
+			return false;
+		send_cells(oc, sh->outp, n);
+		st->early_sent += taken;
+		if (st->state == ST_CONNECTING)
+			STAT_ADD(sh, optimistic_bytes, taken);
+		if (taken == 0)
+			return false;
+	}
+	return true;
+}
+
+/* After CONNECTED: send what is left, then drop the copy (no retry can
+ * need it any more). Return true when nothing early is left. */
+static bool early_drain(struct stream *st)
+{
+	if (!st->early)
+		return true;
+	if (!early_flush(st))
+		return false;
+	free(st->early);
+	st->early = NULL;
+	st->early_len = st->early_sent = 0;
+	return true;
+}
+
+/* stream_write before CONNECTED: keep up to STREAM_EARLY_MAX bytes for
+ * this and any later attempt, and send them now if the exit takes
+ * optimistic data. */
+static size_t stream_write_early(struct stream *st, const uint8_t *data, size_t len)
+{
+	size_t take = len;
+	uint8_t *grown;
+
+	if (st->is_dir || st->t.kind != STREAM_CONNECT) {
+		st->blocked = true;
+		return 0;
+	}
+	if (take > STREAM_EARLY_MAX - st->early_len)
+		take = STREAM_EARLY_MAX - st->early_len;
+	if (take) {
+		grown = realloc(st->early, st->early_len + take);
+		if (!grown) {
+			st->blocked = true; /* the session keeps them until CONNECTED */
+			return 0;
+		}
+		st->early = grown;
+		memcpy(st->early + st->early_len, data, take);
+		st->early_len += take;
+	}
+	if (st->state == ST_CONNECTING && st->optimistic && st->oc && st->oc->state == OC_OPEN)
+		early_flush(st);
+	if (take < len)
+		st->blocked = true;
+	return take;
 }
 
 /* Close oc: tell the relay (send_destroy) unless it told us, then fail or
@@ -391,11 +560,11 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 	while ((st = oc->streams)) {
 		stream_unlink(&oc->streams, st);
 		oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
-		stream_retry_or_end(sh, st, SOCKS5_GENERAL_FAILURE, was_open ? "circuit closed" : why);
+		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, was_open ? "circuit closed" : why);
 	}
 	while ((st = oc->waiting)) {
 		stream_unlink(&oc->waiting, st);
-		stream_retry_or_end(sh, st, SOCKS5_GENERAL_FAILURE, why);
+		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, why);
 	}
 	if (oc->busy)
 		oc->dead = true;
@@ -641,12 +810,12 @@ static void node_to_targets(const struct node *n, struct hop_target *h, struct r
 	}
 }
 
-/* Launch an exit circuit suited to st (its port and isolation key) and
- * queue st on it; on failure end st. */
-/* Launch an exit circuit for port (0: any) on sh: directory, guard, path.
+/* Launch an exit circuit for port (0: any) on sh: directory, guard, path
+ * avoiding the exits excl (NULL: none) remembers.
  * Returns the circuit, connecting to its first hop, or NULL with *code
  * and *why set (nothing is left behind). */
-static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum socks5_reply *code, const char **why)
+static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const struct stream_retry *excl,
+				      enum socks5_reply *code, const char **why)
 {
 	struct path_request req;
 	struct path path;
@@ -683,6 +852,10 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum sock
 	req.need_stable = path_port_needs_stable(req.port);
 	req.now_ms = worker_now_ns(sh->w) / 1000000u;
 	req.bad = sh->bad;
+	if (excl) {
+		req.exclude_exits = excl->excluded[0];
+		req.n_exclude_exits = excl->nexcluded;
+	}
 	pe = path_choose(oc->dv.ps, &req, &path);
 	if (pe != PATH_OK) {
 		/* Once a minute at notice per shard; the rest at info (the
@@ -711,18 +884,20 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, enum sock
 	return oc;
 }
 
-/* Launch an exit circuit suited to st (its port and isolation key) and
- * queue st on it; on failure end st. */
+/* Launch an exit circuit suited to st (its port, isolation key and the
+ * exits that failed it) and queue st on it; on failure retry later or end
+ * st (stream_failed). */
 static void circ_launch_for(struct shard *sh, struct stream *st)
 {
 	enum socks5_reply code = SOCKS5_GENERAL_FAILURE;
 	const char *why = "no circuit";
 	struct ocirc *oc;
 
-	st->attempts++;
-	oc = circ_launch_exit(sh, st->t.kind == STREAM_CONNECT ? st->t.port : 0, &code, &why);
+	stream_retry_attempt(&st->retry);
+	oc = circ_launch_exit(sh, st->t.kind == STREAM_CONNECT ? st->t.port : 0, &st->retry, &code, &why);
 	if (!oc) {
-		stream_end_to_session(st, code, why);
+		/* circ_launch_exit says NOT_ALLOWED only when no exit fits. */
+		stream_failed(sh, st, NULL, code == SOCKS5_NOT_ALLOWED ? RETRY_NO_EXIT : RETRY_NO_CIRCUIT, 0, why);
 		return;
 	}
 	oc->has_iso = true;
@@ -753,7 +928,7 @@ static void prebuild_tick(struct timer *t, void *arg)
 	while (clean + launched < sh->cfg.prebuild && launched < 2) {
 		enum socks5_reply code;
 		const char *why;
-		struct ocirc *oc = circ_launch_exit(sh, sh->predicted_port, &code, &why);
+		struct ocirc *oc = circ_launch_exit(sh, sh->predicted_port, NULL, &code, &why);
 
 		if (!oc)
 			break;
@@ -790,7 +965,7 @@ static void stream_end_to_session(struct stream *st, enum socks5_reply code, con
 	publish_stream(st, code == SOCKS5_SUCCEEDED ? EVENTS_STREAM_CLOSED : EVENTS_STREAM_FAILED,
 		       code == SOCKS5_SUCCEEDED ? "DONE" : "MISC");
 	st->ev->on_end(st->sess, code, why);
-	free(st);
+	stream_free(st);
 }
 
 static void on_connected_ev(struct ocirc *oc, struct stream *st, const struct circ_event *e)
@@ -798,6 +973,9 @@ static void on_connected_ev(struct ocirc *oc, struct stream *st, const struct ci
 	struct socks_addr bound, *b = NULL;
 
 	st->state = ST_OPEN;
+	timer_cancel(worker_timers(oc->sh->w), &st->timer); /* no deadline once connected */
+	if (!early_drain(st))
+		st->blocked = true; /* the windows closed: CIRC_EV_WRITABLE sends the rest */
 	publish_stream(st, EVENTS_STREAM_SUCCEEDED, NULL);
 	STAT_ADD(oc->sh, streams_opened, 1);
 	STAT_ADD(oc->sh, streams_open, 1);
@@ -847,7 +1025,7 @@ static void on_resolved_ev(struct ocirc *oc, struct stream *st, const struct cir
 		}
 		st->ev->on_resolved(st->sess, &a, ans[i].ttl);
 		st->state = ST_WAITING;
-		free(st);
+		stream_free(st);
 		return;
 	}
 	stream_end_to_session(st, SOCKS5_HOST_UNREACHABLE, "the exit could not resolve the name");
@@ -855,21 +1033,16 @@ static void on_resolved_ev(struct ocirc *oc, struct stream *st, const struct cir
 
 static void on_end_ev(struct ocirc *oc, struct stream *st, uint8_t reason)
 {
-	struct shard *sh = oc->sh;
 	bool connecting = st->state == ST_CONNECTING;
 
 	stream_detach(oc, st);
-	if (connecting && !st->is_dir && end_is_retriable(reason) && st->attempts < sh->cfg.stream_attempts) {
-		/* tor: the exit refused or failed it; this circuit takes no new
-		 * streams, try another. */
-		oc->unusable = true;
-		STAT_ADD(sh, streams_retried, 1);
-		log_info("exit ended a stream with %s; retrying on another circuit", relay_end_reason_name(reason));
-		st->state = ST_WAITING;
-		circ_launch_for(sh, st);
+	if (connecting) {
+		/* tor-spec 6.3 / tor's connection_ap_process_end_not_open: some
+		 * reasons are worth another exit (stream_retry.c says which). */
+		stream_failed(oc->sh, st, oc, RETRY_END, reason, relay_end_reason_name(reason));
 		return;
 	}
-	stream_end_to_session(st, connecting ? end_to_socks(reason) : SOCKS5_SUCCEEDED, relay_end_reason_name(reason));
+	stream_end_to_session(st, SOCKS5_SUCCEEDED, relay_end_reason_name(reason));
 }
 
 static void handle_event(struct ocirc *oc, const struct circ_event *e)
@@ -907,6 +1080,12 @@ static void handle_event(struct ocirc *oc, const struct circ_event *e)
 		break;
 	case CIRC_EV_WRITABLE:
 		for (st = oc->streams; st; st = st->next) {
+			if (st->early_sent < st->early_len && (e->stream_id == 0 || st->sid == e->stream_id)) {
+				if (st->state == ST_OPEN)
+					early_drain(st);
+				else if (st->optimistic)
+					early_flush(st);
+			}
 			if (st->blocked && (e->stream_id == 0 || st->sid == e->stream_id)) {
 				st->blocked = false;
 				st->ev->on_writable(st->sess);
@@ -972,6 +1151,12 @@ static void stream_attach(struct ocirc *oc, struct stream *st)
 		 st->t.iso.digest[1], st->t.iso.digest[2], st->t.iso.digest[3], oc->circ_id);
 	publish_stream(st, kind == CIRC_STREAM_RESOLVE ? EVENTS_STREAM_SENTRESOLVE : EVENTS_STREAM_SENTCONNECT, NULL);
 	send_one(oc, &cell);
+	if (st->is_dir)
+		return;
+	stream_arm(st, worker_now_ns(oc->sh->w) + stream_retry_attempt_timeout_ns(&st->retry));
+	st->optimistic = kind == CIRC_STREAM_BEGIN && exit_takes_optimistic(oc);
+	if (st->optimistic && st->early_len)
+		early_flush(st);
 }
 
 static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct stream *st)
@@ -988,6 +1173,8 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 	}
 	if (oc->has_iso && memcmp(&oc->iso, &st->t.iso, sizeof(oc->iso)) != 0)
 		return false;
+	if (st->retry.nexcluded && oc->nhops && stream_retry_excludes(&st->retry, oc->hops[oc->nhops - 1].rsa_id))
+		return false; /* this exit failed st before */
 	if (st->t.kind == STREAM_CONNECT && oc->exit_port != st->t.port &&
 	    !(oc->exit && node_allows_exit_port(oc->exit, st->t.port)))
 		return false;
@@ -1005,7 +1192,7 @@ static void stream_place(struct shard *sh, struct stream *st)
 		if (!circ_usable_for(sh, oc, st))
 			continue;
 		if (oc->state == OC_OPEN && oc->has_iso) {
-			st->attempts++;
+			stream_retry_attempt(&st->retry);
 			stream_attach(oc, st);
 			return;
 		}
@@ -1020,7 +1207,7 @@ static void stream_place(struct shard *sh, struct stream *st)
 			oc->has_iso = true; /* the stream's key now owns this circuit */
 			oc->iso = st->t.iso;
 		}
-		st->attempts++;
+		stream_retry_attempt(&st->retry);
 		if (oc->state == OC_OPEN) {
 			stream_attach(oc, st);
 		} else {
@@ -1139,15 +1326,14 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 		*why = "onion-service connections are not implemented yet";
 		return NULL;
 	}
-	{
-		struct dirview dv;
-		if (!dir_acquire || !dir_acquire(&dv)) {
-			*code = SOCKS5_GENERAL_FAILURE;
-			*why = "no usable directory yet (not bootstrapped)";
-			return NULL;
-		}
-		dir_release(dv.ref);
+	if (!dir_acquire) {
+		*code = SOCKS5_GENERAL_FAILURE;
+		*why = "no directory source installed";
+		return NULL;
 	}
+	/* Not bootstrapped yet is no reason to refuse: as in tor, the stream
+	 * waits for a usable directory and a circuit until its deadline
+	 * (each launch that finds none is a RETRY_NO_CIRCUIT). */
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		*code = SOCKS5_GENERAL_FAILURE;
@@ -1160,6 +1346,10 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->sess = sess;
 	st->state = ST_WAITING;
 	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+	stream_retry_init(&st->retry, target->deadline_ns ? target->deadline_ns
+							  : worker_now_ns(w) + STREAM_DEFAULT_TIMEOUT_NS);
+	timer_init(&st->timer, stream_tick, st);
+	stream_arm(st, st->retry.deadline_ns);
 	publish_stream(st, EVENTS_STREAM_NEW, NULL);
 	if (target->kind == STREAM_CONNECT)
 		sh->predicted_port = target->port;
@@ -1187,7 +1377,7 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 	st->dir_target = *t;
 	st->ev = ev;
 	st->sess = sess;
-	st->attempts = 1;
+	timer_init(&st->timer, stream_tick, st); /* never armed: no retries */
 	queue_for_placement(sh, st);
 	return st;
 }
@@ -1198,7 +1388,9 @@ size_t stream_write(struct stream *st, const uint8_t *data, size_t len)
 	struct shard *sh = st->sh;
 	size_t total = 0;
 
-	if (!oc || st->state != ST_OPEN || oc->state != OC_OPEN) {
+	if (st->state != ST_OPEN)
+		return stream_write_early(st, data, len);
+	if (!oc || oc->state != OC_OPEN || !early_drain(st)) {
 		st->blocked = true;
 		return 0;
 	}
@@ -1235,6 +1427,8 @@ void stream_close(struct stream *st)
 	if (st->queued) {
 		stream_unlink(&st->sh->pending, st);
 		st->queued = false;
+	} else if (st->state == ST_BACKOFF) {
+		stream_unlink(&st->sh->backoff, st);
 	} else if (oc) {
 		if (st->state == ST_WAITING) {
 			stream_unlink(&oc->waiting, st);
@@ -1248,7 +1442,7 @@ void stream_close(struct stream *st)
 	if (st->state == ST_OPEN)
 		STAT_ADD(st->sh, streams_open, (uint64_t)-1);
 	publish_stream(st, EVENTS_STREAM_CLOSED, "DONE");
-	free(st);
+	stream_free(st);
 }
 
 /* --- the shard ------------------------------------------------------------------- */
@@ -1260,7 +1454,6 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->build_timeout_ns = 60ull * 1000000000ull; /* path-spec 2.4: the initial timeout */
 	out->chan_max_idle_ns = (uint64_t)cfg->channel_pool_max_idle * 1000000000ull;
 	out->chan_max_lifetime_ns = (uint64_t)cfg->channel_pool_max_lifetime * 1000000000ull;
-	out->stream_attempts = 3; /* tor's MAX_RESOLVE_FAILURES */
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
 	if (out->max_circuits < 64)
@@ -1355,6 +1548,11 @@ void circmgr_stop(struct worker *w)
 		struct stream *st = sh->pending;
 		stream_unlink(&sh->pending, st);
 		st->queued = false;
+		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "shutting down");
+	}
+	while (sh->backoff) {
+		struct stream *st = sh->backoff;
+		stream_unlink(&sh->backoff, st);
 		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "shutting down");
 	}
 	while (sh->circs)

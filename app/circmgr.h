@@ -31,6 +31,7 @@ struct dirview {
 	const struct path_sel *ps;
 	struct circ_params cparams;
 	bool cc_enabled; /* the consensus runs congestion control (cc_alg != 0) */
+	bool optimistic_data; /* "UseOptimisticData" (param-spec; default 1) */
 	void *ref;
 };
 typedef bool (*dirview_acquire_fn)(struct dirview *out);
@@ -44,7 +45,6 @@ struct circmgr_config {
 	uint64_t build_timeout_ns;   /* until app/cbt learns better: 60 s */
 	uint64_t chan_max_idle_ns;   /* ChannelPoolMaxIdle */
 	uint64_t chan_max_lifetime_ns; /* ChannelPoolMaxLifetime */
-	unsigned stream_attempts;    /* circuits a stream may try (tor: 3) */
 	unsigned prebuild;           /* ready clean exit circuits to keep (CircuitPoolMinSize; 0 = off) */
 	unsigned max_circuits;       /* per shard, CircuitPoolMaxSize * 64 as a safety cap */
 };
@@ -62,6 +62,7 @@ struct circmgr_stats {
 	uint64_t streams_failed;
 	uint64_t streams_retried;
 	uint64_t streams_open;    /* gauge */
+	uint64_t optimistic_bytes; /* client bytes sent after BEGIN, before CONNECTED */
 	uint64_t cells_in;
 	uint64_t cells_out;
 	uint64_t build_ms_sum;

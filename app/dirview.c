@@ -23,6 +23,7 @@ struct view {
 	struct path_sel *ps;    /* owned */
 	struct circ_params cparams;
 	bool cc_enabled;
+	bool optimistic_data;
 };
 
 static const struct config *view_cfg;
@@ -92,6 +93,7 @@ bool dirview_acquire(struct dirview *out)
 		atomic_init(&v->refs, 1); /* the cache's reference */
 		v->nd = nd;               /* takes our acquired reference */
 		params_from(nd, &v->cparams, &v->cc_enabled);
+		v->optimistic_data = netdir_param(nd, "UseOptimisticData", 1, 0, 1) != 0;
 		if (view_cur)
 			view_put(view_cur);
 		view_cur = v;
@@ -105,6 +107,7 @@ bool dirview_acquire(struct dirview *out)
 	out->ps = v->ps;
 	out->cparams = v->cparams;
 	out->cc_enabled = v->cc_enabled;
+	out->optimistic_data = v->optimistic_data;
 	out->ref = v;
 	return true;
 }

@@ -254,6 +254,8 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_streams_retried_total", METRICS_COUNTER, "Stream attempts moved to another circuit.", cs,
 		  streams_retried);
 	SHARD_U64("onionring_streams", METRICS_GAUGE, "Open streams.", cs, streams_open);
+	SHARD_U64("onionring_stream_optimistic_bytes_total", METRICS_COUNTER,
+		  "Client bytes sent right after BEGIN, before CONNECTED (optimistic data).", cs, optimistic_bytes);
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
 	SHARD_U64("onionring_cells_sent_total", METRICS_COUNTER, "Cells sent on circuits.", cs, cells_out);
 	collect_summaries(b, sm, n);
@@ -553,6 +555,7 @@ static void config_apply_locked(struct gateway *g, struct config *ncfg)
 	if (ncfg->log.n > 0)
 		log_set_level(ncfg->log.v[0].min);
 	dirview_set_config(ncfg);
+	socks_set_timeout((uint64_t)ncfg->socks_timeout * 1000000000ull);
 	config_free(g->cfg);
 	g->cfg = ncfg;
 }
@@ -632,6 +635,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
 	dirview_init(cfg);
+	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);
 	guardmgr_init(cfg->data_directory);
 	rc.worker_started = worker_started;
 	rc.worker_stopping = worker_stopping;

@@ -239,6 +239,9 @@ static bool pick_ok(const struct path_sel *ps, enum path_pos pos, const struct p
 			return false;
 		if (r->use_exit_nodes && !nodeset_contains(ps->rules.exit_nodes, n))
 			return false;
+		for (unsigned i = 0; i < req->n_exclude_exits; i++)
+			if (memcmp(req->exclude_exits + 20u * i, n->rs->identity, 20) == 0)
+				return false;
 	}
 	for (unsigned i = 0; i < r->navoid; i++)
 		if (node_conflicts(ps->nl, n, r->avoid[i], ps->rules.enforce_distinct_subnets))

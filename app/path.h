@@ -54,6 +54,11 @@ struct path_request {
 	const struct node *guard;      /* NULL: weighted guard choice; else the fixed first hop */
 	const struct badrelays *bad;   /* NULL: none; relays it avoids are skipped */
 	uint64_t now_ms;               /* for bad */
+	/* PATH_PURPOSE_EXIT: RSA ids of exits never to choose (the exits
+	 * that failed the stream being retried, app/stream_retry.h). Unlike
+	 * bad, never relaxed: no exit left gives PATH_ERR_NO_EXIT. */
+	const uint8_t *exclude_exits; /* n_exclude_exits ids of 20 bytes each */
+	unsigned n_exclude_exits;
 };
 
 struct path {

@@ -2,6 +2,7 @@
 #include "app/socks.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ struct socks_session {
 	bool stream_paused;  /* we asked the stream to stop delivering */
 	bool client_paused;  /* we stopped reading the client */
 	struct socks_parser parser;
-	struct timer timeout;
+	struct timer timeout;  /* the request's part of SocksTimeout */
+	uint64_t deadline_ns;  /* accept + SocksTimeout: request and stream both */
 	size_t inlen;
 	uint8_t inbuf[SOCKS_INBUF];
 	/* Client bytes the stream could not take yet. */
@@ -41,6 +43,16 @@ struct socks_session {
 };
 
 static _Thread_local uint64_t sessions_open;
+
+/* SocksTimeout; written by the main thread (config), read by workers at
+ * accept. Relaxed both ways: a session needs some recent value, and it
+ * carries no other data with it. */
+static _Atomic uint64_t socks_timeout_ns = 120ull * 1000000000ull;
+
+void socks_set_timeout(uint64_t ns)
+{
+	atomic_store_explicit(&socks_timeout_ns, ns, memory_order_relaxed); /* pairs with socks_accept's load */
+}
 
 uint64_t socks_sessions_open(void) { return sessions_open; }
 
@@ -52,8 +64,6 @@ int socks_listener_init(struct socks_listener *l, unsigned index, const struct c
 	memset(l, 0, sizeof(*l));
 	l->index = index;
 	l->isolate_socks_auth = true;
-	/* tor's SocksTimeout: 2 minutes for the request and the connect. */
-	l->handshake_timeout_ns = 120ull * 1000000000ull;
 	l->max_sessions = UINT64_MAX;
 	if (!p || !p->flags)
 		return 0;
@@ -337,6 +347,7 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 						     : STREAM_RESOLVE_PTR;
 	t.dest = req->dest;
 	t.port = req->port;
+	t.deadline_ns = s->deadline_ns;
 	s->state = SESS_CONNECTING;
 	if (t.kind == STREAM_RESOLVE && resolve_is_literal(&t.dest, &literal)) {
 		ev_resolved(s, &literal, 0);
@@ -350,6 +361,9 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 		fail(s, code, why);
 		return;
 	}
+	/* From here the stream layer keeps the deadline: it retries until
+	 * then and ends the stream with the reply for the last error. */
+	timer_cancel(worker_timers(conn_worker(s->conn)), &s->timeout);
 	/* Bytes after the request: optimistic data, sent right after BEGIN. */
 	if (t.kind == STREAM_CONNECT)
 		client_bytes(s, early, early_len);
@@ -490,10 +504,8 @@ static void session_timed_out(struct timer *t, void *arg)
 
 	(void)t;
 	if (s->state == SESS_HANDSHAKE) {
-		log_info("SOCKS client did not finish its request in time; closing");
+		log_info("SOCKS client did not finish its request within SocksTimeout; closing");
 		session_finish(s, false);
-	} else if (s->state == SESS_CONNECTING) {
-		fail(s, SOCKS5_TTL_EXPIRED, "timed out waiting for the exit to connect");
 	}
 }
 
@@ -527,9 +539,11 @@ void socks_accept(struct worker *w, struct conn *c, void *arg)
 	s->lst = arg;
 	socks_parser_init(&s->parser);
 	timer_init(&s->timeout, session_timed_out, s);
-	/* One deadline covers the request and, after it, the connect: tor's
-	 * SocksTimeout works the same way. */
-	timer_arm(worker_timers(w), &s->timeout, worker_now_ns(w) + s->lst->handshake_timeout_ns);
+	/* One deadline covers the request and, after it, the stream's tries:
+	 * tor's SocksTimeout counts from the connection's birth too
+	 * (connection_ap_expire_beginning). */
+	s->deadline_ns = worker_now_ns(w) + atomic_load_explicit(&socks_timeout_ns, memory_order_relaxed);
+	timer_arm(worker_timers(w), &s->timeout, s->deadline_ns);
 	conn_set_ops(c, &session_ops, s);
 	sessions_open++;
 }

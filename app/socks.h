@@ -18,7 +18,6 @@ struct socks_listener {
 	bool isolate_socks_auth; /* default on (IsolateSOCKSAuth / NoIsolateSOCKSAuth) */
 	bool isolate_dest_addr;
 	bool isolate_dest_port;
-	uint64_t handshake_timeout_ns; /* a client that never finishes its request */
 	uint64_t max_sessions;   /* per worker: MaxClientConnections spread over the workers */
 };
 
@@ -30,6 +29,12 @@ int socks_listener_init(struct socks_listener *l, unsigned index, const struct c
 /* The accept callback for SocksPort listeners; arg is a struct
  * socks_listener (borrowed, outlives the runtime). */
 void socks_accept(struct worker *w, struct conn *c, void *arg);
+
+/* SocksTimeout (tor's meaning): a client has ns from its connect to
+ * finish its request, and its stream keeps trying circuits and exits until
+ * the same deadline, then the client gets an error. Applies to clients
+ * that connect after the call (SIGHUP, SETCONF). Any thread. */
+void socks_set_timeout(uint64_t ns);
 
 /* Open SOCKS sessions on the calling worker (for metrics). */
 uint64_t socks_sessions_open(void);

@@ -17,6 +17,9 @@
 struct worker;
 struct stream;
 
+/* Client bytes a stream holds before CONNECTED (optimistic data). */
+#define STREAM_EARLY_MAX (32u * 1024u)
+
 /* Streams with different keys never share a circuit (tor's stream
  * isolation: SocksPort, SOCKS credentials, and destination address/port
  * when the port has IsolateDestAddr/IsolateDestPort). The key is a digest
@@ -36,6 +39,10 @@ struct stream_target {
 	struct socks_addr dest;
 	uint16_t port;
 	struct isolation_key iso;
+	/* Worker clock (worker_now_ns) after which the stream stops trying
+	 * and ends with the reply for its last error (SocksTimeout from the
+	 * client's connect); 0: two minutes from stream_open. */
+	uint64_t deadline_ns;
 };
 
 /* Callbacks into the session; all on the owner worker. After on_resolved
@@ -56,13 +63,21 @@ struct stream_events {
 };
 
 /* Open a stream for target (copied) on a suitable circuit of this worker's
- * shard, building one if needed. Returns the stream (owned by the circuit
- * layer) or NULL with *code and *why set when it cannot even start. No event
- * runs before stream_open returns. */
+ * shard, building one if needed. Until CONNECTED (or RESOLVED) the circuit
+ * layer retries as tor does: after a retriable END, a failed circuit or no
+ * circuit at all it tries again after a backoff, on a circuit whose exit
+ * has not failed this stream, until target->deadline_ns; then on_end gets
+ * the reply for the last error. Returns the stream (owned by the circuit
+ * layer) or NULL with *code and *why set when it cannot even start. No
+ * event runs before stream_open returns. */
 struct stream *stream_open(struct worker *w, const struct stream_target *target,
 			   const struct stream_events *ev, void *sess, enum socks5_reply *code, const char **why);
 /* Offer len bytes; return how many were taken (0..len). Fewer than len
- * means the windows are closed: wait for on_writable. */
+ * means the windows are closed: wait for on_writable. Before CONNECTED a
+ * CONNECT stream takes up to STREAM_EARLY_MAX bytes: they go out as
+ * optimistic data right after BEGIN when the exit may take it (tor-spec
+ * 6.2), are kept until CONNECTED, and are sent again on the next circuit
+ * if this attempt fails. */
 size_t stream_write(struct stream *s, const uint8_t *data, size_t len);
 /* Stop (false) or resume (true) delivering on_data: a slow client pushes
  * back on the circuit (no SENDMEs go out while it is paused). */

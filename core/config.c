@@ -104,6 +104,8 @@ static const struct config_key config_table[] = {
 	      "Fewest file descriptors onionring needs to start; 1000 is tor's default."),
 	K_INT("MaxClientConnections", max_client_connections, "8192", 1, 1 << 20, RT,
 	      "Most SOCKS client connections open at once; new ones are refused beyond it, which keeps descriptors for relay channels."),
+	K_INTERVAL("SocksTimeout", socks_timeout, "2 minutes", 1, DAY, RT,
+		   "How long a SOCKS client may take to send its request, then how long its stream may keep trying circuits and exits before the client gets an error; 2 minutes is tor's default."),
 	K_MEMORY("MaxMemInQueues", max_mem_in_queues, "1 GB", 64 * MB, TB, RT,
 		 "Memory for queued cells above which the circuits holding the most are closed; 1 GB suits a dedicated small machine."),
 	K_BOOL("TestingTorNetwork", testing_tor_network, "0", 0,

@@ -106,6 +106,7 @@ struct config {
 	char *client_onion_auth_dir;      /* NULL: none */
 	int64_t conn_limit;
 	int64_t max_client_connections;
+	int64_t socks_timeout;
 	uint64_t max_mem_in_queues;
 	bool testing_tor_network;
 	bool safe_logging;

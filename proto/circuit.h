@@ -242,7 +242,9 @@ int circ_stream_open(struct circ *c, enum circ_stream_kind kind, const char *hos
  * the windows (or cwnd) and XON/XOFF allow, after any queued control cells,
  * into out[0..out_cap); all produced cells are encrypted with ONE call.
  * *taken: bytes consumed; *nout: cells written. Returns 0, or -EINVAL for an
- * unknown or not-open stream. */
+ * unknown stream or one that is neither open nor a BEGIN awaiting its
+ * answer (optimistic data, tor-spec 6.2: only to an exit that takes it,
+ * which the caller decides). */
 int circ_stream_data(struct circ *c, uint16_t sid, const uint8_t *data, size_t len,
 		     uint64_t now_usec, size_t *taken, struct cell *const out[], size_t out_cap,
 		     size_t *nout);

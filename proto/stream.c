@@ -99,9 +99,17 @@ void circ_flush(struct circ *c, struct cell *const out[], size_t cap, size_t *no
 	*nout = n;
 }
 
+/* Open, or a BEGIN awaiting its answer: tor-spec 6.2 lets DATA follow
+ * BEGIN before CONNECTED (optimistic data) when the exit supports it,
+ * which the caller knows. */
+static bool stream_takes_data(const struct circ_stream *s)
+{
+	return s->state == CIRC_SS_OPEN || (s->state == CIRC_SS_CONNECTING && s->kind == CIRC_STREAM_BEGIN);
+}
+
 static bool stream_can_send(const struct circ *c, const struct circ_stream *s)
 {
-	if (s->state != CIRC_SS_OPEN || s->xoff_received || c->state == CIRC_ST_CLOSED)
+	if (!stream_takes_data(s) || s->xoff_received || c->state == CIRC_ST_CLOSED)
 		return false;
 	if (c->cc_on)
 		return cc_can_send(&c->cc);
@@ -179,7 +187,7 @@ int circ_stream_data(struct circ *c, uint16_t sid, const uint8_t *data, size_t l
 
 	*taken = 0;
 	*nout = 0;
-	if (!s || s->state != CIRC_SS_OPEN || c->state == CIRC_ST_CLOSED)
+	if (!s || !stream_takes_data(s) || c->state == CIRC_ST_CLOSED)
 		return -EINVAL;
 	out_cap = MIN(out_cap, (size_t)CIRC_OUT_CHUNK);
 	k = fill_ctrl(c, out, out_cap);

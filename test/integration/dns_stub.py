@@ -14,8 +14,12 @@ exits randomise the case of query names, "0x20" hardening).
 Not for: anything but loopback; it binds 127.0.0.1 only and never
 forwards a query.
 
-Usage: dns_stub.py NAME ADDR PTR_ADDR SECONDS   (prints "ready" once bound; exits
-after SECONDS, or 2 if port 53 cannot be bound)
+Usage: dns_stub.py NAME ADDR PTR_ADDR SECONDS [--fail-first-ms MS]
+(prints "ready" once bound; exits after SECONDS, or 2 if port 53 cannot be
+bound). --fail-first-ms: NAME gets NXDOMAIN for MS milliseconds from its
+first query, then its answer: the first exit asked fails the name and a
+later one resolves it (test_stream_retry.sh: a stream survives an exit that
+ends it with RESOLVEFAILED).
 """
 import socket
 import struct
@@ -46,7 +50,7 @@ def encode_name(name):
     return out + b"\0"
 
 
-def answer(msg, name, addr, ptr):
+def answer(msg, name, addr, ptr, fail_name=False):
     qid, flags, qd = struct.unpack("!HHH", msg[:6])
     if qd != 1:
         raise ValueError("not one question")
@@ -55,7 +59,9 @@ def answer(msg, name, addr, ptr):
     rd = flags & 0x0100
     rr = b""
     rcode = 3  # NXDOMAIN
-    if qname == name:
+    if qname == name and fail_name:
+        pass  # NXDOMAIN while the --fail-first-ms window lasts
+    elif qname == name:
         rcode = 0
         if qtype == 1:  # A
             rr = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(addr)
@@ -71,6 +77,8 @@ def answer(msg, name, addr, ptr):
 
 def main():
     name, addr, secs = sys.argv[1].lower(), sys.argv[2], float(sys.argv[4])
+    fail_ms = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[5] == "--fail-first-ms" else 0.0
+    first_seen = None
     ptr = ".".join(reversed(sys.argv[3].split("."))) + ".in-addr.arpa"
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -87,7 +95,11 @@ def main():
         except socket.timeout:
             continue
         try:
-            reply = answer(msg, name, addr, ptr)
+            now = time.monotonic()
+            if first_seen is None and parse_question(msg)[0] == name:
+                first_seen = now
+            failing = first_seen is not None and (now - first_seen) * 1000.0 < fail_ms
+            reply = answer(msg, name, addr, ptr, failing)
         except (ValueError, IndexError, struct.error) as e:
             print("ignored a query: %s" % e, flush=True)
             continue

@@ -12,6 +12,10 @@ Not for: moving payload (curl does that) or speed.
       prints "reply 0xNN ADDRTEXT"; exit 0 iff a reply came
   socks_client.py bad PORT CASE [HTTP_PORT]       exit 0 iff CASE behaved
   socks_client.py bad PORT list                   the case names
+  socks_client.py early PORT HOST HTTP_PORT PATH OUT
+      greeting, CONNECT to HOST:HTTP_PORT and "GET PATH" in ONE send (the
+      GET is optimistic data); writes the HTTP body to OUT; prints "reply
+      0xNN"; exit 0 iff the reply is 0 and the answer is HTTP 200
   socks_client.py hold PORT N STAGE SECONDS [--stop FILE] [--ready FILE]
       STAGE: silent (TCP only) | partial (half a greeting) | greeting
       (greeting answered) | connected:PORT (CONNECT to 127.0.0.1:PORT,
@@ -203,6 +207,40 @@ def run_early_data(port, http_port):
     if not body.startswith(b"HTTP/1.0 200"):
         return "HTTP answer %r" % body[:40]
     return "ok (%d bytes of response)" % len(body)
+
+
+def cmd_early(port, host, http_port, path, out):
+    """A client that sends its HTTP request together with its CONNECT, as
+    tor's optimistic-data users do (tor-spec 6.2)."""
+    http = ("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode()
+    name = host.encode()
+    s = connect(port)
+    s.sendall(b"\x05\x01\x00" + req5(0x01, b"\x03" + bytes([len(name)]) + name +
+                                     struct.pack("!H", http_port)) + http)
+    if recv_exact(s, 2, 30) != b"\x05\x00":
+        print("no method reply")
+        return 1
+    r = read_reply5(s, 120)
+    if r is None:
+        print("no reply")
+        return 1
+    print("reply 0x%02x" % r[0])
+    if r[0] != 0:
+        return 1
+    body = b""
+    s.settimeout(60)
+    while len(body) < 64 << 20:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    head, _, payload = body.partition(b"\r\n\r\n")
+    with open(out, "wb") as f:
+        f.write(payload)
+    if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
+        print("HTTP answer %r" % head[:40])
+        return 1
+    return 0
 
 
 def cmd_bad(port, name, http_port=None):
@@ -406,6 +444,8 @@ def main(argv):
         return cmd_request(port, argv[3], argv[4], int(argv[5]) if len(argv) > 5 else 0)
     if mode == "bad":
         return cmd_bad(port, argv[3], argv[4] if len(argv) > 4 else None)
+    if mode == "early":
+        return cmd_early(port, argv[3], int(argv[4]), argv[5], argv[6])
     if mode == "hold":
         opts = dict(zip(argv[6::2], argv[7::2]))
         return cmd_hold(port, int(argv[3]), argv[4], float(argv[5]),

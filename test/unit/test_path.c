@@ -433,6 +433,47 @@ static void test_path_exit_nodes_fall_back_unless_strict(void **state)
 	world_free(base);
 }
 
+static void test_path_never_picks_an_excluded_exit_and_reports_none_left(void **state)
+{
+	struct world *base = world_new(true, NULL);
+	const struct node *ex[2];
+	char cfg[512], h[2][41];
+	uint8_t excl[2][20];
+	struct path_request req = { .purpose = PATH_PURPOSE_EXIT, .port = PORT, .need_fast = true };
+	struct path p;
+	size_t first = 0;
+
+	(void)state;
+	assert_int_equal(some_exits(base, ex, 2), 2);
+	hex_of(ex[0], h[0]);
+	hex_of(ex[1], h[1]);
+	/* Two exits only (StrictNodes: no fallback to the others). */
+	snprintf(cfg, sizeof(cfg), "ExitNodes %s,%s\nStrictNodes 1\n", h[0], h[1]);
+	struct world *w = world_new(true, cfg);
+
+	for (int k = 0; k < 2000; k++) {
+		assert_int_equal(path_choose(w->ps, &req, &p), PATH_OK);
+		first += p.hop[2]->idx == ex[0]->idx;
+	}
+	assert_true(first > 0 && first < 2000); /* both are used without an exclusion */
+	memcpy(excl[0], ex[0]->rs->identity, 20);
+	req.exclude_exits = excl[0];
+	req.n_exclude_exits = 1;
+	for (int k = 0; k < 2000; k++) {
+		assert_int_equal(path_choose(w->ps, &req, &p), PATH_OK);
+		assert_int_equal(p.hop[2]->idx, ex[1]->idx);
+	}
+	memcpy(excl[1], ex[1]->rs->identity, 20);
+	req.n_exclude_exits = 2;
+	assert_int_equal(path_choose(w->ps, &req, &p), PATH_ERR_NO_EXIT);
+	/* The exclusion is about the exit position only: other requests and
+	 * the other positions are unaffected. */
+	req.n_exclude_exits = 0;
+	assert_int_equal(path_choose(w->ps, &req, &p), PATH_OK);
+	world_free(w);
+	world_free(base);
+}
+
 static void test_path_reports_no_exit_for_a_port_nobody_allows(void **state)
 {
 	struct world *w = world_new(true, NULL);
@@ -547,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_nodes_subnet_rule_covers_ipv4_16_and_ipv6_32),
 		cmocka_unit_test(test_path_honours_exclude_nodes_and_exit_nodes),
 		cmocka_unit_test(test_path_exit_nodes_fall_back_unless_strict),
+		cmocka_unit_test(test_path_never_picks_an_excluded_exit_and_reports_none_left),
 		cmocka_unit_test(test_path_reports_no_exit_for_a_port_nobody_allows),
 		cmocka_unit_test(test_path_stable_request_uses_only_stable_relays),
 		cmocka_unit_test(test_path_fixed_guard_is_first_hop_and_respected),

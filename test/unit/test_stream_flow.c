@@ -6,6 +6,7 @@
  * with core/crypto.h only): the exit checks every client SENDME v1 digest
  * against the running digest of its own cell, and tears the circuit down
  * on any window overrun. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,9 +344,47 @@ static void test_data_from_a_middle_hop_closes_circuit(void **state)
 	hx_free(x);
 }
 
+/* tor-spec 6.2: DATA may follow BEGIN before CONNECTED (optimistic data);
+ * the exit queues it and it counts against the same windows. Not for a
+ * RESOLVE or a BEGIN_DIR, which carry no such data. */
+static void test_optimistic_data_follows_begin_before_connected(void **state)
+{
+	struct hx *x = hx_up(3, false);
+	uint8_t b[10] = { 0 };
+	size_t taken = 0, n = 0;
+	uint16_t sid = 0, rsid = 0, dsid = 0;
+	struct sim_stream *st;
+
+	(void)state;
+	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN, "example.com", 11, 80, 0, &sid, &x->cbuf[0]),
+			 0);
+	sim_from_client(&x->s, &x->cbuf[0]);
+	/* No CONNECTED delivered yet: 3000 bytes go out right after BEGIN. */
+	assert_int_equal(hx_send(x, sid, 3000), 3000);
+	st = sim_stream(&x->s, sid);
+	assert_non_null(st);
+	assert_int_equal(st->rx, 3000);
+	assert_int_equal(x->ev_count[CIRC_EV_CONNECTED], 0);
+	hx_deliver(x);
+	assert_int_equal(x->ev_count[CIRC_EV_CONNECTED], 1);
+	assert_int_equal(hx_send(x, sid, 2000), 2000);
+	assert_int_equal(st->rx, 5000);
+	assert_null(x->s.killed);
+
+	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_RESOLVE, "example.com", 11, 0, 0, &rsid, &x->cbuf[0]),
+			 0);
+	assert_int_equal(circ_stream_data(&x->c, rsid, b, sizeof(b), x->now, &taken, x->cptr, 1, &n), -EINVAL);
+	assert_int_equal(n, 0);
+	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN_DIR, NULL, 0, 0, 0, &dsid, &x->cbuf[0]), 0);
+	assert_int_equal(circ_stream_data(&x->c, dsid, b, sizeof(b), x->now, &taken, x->cptr, 1, &n), -EINVAL);
+	assert_int_equal(taken, 0);
+	hx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_optimistic_data_follows_begin_before_connected),
 		cmocka_unit_test(test_ten_megabytes_each_way_with_sendme_windows),
 		cmocka_unit_test(test_ten_megabytes_each_way_with_congestion_control),
 		cmocka_unit_test(test_sender_stops_at_exactly_the_stream_then_circuit_window),
