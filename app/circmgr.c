@@ -1643,6 +1643,8 @@ static struct stream *stream_by_gid(struct shard *sh, uint64_t id)
 {
 	struct stream *st = stream_in_list(sh->pending, id);
 
+	if (!st)
+		st = stream_in_list(sh->backoff, id);
 	for (struct ocirc *oc = sh->circs; oc && !st; oc = oc->next)
 		if (oc->state != OC_CLOSED && !(st = stream_in_list(oc->streams, id)))
 			st = stream_in_list(oc->waiting, id);
@@ -1663,6 +1665,8 @@ int circmgr_close_stream(struct worker *w, uint64_t id, uint8_t reason)
 	if (st->queued) {
 		stream_unlink(&sh->pending, st);
 		st->queued = false;
+	} else if (st->state == ST_BACKOFF) {
+		stream_unlink(&sh->backoff, st);
 	} else if (oc && st->state == ST_WAITING) {
 		stream_unlink(&oc->waiting, st);
 		st->oc = NULL;
@@ -1682,8 +1686,8 @@ int circmgr_close_stream(struct worker *w, uint64_t id, uint8_t reason)
 	publish_stream(st, was_open ? EVENTS_STREAM_CLOSED : EVENTS_STREAM_FAILED, relay_end_reason_name(reason));
 	/* A stream still waiting for CONNECTED gets tor's SOCKS reply for the
 	 * reason; an open one ends like any other (buffered bytes go first). */
-	st->ev->on_end(st->sess, was_open ? SOCKS5_SUCCEEDED : end_to_socks(reason), "closed by a controller");
-	free(st);
+	st->ev->on_end(st->sess, was_open ? SOCKS5_SUCCEEDED : stream_retry_end_reply(reason), "closed by a controller");
+	stream_free(st);
 	return 0;
 }
 
@@ -1733,12 +1737,15 @@ static void status_stream(const struct stream *st, circmgr_status_fn fn, void *c
 		status = EVENTS_STREAM_SUCCEEDED;
 	else if (st->state == ST_CONNECTING)
 		status = st->t.kind == STREAM_CONNECT ? EVENTS_STREAM_SENTCONNECT : EVENTS_STREAM_SENTRESOLVE;
+	else if (st->state == ST_BACKOFF)
+		status = EVENTS_STREAM_DETACHED; /* as its last STREAM event said */
 	stream_target_text(st, target, sizeof(target));
 	/* control-spec 3.9: StreamID SP StreamStatus SP CircuitID SP Target;
 	 * a stream not attached yet names circuit 0. */
 	n = snprintf(line, sizeof(line), "%llu %s %llu %s", (unsigned long long)st->gid,
 		     events_stream_status_name(status),
-		     (unsigned long long)(st->state != ST_WAITING && st->oc ? st->oc->gid : 0), target);
+		     (unsigned long long)(st->state != ST_WAITING && st->state != ST_BACKOFF && st->oc ? st->oc->gid : 0),
+		     target);
 	if (n > 0 && (size_t)n < sizeof(line))
 		fn(ctx, st->gid, line, (size_t)n);
 }
@@ -1749,9 +1756,12 @@ void circmgr_status(struct worker *w, bool circs, circmgr_status_fn fn, void *ct
 
 	if (!sh || sh->stopped)
 		return;
-	if (!circs)
+	if (!circs) {
 		for (const struct stream *st = sh->pending; st; st = st->next)
 			status_stream(st, fn, ctx);
+		for (const struct stream *st = sh->backoff; st; st = st->next)
+			status_stream(st, fn, ctx);
+	}
 	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
 		if (oc->state == OC_CLOSED)
 			continue;

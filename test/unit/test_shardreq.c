@@ -55,7 +55,7 @@ static int on_request(void *arg, struct worker *w, struct control_req *req)
 static void worker_started(struct worker *w, void *arg)
 {
 	struct circmgr_config cfg = {
-		.build_timeout_ns = 60000000000ull, .stream_attempts = 3, .max_circuits = 64,
+		.build_timeout_ns = 60000000000ull, .max_circuits = 64,
 	};
 
 	(void)arg;
