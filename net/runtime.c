@@ -170,7 +170,10 @@ int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, sockle
 		return -EINVAL;
 	memcpy(&ss, addr, len);
 	/* One SO_REUSEPORT socket per worker: the kernel spreads connections
-	 * over them, and no accept is shared between threads. */
+	 * over them, and no accept is shared between threads. Measured
+	 * against one listener shared by every worker's multishot accept
+	 * (perf/bench_accept, net/README.md): the shared one gave 100% of the
+	 * connections to a single worker in every run; this gave 50/50. */
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
 		int fd = listen_socket((struct sockaddr *)&ss, sslen);
