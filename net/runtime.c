@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,14 @@ static int listen_socket(const struct sockaddr *addr, socklen_t len)
 		close(fd);
 		return e;
 	}
+	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux
+	 * (test_uring_compat checks it, also for multishot accept into
+	 * direct descriptors, which have no fd to set it on later). Why
+	 * client sockets want it: net/README.md. Not fatal: the connections
+	 * still work, with Nagle. */
+	if ((addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_warn("runtime: cannot set TCP_NODELAY on a listener: %s", strerror(errno));
 	return fd;
 }
 

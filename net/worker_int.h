@@ -31,6 +31,7 @@ enum uop {
 	UOP_CLOSE,
 	UOP_MSG,      /* a message arrived from another thread */
 	UOP_MSG_SENT, /* our MSG_RING to another worker completed */
+	UOP_SOCKOPT,  /* setsockopt (URING_CMD) on a new outbound socket */
 };
 
 struct out_chunk {
@@ -110,6 +111,7 @@ struct worker {
 	unsigned nlisteners;
 	bool stopping;
 	bool ring_ready;
+	bool nodelay_ok;          /* false once the kernel refused the setsockopt */
 	char name[16];
 	void *user;
 	pthread_t thread;
