@@ -131,7 +131,8 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 		atomic_init(&w->dead, false);
 		w->conns = calloc(w->max_conns, sizeof(*w->conns));
 		w->free_out = calloc(w->out_slots, sizeof(*w->free_out));
-		if (!w->conns || !w->free_out) {
+		w->send_wanted = calloc(w->max_conns, sizeof(*w->send_wanted));
+		if (!w->conns || !w->free_out || !w->send_wanted) {
 			log_err("runtime: out of memory for %u connection slots", w->max_conns);
 			runtime_free(rt);
 			return NULL;
@@ -350,6 +351,7 @@ void runtime_free(struct runtime *rt)
 				close(w->listeners[j].fd);
 		free(w->conns);
 		free(w->free_out);
+		free(w->send_wanted);
 	}
 	io_uring_queue_exit(&rt->post_ring);
 	pthread_mutex_destroy(&rt->lock);

@@ -249,6 +249,43 @@ static void conn_arm_send(struct worker *w, struct conn *c)
 	io_uring_sqe_set_data64(sqe, ud_conn(UOP_SEND, c));
 	c->flags |= CONN_SEND_ARMED;
 	c->inflight++;
+	STAT_ADD(w, sends, 1);
+}
+
+/* Ask for a send at the end of this loop iteration rather than now. A send
+ * takes the bytes its chunk holds when it is prepared, and completions
+ * come in batches (a TLS read turns into many cells, each written with its
+ * own conn_send): prepared at once, the first cell would go alone and the
+ * rest wait for its completion. Submission happens at the end of the
+ * iteration anyway, so waiting costs nothing. Falls back to sending now
+ * when the list is full (many slots reused in one iteration). */
+static void conn_want_send(struct worker *w, struct conn *c)
+{
+	if (c->flags & (CONN_SEND_ARMED | CONN_SEND_WANTED))
+		return;
+	if (unlikely(w->nsend_wanted == w->max_conns)) {
+		conn_arm_send(w, c);
+		return;
+	}
+	c->flags |= CONN_SEND_WANTED;
+	w->send_wanted[w->nsend_wanted++] = c->slot;
+}
+
+/* Prepare the sends asked for in this iteration. A slot whose connection
+ * was released (flags cleared) or released and reused (a new connection
+ * that asked again has its own entry) no longer has CONN_SEND_WANTED set
+ * in this entry's turn, so it is skipped. */
+static void worker_flush_sends(struct worker *w)
+{
+	for (unsigned i = 0; i < w->nsend_wanted; i++) {
+		struct conn *c = &w->conns[w->send_wanted[i]];
+
+		if (!(c->flags & CONN_SEND_WANTED))
+			continue;
+		c->flags &= ~CONN_SEND_WANTED;
+		conn_arm_send(w, c);
+	}
+	w->nsend_wanted = 0;
 }
 
 /* Move a closing connection along: cancel what is pending, then close the
@@ -332,7 +369,7 @@ int conn_send(struct conn *c, const void *data, size_t len)
 		p += n;
 		len -= n;
 	}
-	conn_arm_send(c->w, c);
+	conn_want_send(c->w, c);
 	return 0;
 }
 
@@ -484,7 +521,7 @@ static void handle_send(struct worker *w, struct conn *c, int res)
 		free(ch);
 	}
 	if (c->out_head) {
-		conn_arm_send(w, c);
+		conn_want_send(w, c);
 	} else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_drained) {
 		c->ops->on_drained(c);
 	}
@@ -789,6 +826,7 @@ static void worker_loop(struct worker *w)
 			STAT_ADD(w, cqes, n);
 		}
 		timer_heap_run(&w->timers, w->now_ns);
+		worker_flush_sends(w);
 	}
 	io_uring_submit(&w->ring);
 }
