@@ -183,7 +183,9 @@ int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, sockle
 	 * over them, and no accept is shared between threads. Measured
 	 * against one listener shared by every worker's multishot accept
 	 * (perf/bench_accept, net/README.md): the shared one gave 100% of the
-	 * connections to a single worker in every run; this gave 50/50. */
+	 * connections to a single worker in every run; this gave 50/50.
+	 * Handing them over from a shared listener was fair too, but slower
+	 * (a message and a second close per connection). */
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
 		int fd = listen_socket((struct sockaddr *)&ss, sslen);

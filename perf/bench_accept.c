@@ -1,9 +1,14 @@
-/* Benchmark: how the io_uring workers should listen (issue 4). Two designs,
- * measured in one run, interleaved:
+/* Benchmark: how the io_uring workers should listen (issue 4). Three
+ * designs, measured in one run, interleaved:
  *   reuseport  one SO_REUSEPORT listener per worker (what net/runtime.c does):
  *              the kernel hashes each new connection to one worker's queue;
  *   shared     one listener socket, every worker arms a multishot accept on
- *              the same fd: whichever worker the kernel wakes takes it.
+ *              the same fd: whichever worker the kernel wakes takes it;
+ *   handoff    shared, and the accepting worker hands the connections round
+ *              robin to every worker (itself included): the direct
+ *              descriptor travels with IORING_OP_MSG_RING / MSG_SEND_FD into
+ *              a slot the target's kernel picks, then the source slot is
+ *              closed (hard-linked after the message).
  * Workers set up their rings as net/worker.c does (SINGLE_ISSUER |
  * DEFER_TASKRUN | SUBMIT_ALL, a sparse direct-descriptor table with a
  * kernel-allocated range, multishot accept into it) and close each accepted
@@ -17,11 +22,12 @@
  * Reports per run and as medians: accepts/s of wall time, accepts per CPU
  * second of the worker threads and of the whole process (clients included:
  * on loopback the handshake runs in the client's context), each worker's
- * share of the accepts (min/max: a shard that gets most connections
- * overloads), and the service latency (connect() start until the client
+ * share of the connections served (min/max: a shard that gets most of
+ * them overloads), and the service latency (connect() start until the client
  * sees the server's FIN: queueing + accept + close) p50/p99. Then the
- * ratios shared/reuseport. Not for: data transfer, TLS, SOCKS (those are
- * perf/loadgen's). Never run by meson test. Usage: bench_accept --help */
+ * ratios shared/reuseport and handoff/reuseport. Not for: data transfer,
+ * TLS, SOCKS (those are perf/loadgen's). Never run by meson test.
+ * Usage: bench_accept --help */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -50,9 +56,11 @@
 #define LAT_CAP (1u << 21)      /* latency samples kept per client per run */
 #define UD_ACCEPT 1
 #define UD_CLOSE 2
+#define UD_HANDED 3 /* a connection another worker handed us (res = our slot) */
+#define UD_HANDOFF 4 /* our MSG_RING that hands one over (a CQE only on failure) */
 
-enum mode { MODE_REUSEPORT, MODE_SHARED, MODE_COUNT };
-static const char *const mode_name[MODE_COUNT] = { "reuseport", "shared" };
+enum mode { MODE_REUSEPORT, MODE_SHARED, MODE_HANDOFF, MODE_COUNT };
+static const char *const mode_name[MODE_COUNT] = { "reuseport", "shared", "handoff" };
 
 struct opts {
 	unsigned workers, clients, inflight, reps;
@@ -80,7 +88,11 @@ struct worker {
 	int cpu;
 	int lfd;
 	int setup_err;              /* written before `ready` is incremented (release) */
-	CACHE_ALIGNED _Atomic uint64_t accepted;
+	struct worker *peers;       /* every worker of the run (handoff mode), or NULL */
+	unsigned npeers;
+	unsigned rr;                /* next hand-off target */
+	_Atomic int ring_fd;        /* store-release before `ready`; peers load-acquire */
+	CACHE_ALIGNED _Atomic uint64_t accepted; /* connections served here (after any hand-off) */
 	_Atomic uint64_t accept_errors;
 };
 
@@ -218,6 +230,69 @@ static void spin_us(unsigned us)
 	while (ts_s(&t) < end);
 }
 
+/* Room for n SQEs, submitting what is queued if needed (a link must not
+ * be split across two submissions). */
+static void sq_reserve(struct io_uring *ring, unsigned n)
+{
+	if (io_uring_sq_space_left(ring) < n)
+		io_uring_submit(ring);
+}
+
+/* Serve the connection in our slot: the work, then close. */
+static void serve(struct worker *w, struct io_uring *ring, unsigned slot)
+{
+	struct io_uring_sqe *sqe;
+
+	/* The real worker would arm a receive here; --work-us stands for the
+	 * work a connection brings (a SOCKS handshake, a stream on a circuit). */
+	spin_us(w->work_us);
+	sq_reserve(ring, 1);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_close_direct(sqe, slot);
+	io_uring_sqe_set_data64(sqe, UD_CLOSE);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Hand the connection in our slot to worker t: MSG_RING with
+ * IORING_MSG_SEND_FD into a slot t's kernel allocates (t gets a CQE with
+ * UD_HANDED and the slot), hard-linked to closing our slot, so the close
+ * waits for the message even when the kernel runs it asynchronously.
+ * liburing 2.3 has no helper (see ../shared/PLATFORM.md). */
+static void hand_off(struct io_uring *ring, unsigned slot, int target_fd)
+{
+	struct io_uring_sqe *sqe;
+
+	sq_reserve(ring, 2);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_rw(IORING_OP_MSG_RING, sqe, target_fd, (void *)(uintptr_t)IORING_MSG_SEND_FD, 0, UD_HANDED);
+	sqe->addr3 = slot;
+	sqe->file_index = IORING_FILE_INDEX_ALLOC;
+	sqe->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, UD_HANDOFF);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_close_direct(sqe, slot);
+	io_uring_sqe_set_data64(sqe, UD_CLOSE);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* A new connection in our slot: serve it, or hand it to the next worker
+ * in turn. Return 1 when it was served here. */
+static unsigned on_accepted(struct worker *w, struct io_uring *ring, unsigned slot)
+{
+	if (w->peers) {
+		struct worker *t = &w->peers[w->rr++ % w->npeers];
+		/* Pairs with the store-release in worker_main. */
+		int fd = atomic_load_explicit(&t->ring_fd, memory_order_acquire);
+
+		if (t != w && fd >= 0) {
+			hand_off(ring, slot, fd);
+			return 0;
+		}
+	}
+	serve(w, ring, slot);
+	return 1;
+}
+
 /* Handle one batch of completions; return how many. */
 static unsigned worker_reap(struct worker *w, struct io_uring *ring, bool *rearm)
 {
@@ -228,27 +303,20 @@ static unsigned worker_reap(struct worker *w, struct io_uring *ring, bool *rearm
 	io_uring_for_each_cqe(ring, head, cqe) {
 		n++;
 		if (cqe->user_data == UD_ACCEPT) {
-			if (cqe->res >= 0) {
-				struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-				if (!sqe) {
-					io_uring_submit(ring);
-					sqe = io_uring_get_sqe(ring);
-				}
-				/* The real worker would arm a receive here; --work-us
-				 * stands for the work a connection brings (a SOCKS
-				 * handshake, a stream on a circuit). */
-				spin_us(w->work_us);
-				io_uring_prep_close_direct(sqe, (unsigned)cqe->res);
-				io_uring_sqe_set_data64(sqe, UD_CLOSE);
-				sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-				acc++;
-			} else if (cqe->res != -ECANCELED) {
+			if (cqe->res >= 0)
+				acc += on_accepted(w, ring, (unsigned)cqe->res);
+			else if (cqe->res != -ECANCELED)
 				errs++;
-			}
 			if (!(cqe->flags & IORING_CQE_F_MORE))
 				*rearm = true;
-		} else if (cqe->user_data == UD_CLOSE && cqe->res < 0) {
+		} else if (cqe->user_data == UD_HANDED) {
+			if (cqe->res >= 0) {
+				serve(w, ring, (unsigned)cqe->res);
+				acc++;
+			} else {
+				errs++;
+			}
+		} else if ((cqe->user_data == UD_CLOSE || cqe->user_data == UD_HANDOFF) && cqe->res < 0) {
 			errs++;
 		}
 	}
@@ -274,6 +342,8 @@ static void *worker_main(void *arg)
 	r = worker_ring_setup(&ring);
 	w->setup_err = r;
 	if (r == 0) {
+		/* Pairs with the load-acquire in on_accepted. */
+		atomic_store_explicit(&w->ring_fd, ring.ring_fd, memory_order_release);
 		arm_accept(&ring, w->lfd);
 		io_uring_submit(&ring);
 	}
@@ -293,6 +363,10 @@ static void *worker_main(void *arg)
 		if (rearm)
 			arm_accept(&ring, w->lfd);
 	}
+	/* Peers may still message this ring until they stop too: a message to
+	 * a ring whose owner left fails (-EOWNERDEAD) and counts as their
+	 * error, after the measured window. */
+	atomic_store_explicit(&w->ring_fd, -1, memory_order_release);
 	io_uring_queue_exit(&ring); /* cancels the accept, closes every direct descriptor */
 	return NULL;
 }
@@ -453,7 +527,7 @@ static int open_listeners(enum mode m, unsigned nw, int *fds, uint16_t *port)
 	*port = bound_port(fd);
 	fds[0] = fd;
 	for (unsigned i = 1; i < nw; i++) {
-		if (m == MODE_SHARED) {
+		if (m != MODE_REUSEPORT) {
 			fds[i] = fd;
 			continue;
 		}
@@ -470,7 +544,7 @@ static int open_listeners(enum mode m, unsigned nw, int *fds, uint16_t *port)
 
 static void close_listeners(enum mode m, unsigned nw, const int *fds)
 {
-	for (unsigned i = 0; i < (m == MODE_SHARED ? 1 : nw); i++)
+	for (unsigned i = 0; i < (m == MODE_REUSEPORT ? nw : 1); i++)
 		close(fds[i]);
 }
 
@@ -495,12 +569,18 @@ static int run_once(const struct opts *o, enum mode m, struct client *cl, struct
 		free(wk);
 		return r;
 	}
+	/* Before any thread starts: a worker may look at any peer's ring. */
+	for (unsigned i = 0; i < o->workers; i++)
+		atomic_init(&wk[i].ring_fd, -1);
 	for (unsigned i = 0; i < o->workers; i++) {
 		wk[i].run = &run;
 		wk[i].id = i;
 		wk[i].cpu = o->worker_cpu[i];
 		wk[i].lfd = fds[i];
 		wk[i].work_us = o->work_us;
+		wk[i].peers = m == MODE_HANDOFF ? wk : NULL;
+		wk[i].npeers = o->workers;
+		wk[i].rr = i;
 		if (pthread_create(&wk[i].th, NULL, worker_main, &wk[i]) != 0) {
 			fprintf(stderr, "bench_accept: cannot start worker thread\n");
 			exit(1);
@@ -660,7 +740,7 @@ static void usage(FILE *f)
 		"                    i %% ncpu, as net/runtime.c pins them); '-' = not pinned\n"
 		"  --client-cpus L   CPUs for the clients (default: the CPUs after the workers'\n"
 		"                    when the machine has that many, else not pinned); '-' = not pinned\n"
-		"Only 127.0.0.1 is used. Total time ~ 2 x R x (S + 0.1) s.\n",
+		"Only 127.0.0.1 is used. Total time ~ 3 x R x (S + 0.1) s.\n",
 		MAX_THREADS, MAX_THREADS, BACKLOG);
 }
 
@@ -804,9 +884,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cl = calloc(o.clients, sizeof(*cl));
-	res[0] = calloc(o.reps, sizeof(struct result));
-	res[1] = calloc(o.reps, sizeof(struct result));
-	if (!cl || !res[0] || !res[1])
+	for (unsigned m = 0; m < MODE_COUNT; m++) {
+		res[m] = calloc(o.reps, sizeof(struct result));
+		if (!res[m])
+			return 1;
+	}
+	if (!cl)
 		return 1;
 	for (unsigned i = 0; i < o.clients; i++) {
 		cl[i].lat = malloc(LAT_CAP * sizeof(uint32_t));
@@ -841,8 +924,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	printf("\nmedians over %u reps       %14s %14s %8s\n", o.reps, mode_name[MODE_REUSEPORT],
-	       mode_name[MODE_SHARED], "shared/reuseport");
+	printf("\nmedians over %u reps       %12s %12s %12s %8s %8s\n", o.reps, mode_name[MODE_REUSEPORT],
+	       mode_name[MODE_SHARED], mode_name[MODE_HANDOFF], "shrd/rp", "hand/rp");
 	for (unsigned k = 0; k < M_COUNT; k++) {
 		for (unsigned m = 0; m < MODE_COUNT; m++) {
 			double *tmp = malloc(o.reps * sizeof(double));
@@ -853,13 +936,14 @@ int main(int argc, char **argv)
 			v[m][k] = median(tmp, o.reps);
 			free(tmp);
 		}
-		printf("%-26s %14.1f %14.1f %8.2f\n", mname[k], v[MODE_REUSEPORT][k], v[MODE_SHARED][k],
-		       v[MODE_REUSEPORT][k] > 0 ? v[MODE_SHARED][k] / v[MODE_REUSEPORT][k] : 0);
+		printf("%-26s %12.1f %12.1f %12.1f %8.2f %8.2f\n", mname[k], v[MODE_REUSEPORT][k], v[MODE_SHARED][k],
+		       v[MODE_HANDOFF][k], v[MODE_REUSEPORT][k] > 0 ? v[MODE_SHARED][k] / v[MODE_REUSEPORT][k] : 0,
+		       v[MODE_REUSEPORT][k] > 0 ? v[MODE_HANDOFF][k] / v[MODE_REUSEPORT][k] : 0);
 	}
 	for (unsigned i = 0; i < o.clients; i++)
 		free(cl[i].lat);
 	free(cl);
-	free(res[0]);
-	free(res[1]);
+	for (unsigned m = 0; m < MODE_COUNT; m++)
+		free(res[m]);
 	return 0;
 }
