@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +131,8 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 		atomic_init(&w->dead, false);
 		w->conns = calloc(w->max_conns, sizeof(*w->conns));
 		w->free_out = calloc(w->out_slots, sizeof(*w->free_out));
-		if (!w->conns || !w->free_out) {
+		w->send_wanted = calloc(w->max_conns, sizeof(*w->send_wanted));
+		if (!w->conns || !w->free_out || !w->send_wanted) {
 			log_err("runtime: out of memory for %u connection slots", w->max_conns);
 			runtime_free(rt);
 			return NULL;
@@ -157,6 +159,14 @@ static int listen_socket(const struct sockaddr *addr, socklen_t len)
 		close(fd);
 		return e;
 	}
+	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux
+	 * (test_uring_compat checks it, also for multishot accept into
+	 * direct descriptors, which have no fd to set it on later). Why
+	 * client sockets want it: net/README.md. Not fatal: the connections
+	 * still work, with Nagle. */
+	if ((addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_warn("runtime: cannot set TCP_NODELAY on a listener: %s", strerror(errno));
 	return fd;
 }
 
@@ -170,7 +180,12 @@ int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, sockle
 		return -EINVAL;
 	memcpy(&ss, addr, len);
 	/* One SO_REUSEPORT socket per worker: the kernel spreads connections
-	 * over them, and no accept is shared between threads. */
+	 * over them, and no accept is shared between threads. Measured
+	 * against one listener shared by every worker's multishot accept
+	 * (perf/bench_accept, net/README.md): the shared one gave 100% of the
+	 * connections to a single worker in every run; this gave 50/50.
+	 * Handing them over from a shared listener was fair too, but slower
+	 * (a message and a second close per connection). */
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
 		int fd = listen_socket((struct sockaddr *)&ss, sslen);
@@ -338,6 +353,7 @@ void runtime_free(struct runtime *rt)
 				close(w->listeners[j].fd);
 		free(w->conns);
 		free(w->free_out);
+		free(w->send_wanted);
 	}
 	io_uring_queue_exit(&rt->post_ring);
 	pthread_mutex_destroy(&rt->lock);

@@ -6,12 +6,25 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #ifndef IORING_ASYNC_CANCEL_FD_FIXED
 #define IORING_ASYNC_CANCEL_FD_FIXED (1U << 3)
 #endif
+
+/* IORING_OP_URING_CMD on a socket (kernel >= 6.7 for setsockopt): the
+ * value of the kernel's SOCKET_URING_OP_SETSOCKOPT (enum
+ * io_uring_socket_op). Neither liburing 2.3 nor the 6.1 uapi header has
+ * it; our own name, since newer headers define it as an enum constant that
+ * a macro must not shadow. */
+#define URING_SOCK_OP_SETSOCKOPT 3
+
+/* Turn a direct descriptor into a normal fd of the process (kernel >= 6.8);
+ * liburing 2.3's enum stops before it. Tests use it to inspect a socket
+ * that has no fd. */
+#define URING_OP_FIXED_FD_INSTALL 54
 
 /* Map and register a provided-buffer ring of `entries` (a power of two)
  * with group id bgid. Return the ring or NULL with *err = -errno.
@@ -49,6 +62,35 @@ static inline void uring_free_buf_ring(struct io_uring *ring, struct io_uring_bu
 {
 	io_uring_unregister_buf_ring(ring, bgid);
 	munmap(br, entries * sizeof(struct io_uring_buf));
+}
+
+/* setsockopt(level, optname, optval, optlen) on the socket in direct
+ * descriptor `slot`, as IORING_OP_URING_CMD / URING_SOCK_OP_SETSOCKOPT.
+ * Replaces io_uring_prep_cmd_sock (liburing >= 2.5). optval is read when
+ * the request runs, which with a link can be after this returns: it must
+ * stay valid until the completion. In the kernel's SQE layout level and
+ * optname share the 64-bit addr field (level first), optlen is the 32-bit
+ * word of file_index and optval is addr3; the 2.3 struct lacks those
+ * names, so they are written through the old ones. */
+static inline void uring_prep_setsockopt_fixed(struct io_uring_sqe *sqe, unsigned slot, int level, int optname,
+					       const void *optval, unsigned optlen)
+{
+	uint32_t lvl_name[2] = { (uint32_t)level, (uint32_t)optname };
+
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, (int)slot, NULL, 0, 0);
+	sqe->cmd_op = URING_SOCK_OP_SETSOCKOPT;
+	memcpy(&sqe->addr, lvl_name, sizeof(lvl_name));
+	sqe->file_index = optlen;
+	sqe->addr3 = (uint64_t)(uintptr_t)optval;
+	sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Install direct descriptor `slot` as a normal fd (O_CLOEXEC); the
+ * completion's res is the new fd or -errno. */
+static inline void uring_prep_fixed_fd_install(struct io_uring_sqe *sqe, unsigned slot)
+{
+	io_uring_prep_rw(URING_OP_FIXED_FD_INSTALL, sqe, (int)slot, NULL, 0, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
 }
 
 /* Cancel every request on fixed file `slot`. */

@@ -22,6 +22,14 @@
 
 static _Thread_local struct worker *current_worker;
 
+/* TCP_NODELAY's value for outbound sockets. The kernel reads it when the
+ * linked setsockopt runs, after conn_connect returned: it must outlive
+ * every request, hence static. */
+static const int nodelay_on = 1;
+/* One log line per process when the kernel refuses that setsockopt.
+ * Relaxed: it only limits logging. */
+static _Atomic bool nodelay_refusal_logged;
+
 /* --- user_data ----------------------------------------------------------- */
 
 static inline uint64_t ud_conn(enum uop op, const struct conn *c)
@@ -241,6 +249,43 @@ static void conn_arm_send(struct worker *w, struct conn *c)
 	io_uring_sqe_set_data64(sqe, ud_conn(UOP_SEND, c));
 	c->flags |= CONN_SEND_ARMED;
 	c->inflight++;
+	STAT_ADD(w, sends, 1);
+}
+
+/* Ask for a send at the end of this loop iteration rather than now. A send
+ * takes the bytes its chunk holds when it is prepared, and completions
+ * come in batches (a TLS read turns into many cells, each written with its
+ * own conn_send): prepared at once, the first cell would go alone and the
+ * rest wait for its completion. Submission happens at the end of the
+ * iteration anyway, so waiting costs nothing. Falls back to sending now
+ * when the list is full (many slots reused in one iteration). */
+static void conn_want_send(struct worker *w, struct conn *c)
+{
+	if (c->flags & (CONN_SEND_ARMED | CONN_SEND_WANTED))
+		return;
+	if (unlikely(w->nsend_wanted == w->max_conns)) {
+		conn_arm_send(w, c);
+		return;
+	}
+	c->flags |= CONN_SEND_WANTED;
+	w->send_wanted[w->nsend_wanted++] = c->slot;
+}
+
+/* Prepare the sends asked for in this iteration. A slot whose connection
+ * was released (flags cleared) or released and reused (a new connection
+ * that asked again has its own entry) no longer has CONN_SEND_WANTED set
+ * in this entry's turn, so it is skipped. */
+static void worker_flush_sends(struct worker *w)
+{
+	for (unsigned i = 0; i < w->nsend_wanted; i++) {
+		struct conn *c = &w->conns[w->send_wanted[i]];
+
+		if (!(c->flags & CONN_SEND_WANTED))
+			continue;
+		c->flags &= ~CONN_SEND_WANTED;
+		conn_arm_send(w, c);
+	}
+	w->nsend_wanted = 0;
 }
 
 /* Move a closing connection along: cancel what is pending, then close the
@@ -324,7 +369,7 @@ int conn_send(struct conn *c, const void *data, size_t len)
 		p += n;
 		len -= n;
 	}
-	conn_arm_send(c->w, c);
+	conn_want_send(c->w, c);
 	return 0;
 }
 
@@ -380,18 +425,34 @@ struct conn *conn_connect(struct worker *w, const struct sockaddr *addr, socklen
 	memcpy(&c->peer_addr, addr, len);
 	format_peer(c, addr);
 
-	/* socket and connect as one linked pair on our own slot. */
+	/* socket, setsockopt and connect as one linked chain on our own slot.
+	 * A chain must not be split by get_sqe submitting half of it, so make
+	 * room for all three first. */
+	if (io_uring_sq_space_left(&w->ring) < 3)
+		io_uring_submit(&w->ring);
 	sqe = get_sqe(w);
 	/* No SOCK_CLOEXEC: the kernel refuses it for direct descriptors (they are
 	 * not in the fd table, so there is nothing to close on exec). */
 	io_uring_prep_socket_direct(sqe, addr->sa_family, SOCK_STREAM, IPPROTO_TCP, slot, 0);
 	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data64(sqe, ud_conn(UOP_SOCKET, c));
+	c->inflight++;
+	if (w->nodelay_ok) {
+		/* TCP_NODELAY on relay connections: see net/README.md. A direct
+		 * descriptor has no fd for setsockopt(2), so it goes through the
+		 * ring. HARDLINK: a refusal does not cancel the connect (a failed
+		 * socket still cancels the whole chain). */
+		sqe = get_sqe(w);
+		uring_prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &nodelay_on, sizeof(nodelay_on));
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, ud_conn(UOP_SOCKOPT, c));
+		c->inflight++;
+	}
 	sqe = get_sqe(w);
 	io_uring_prep_connect(sqe, (int)slot, (const struct sockaddr *)&c->peer_addr, len);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, ud_conn(UOP_CONNECT, c));
-	c->inflight += 2;
+	c->inflight++;
 	STAT_ADD(w, connects, 1);
 	*err = 0;
 	return c;
@@ -460,7 +521,7 @@ static void handle_send(struct worker *w, struct conn *c, int res)
 		free(ch);
 	}
 	if (c->out_head) {
-		conn_arm_send(w, c);
+		conn_want_send(w, c);
 	} else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_drained) {
 		c->ops->on_drained(c);
 	}
@@ -483,6 +544,26 @@ static void handle_connect(struct worker *w, struct conn *c, int res)
 	if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_connected)
 		c->ops->on_connected(c, res);
 	conn_close(c, res, false);
+}
+
+static void handle_sockopt(struct worker *w, int res)
+{
+	if (res >= 0) {
+		STAT_ADD(w, sockopts, 1);
+		return;
+	}
+	if (res == -ECANCELED)
+		return; /* the socket failed: the chain was cancelled */
+	/* -EOPNOTSUPP (before 6.7) or -EINVAL: this kernel cannot set socket
+	 * options through io_uring, so stop asking on this worker. Either
+	 * way this connection goes on without TCP_NODELAY. */
+	if (res == -EOPNOTSUPP || res == -EINVAL)
+		w->nodelay_ok = false;
+	STAT_ADD(w, sockopt_failed, 1);
+	if (!atomic_exchange_explicit(&nodelay_refusal_logged, true, memory_order_relaxed))
+		log_warn("worker %u: the kernel refused TCP_NODELAY through io_uring (%s); relay connections go on "
+			 "without it",
+			 w->id, strerror(-res));
 }
 
 static void handle_accept(struct worker *w, struct io_uring_cqe *cqe, unsigned li)
@@ -550,6 +631,9 @@ static void handle_conn_cqe(struct worker *w, enum uop op, uint64_t ud, struct i
 			break;
 		}
 		handle_connect(w, c, cqe->res);
+		break;
+	case UOP_SOCKOPT:
+		handle_sockopt(w, cqe->res);
 		break;
 	case UOP_RECV:
 		handle_recv(w, c, cqe);
@@ -627,6 +711,22 @@ void worker_begin_stop(struct worker *w, void *arg)
 	}
 }
 
+/* Whether the ring knows IORING_OP_URING_CMD at all (5.19+). Without it a
+ * setsockopt SQE would fail at submission and take its whole chain (the
+ * connect) with it, so then we never send one. Whether sockets support
+ * the setsockopt command (6.7+) shows in its completion. */
+static bool worker_ring_has_uring_cmd(struct io_uring *ring)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_URING_CMD);
+
+	if (probe)
+		io_uring_free_probe(probe);
+	if (!ok && !atomic_exchange_explicit(&nodelay_refusal_logged, true, memory_order_relaxed))
+		log_warn("io_uring has no URING_CMD here: relay connections go without TCP_NODELAY");
+	return ok;
+}
+
 static int worker_setup_ring(struct worker *w)
 {
 	struct io_uring_params p;
@@ -651,6 +751,7 @@ static int worker_setup_ring(struct worker *w)
 	if (r < 0)
 		return r;
 	io_uring_register_ring_fd(&w->ring); /* an optimisation: failure is fine */
+	w->nodelay_ok = worker_ring_has_uring_cmd(&w->ring);
 	w->br = uring_setup_buf_ring(&w->ring, w->nbufs, RECV_BGID, &err);
 	if (!w->br)
 		return err;
@@ -725,6 +826,7 @@ static void worker_loop(struct worker *w)
 			STAT_ADD(w, cqes, n);
 		}
 		timer_heap_run(&w->timers, w->now_ns);
+		worker_flush_sends(w);
 	}
 	io_uring_submit(&w->ring);
 }

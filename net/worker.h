@@ -55,6 +55,9 @@ struct worker_stats {
 	uint64_t cqe_batches;
 	uint64_t cqes;
 	uint64_t conns_open;
+	uint64_t sockopts;       /* TCP_NODELAY set on an outbound socket */
+	uint64_t sockopt_failed; /* the kernel refused it (logged once) */
+	uint64_t sends;          /* send operations prepared */
 };
 
 /* --- The worker ---------------------------------------------------------- */

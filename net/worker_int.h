@@ -31,6 +31,7 @@ enum uop {
 	UOP_CLOSE,
 	UOP_MSG,      /* a message arrived from another thread */
 	UOP_MSG_SENT, /* our MSG_RING to another worker completed */
+	UOP_SOCKOPT,  /* setsockopt (URING_CMD) on a new outbound socket */
 };
 
 struct out_chunk {
@@ -53,6 +54,7 @@ enum conn_flag {
 	CONN_CLOSE_SENT = 1u << 8,
 	CONN_CANCEL_SENT = 1u << 9,
 	CONN_SOCKET_FAILED = 1u << 10,
+	CONN_SEND_WANTED = 1u << 11, /* in worker.send_wanted: send at the end of this iteration */
 };
 
 struct conn {
@@ -101,6 +103,8 @@ struct worker {
 	uint32_t *free_out;       /* stack of free outbound slots */
 	unsigned nfree_out;
 	unsigned open_conns;
+	uint32_t *send_wanted;    /* slots whose send is prepared at the end of the loop iteration */
+	unsigned nsend_wanted;
 	unsigned pending_msgs;    /* MSG_RINGs we sent and that did not complete */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;
@@ -110,6 +114,7 @@ struct worker {
 	unsigned nlisteners;
 	bool stopping;
 	bool ring_ready;
+	bool nodelay_ok;          /* false once the kernel refused the setsockopt */
 	char name[16];
 	void *user;
 	pthread_t thread;

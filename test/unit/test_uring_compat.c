@@ -1,0 +1,261 @@
+/* net/uring_compat.h's hand-made SQEs against the running kernel, and the
+ * kernel facts the runtime's TCP_NODELAY choice rests on: an accepted
+ * socket inherits TCP_NODELAY from its listener (plain accept and io_uring
+ * multishot accept into a direct descriptor), and the setsockopt SQE sets
+ * it on a socket that exists only as a direct descriptor. Direct
+ * descriptors are read back by installing them as normal fds
+ * (FIXED_FD_INSTALL). Exits 77 when io_uring is refused; a test whose
+ * kernel feature is missing is skipped, never passed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/runtime.h"
+#include "net/uring_compat.h"
+
+static int nodelay_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	return v;
+}
+
+/* A listener on 127.0.0.1 (any port) with TCP_NODELAY on or off. */
+static int listener(bool nodelay, uint16_t *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (nodelay)
+		assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static int connect_to(uint16_t port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* A ring set up like a worker's (net/worker.c), with 8 direct slots. */
+static void ring_init(struct io_uring *ring)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+	assert_int_equal(io_uring_queue_init_params(16, ring, &p), 0);
+	assert_int_equal(io_uring_register_files_sparse(ring, 8), 0);
+}
+
+/* Submit what is queued and reap exactly n completions (bounded: 5 s),
+ * storing res by user_data (0..7) in res[]. */
+static void reap(struct io_uring *ring, unsigned n, int *res)
+{
+	struct __kernel_timespec ts = { .tv_sec = 5, .tv_nsec = 0 };
+
+	assert_true(io_uring_submit(ring) >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_cqe *cqe;
+
+		assert_int_equal(io_uring_wait_cqe_timeout(ring, &cqe, &ts), 0);
+		assert_true(cqe->user_data < 8);
+		res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+	}
+}
+
+/* Install direct slot as a normal fd; skip when the kernel (< 6.8) lacks
+ * FIXED_FD_INSTALL, since nothing else can read a direct socket back. */
+static int install_fd(struct io_uring *ring, unsigned slot)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	int res[8] = { 0 };
+
+	uring_prep_fixed_fd_install(sqe, slot);
+	io_uring_sqe_set_data64(sqe, 0);
+	reap(ring, 1, res);
+	if (res[0] == -EINVAL || res[0] == -EOPNOTSUPP) {
+		fprintf(stderr, "FIXED_FD_INSTALL refused (%s): kernel < 6.8\n", strerror(-res[0]));
+		io_uring_queue_exit(ring);
+		skip();
+	}
+	assert_true(res[0] >= 0);
+	return res[0];
+}
+
+static void skip_without_io_uring(void)
+{
+	char why[256];
+
+	if (runtime_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+}
+
+static void test_accepted_socket_inherits_nodelay_from_listener(void **state)
+{
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		uint16_t port;
+		int l = listener(on, &port);
+		int c = connect_to(port);
+		int a = accept(l, NULL, NULL);
+
+		assert_true(a >= 0);
+		/* The accepted socket carries the listener's setting, both ways. */
+		assert_int_equal(nodelay_of(a) != 0, on);
+		close(a);
+		close(c);
+		close(l);
+	}
+}
+
+static void test_multishot_accept_direct_inherits_nodelay(void **state)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	uint16_t port;
+	int res[8] = { 0 };
+	int l, c, fd;
+
+	(void)state;
+	skip_without_io_uring();
+	ring_init(&ring);
+	l = listener(true, &port);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_multishot_accept_direct(sqe, l, NULL, NULL, 0);
+	io_uring_sqe_set_data64(sqe, 1);
+	assert_true(io_uring_submit(&ring) >= 0);
+	c = connect_to(port);
+	reap(&ring, 1, res);
+	assert_true(res[1] >= 0); /* the slot the kernel picked */
+	fd = install_fd(&ring, (unsigned)res[1]);
+	assert_int_equal(nodelay_of(fd), 1);
+	close(fd);
+	close(c);
+	close(l);
+	io_uring_queue_exit(&ring);
+}
+
+/* The chain conn_connect submits (socket -> setsockopt, hard-linked), read
+ * back through an installed fd; without the setsockopt the same socket
+ * reads 0, so the check can fail. */
+static void test_setsockopt_sqe_sets_nodelay_on_direct_socket(void **state)
+{
+	static const int on = 1;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	int res[8] = { 0 };
+	int fd;
+
+	(void)state;
+	skip_without_io_uring();
+	ring_init(&ring);
+	for (unsigned slot = 0; slot < 2; slot++) {
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_socket_direct(sqe, AF_INET, SOCK_STREAM, IPPROTO_TCP, slot, 0);
+		io_uring_sqe_set_data64(sqe, 2);
+		if (slot == 1) {
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&ring);
+			uring_prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+			io_uring_sqe_set_data64(sqe, 3);
+		}
+		reap(&ring, slot == 1 ? 2 : 1, res);
+		assert_int_equal(res[2], 0);
+		if (slot == 1 && (res[3] == -EOPNOTSUPP || res[3] == -EINVAL)) {
+			fprintf(stderr, "socket setsockopt through io_uring refused (%s): kernel < 6.7\n",
+				strerror(-res[3]));
+			io_uring_queue_exit(&ring);
+			skip();
+		}
+		if (slot == 1)
+			assert_int_equal(res[3], 0);
+		fd = install_fd(&ring, slot);
+		assert_int_equal(nodelay_of(fd), (int)slot);
+		close(fd);
+	}
+	io_uring_queue_exit(&ring);
+}
+
+/* A failing setsockopt (a level TCP does not know) is hard-linked: the
+ * next request of the chain still runs, as conn_connect relies on. */
+static void test_refused_setsockopt_does_not_cancel_the_next_link(void **state)
+{
+	static const int on = 1;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	int res[8] = { 0 };
+	int fd;
+
+	(void)state;
+	skip_without_io_uring();
+	ring_init(&ring);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_socket_direct(sqe, AF_INET, SOCK_STREAM, IPPROTO_TCP, 0, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, 2);
+	sqe = io_uring_get_sqe(&ring);
+	uring_prep_setsockopt_fixed(sqe, 0, IPPROTO_TCP, 0x7fff, &on, sizeof(on));
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	io_uring_sqe_set_data64(sqe, 3);
+	sqe = io_uring_get_sqe(&ring);
+	uring_prep_setsockopt_fixed(sqe, 0, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	io_uring_sqe_set_data64(sqe, 4);
+	reap(&ring, 3, res);
+	assert_int_equal(res[2], 0);
+	assert_true(res[3] < 0 && res[3] != -ECANCELED);
+	if (res[4] == -EOPNOTSUPP) {
+		io_uring_queue_exit(&ring);
+		skip(); /* kernel < 6.7: no socket setsockopt through io_uring */
+	}
+	assert_int_equal(res[4], 0);
+	fd = install_fd(&ring, 0);
+	assert_int_equal(nodelay_of(fd), 1);
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accepted_socket_inherits_nodelay_from_listener),
+		cmocka_unit_test(test_multishot_accept_direct_inherits_nodelay),
+		cmocka_unit_test(test_setsockopt_sqe_sets_nodelay_on_direct_socket),
+		cmocka_unit_test(test_refused_setsockopt_does_not_cancel_the_next_link),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
