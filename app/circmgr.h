@@ -103,6 +103,11 @@ void circmgr_summary_read(struct worker *w, struct circmgr_summary *out);
 struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 			       const struct stream_events *ev, void *sess, const char **why);
 
+/* The same over a fresh 3-hop circuit ending at t (which must be in the
+ * consensus): onion-service descriptor fetches from HSDirs. */
+struct stream *stream_open_dir_anon(struct worker *w, const struct relay_target *t,
+				    const struct stream_events *ev, void *sess, const char **why);
+
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);
 

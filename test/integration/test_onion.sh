@@ -1,0 +1,116 @@
+#!/bin/bash
+# test_onion.sh: onionring as a v3 onion-service client over the private
+# network: curl --socks5-hostname to the network's onion service
+# ($TESTNET_ONION:$TESTNET_ONION_PORT) through onionring's own descriptor
+# fetch (3-hop BEGIN_DIR to an HSDir), rendezvous and introduction.
+#
+# Proves: a small file and 50 MiB byte-exact; 20 concurrent streams, each
+# byte-exact (they share the rendezvous circuit of their isolation key);
+# a malformed onion address gets 0xF6 at once; a well-formed address no
+# HSDir knows gets 0xF0 (descriptor not found) within 60 s; the exit path
+# still works afterwards.
+# Not for: client authorization (no such service on this network yet),
+# congestion control to services, or speed.
+set -euo pipefail
+: "${TESTNET_DIR:?run this through test/integration/run}"
+: "${TESTNET_ONION:?the network has no onion service}"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib-onionring.sh"
+verify="$here/../testnet/verify-bytes"
+sc="$here/socks_client.py"
+tmp=$(mktemp -d)
+pids=()
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+	onionring_stop
+}
+fail() { echo "FAIL: $*" >&2; grep -i "onion service\|rendezvous\|introduc" "$OR_LOG" | tail -40 >&2 || true; tail -20 "$OR_LOG" >&2 || true; exit 1; }
+
+onionring_start
+trap cleanup EXIT
+onionring_wait_bootstrap 120 || fail "no bootstrap"
+onionring_wait_usable 90 || fail "no exit fetch through onionring"
+
+onion="http://$TESTNET_ONION:$TESTNET_ONION_PORT"
+socks=(--socks5-hostname "127.0.0.1:$OR_SOCKS_PORT")
+
+# 1. Small file. The service is up (the runner's `wait --onion` reached it),
+# but our first HSDir or intro point may be a young one: a few tries.
+t0=$(date +%s.%N)
+ok=0
+for ((i = 1; i <= 5; i++)); do
+	if curl -sS --fail --max-time 90 "${socks[@]}" -o "$tmp/small" "$onion/small.txt"; then
+		ok=1
+		break
+	fi
+	echo "   onion try $i failed" >&2
+	sleep 2
+done
+[ $ok = 1 ] || fail "small file from the onion service"
+cmp "$tmp/small" "$TESTNET_DIR/www/small.txt" || fail "small file differs"
+t1=$(date +%s.%N)
+echo "ok: small file from the onion service in $(echo "$t1 - $t0" | bc) s"
+
+# 2. 50 MiB, byte-exact.
+size=$((50 * 1024 * 1024))
+t0=$(date +%s.%N)
+curl -sS --fail --max-time 300 "${socks[@]}" -o "$tmp/big" "$onion/bytes/$size" || fail "50 MiB fetch"
+"$verify" "$tmp/big" --size "$size" || fail "50 MiB content"
+t1=$(date +%s.%N)
+echo "ok: 50 MiB byte-exact in $(echo "$t1 - $t0" | bc) s"
+rm -f "$tmp/big"
+
+# 3. 20 concurrent streams of 1 MiB each.
+n=20
+one=$((1024 * 1024))
+pids=()
+for ((i = 0; i < n; i++)); do
+	curl -sS --fail --max-time 180 "${socks[@]}" -o "$tmp/c$i" "$onion/bytes/$one" 2>"$tmp/c$i.err" &
+	pids+=($!)
+done
+bad=0
+for ((i = 0; i < n; i++)); do
+	wait "${pids[$i]}" || { bad=$((bad + 1)); cat "$tmp/c$i.err" >&2; continue; }
+	"$verify" "$tmp/c$i" --size "$one" || bad=$((bad + 1))
+done
+pids=()
+[ $bad = 0 ] || fail "$bad of $n concurrent onion streams failed"
+echo "ok: $n concurrent streams byte-exact"
+
+# 4. A malformed address (bad checksum: one character changed) -> 0xF6 at once.
+badaddr="${TESTNET_ONION:0:10}$( [ "${TESTNET_ONION:10:1}" = a ] && echo b || echo a)${TESTNET_ONION:11}"
+t0=$(date +%s)
+out=$(timeout 20 "$sc" request "$OR_SOCKS_PORT" connect "$badaddr" 80) || fail "no reply for a malformed address"
+t1=$(date +%s)
+echo "$out" | grep -q "^reply 0xf6" || fail "malformed address: $out (want 0xf6)"
+[ $((t1 - t0)) -le 5 ] || fail "malformed address took $((t1 - t0)) s"
+echo "ok: malformed address -> 0xf6 in $((t1 - t0)) s"
+
+# 5. A well-formed address of a key nobody published -> 0xF0 within 60 s.
+unknown=$(/usr/bin/python3 - <<'EOF'
+import base64, hashlib
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import serialization
+pk = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+    serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+ck = hashlib.sha3_256(b".onion checksum" + pk + b"\x03").digest()[:2]
+print(base64.b32encode(pk + ck + b"\x03").decode().lower() + ".onion")
+EOF
+)
+t0=$(date +%s)
+out=$(timeout 70 "$sc" request "$OR_SOCKS_PORT" connect "$unknown" 80) || fail "no reply for an unknown address"
+t1=$(date +%s)
+echo "$out" | grep -q "^reply 0xf0" || fail "unknown address: $out (want 0xf0)"
+[ $((t1 - t0)) -le 60 ] || fail "unknown address took $((t1 - t0)) s"
+echo "ok: unknown address -> 0xf0 in $((t1 - t0)) s"
+
+# 6. The onion service again (the cached descriptor / kept circuit) and the
+# exit path, unaffected by the failures above.
+curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small2" "$onion/small.txt" || fail "onion after failures"
+cmp "$tmp/small2" "$TESTNET_DIR/www/small.txt" || fail "small file differs (second time)"
+curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small3" \
+	"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "exit fetch after onion tests"
+echo "ok: onion and exit fetches still work"
