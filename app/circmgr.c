@@ -1273,6 +1273,8 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->stream_attempts = 3; /* tor's MAX_RESOLVE_FAILURES */
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
+	if (cfg->client_onion_auth_dir)
+		snprintf(out->onion_auth_dir, sizeof(out->onion_auth_dir), "%s", cfg->client_onion_auth_dir);
 	if (out->max_circuits < 64)
 		out->max_circuits = 64;
 }

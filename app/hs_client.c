@@ -1,10 +1,13 @@
 /* The onion-service client of one shard (see hs_client.h). */
 #include "app/hs_client.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/circmgr_int.h"
 #include "app/dirfetch.h"
@@ -15,6 +18,7 @@
 #include "core/log.h"
 #include "net/worker.h"
 #include "proto/consensus.h"
+#include "proto/hs_auth.h"
 #include "proto/hs_desc.h"
 #include "proto/hs_keys.h"
 #include "proto/hs_ntor.h"
@@ -69,6 +73,8 @@ struct hs_conn {
 	uint8_t cookie[HS_REND_COOKIE_LEN];
 	struct hs_ntor_client ntor;
 	char name[24]; /* the address's first characters, for logs */
+	bool has_auth_key;
+	uint8_t auth_sk[32]; /* our x25519 client-auth secret for it (ClientOnionAuthDir) */
 };
 
 struct hs_fetch {
@@ -170,6 +176,7 @@ static void conn_free(struct hs_conn *cn)
 	conn_unlink(cn);
 	hs_ntor_client_clear(&cn->ntor);
 	crypto_wipe(cn->cookie, sizeof(cn->cookie));
+	crypto_wipe(cn->auth_sk, sizeof(cn->auth_sk));
 	hs_desc_inner_free(cn->desc);
 	free(cn);
 }
@@ -356,7 +363,8 @@ static void fetch_done(void *arg, int status, uint8_t *body, size_t len, const c
 		conn_fetch_next(cn);
 		return;
 	}
-	err = hs_desc_decode((const char *)body, len, cn->blinded, cn->subcred, NULL, clock_wall(), &d, &rev, &dwhy);
+	err = hs_desc_decode((const char *)body, len, cn->blinded, cn->subcred, cn->has_auth_key ? cn->auth_sk : NULL,
+			     clock_wall(), &d, &rev, &dwhy);
 	free(body);
 	if (err != HS_DESC_OK) {
 		log_info("onion service %s...: descriptor from %s unusable: %s (%s)", cn->name,
@@ -707,6 +715,68 @@ void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, s
 	}
 }
 
+/* --- client authorization keys ----------------------------------------------- */
+
+#define AUTH_FILE_MAX 4096
+#define AUTH_SUFFIX ".auth_private"
+
+/* Read dir/name (at most AUTH_FILE_MAX bytes) and, when it is a key for
+ * id, put it in sk. A file that does not parse is logged and skipped. */
+static bool auth_file_match(const char *dir, const char *name, const uint8_t id[32], uint8_t sk[32])
+{
+	char path[1024], buf[AUTH_FILE_MAX];
+	uint8_t fid[32], fsk[32];
+	const char *why = "unreadable";
+	ssize_t n;
+	bool ok = false;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		log_warn("ClientOnionAuthDir: cannot open %s: %s", path, strerror(errno));
+		return false;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || n == (ssize_t)sizeof(buf)) {
+		log_warn("ClientOnionAuthDir: %s: %s", path, n < 0 ? strerror(errno) : "larger than 4 KiB");
+	} else if (hs_auth_parse(buf, (size_t)n, fid, fsk, &why) != PARSE_OK) {
+		log_warn("ClientOnionAuthDir: %s is not a client authorization key (%s); ignored", path, why);
+	} else if (memcmp(fid, id, 32) == 0) {
+		memcpy(sk, fsk, 32);
+		ok = true;
+	}
+	crypto_wipe(buf, sizeof(buf));
+	crypto_wipe(fsk, sizeof(fsk));
+	return ok;
+}
+
+/* Look through ClientOnionAuthDir for cn's service (tor reads every
+ * "*.auth_private" file there). */
+static void conn_load_auth_key(struct hs_conn *cn)
+{
+	const char *dir = cn->hc->sh->cfg.onion_auth_dir;
+	struct dirent *de;
+	DIR *d;
+
+	if (!dir[0])
+		return;
+	d = opendir(dir);
+	if (!d) {
+		log_warn("ClientOnionAuthDir %s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) && !cn->has_auth_key) {
+		size_t len = strlen(de->d_name), sl = sizeof(AUTH_SUFFIX) - 1;
+
+		if (len <= sl || strcmp(de->d_name + len - sl, AUTH_SUFFIX) != 0)
+			continue;
+		cn->has_auth_key = auth_file_match(dir, de->d_name, cn->id, cn->auth_sk);
+	}
+	closedir(d);
+}
+
 /* --- placing streams ------------------------------------------------------------ */
 
 static struct hs_conn *conn_find(struct hs_client *hc, const uint8_t id[32], const struct isolation_key *iso)
@@ -771,6 +841,7 @@ void hs_client_place(struct shard *sh, struct stream *st)
 	timer_arm(worker_timers(sh->w), &cn->timeout, hc_now(hc) + HS_CONN_TIMEOUT_NS);
 	conn_wait(cn, st);
 
+	conn_load_auth_key(cn);
 	memset(&d, 0, sizeof(d));
 	d.ok = circmgr_dir_acquire(&d.dv);
 	if (!d.ok) {

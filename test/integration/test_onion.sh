@@ -8,9 +8,10 @@
 # byte-exact (they share the rendezvous circuit of their isolation key);
 # a malformed onion address gets 0xF6 at once; a well-formed address no
 # HSDir knows gets 0xF0 (descriptor not found) within 60 s; the exit path
-# still works afterwards.
-# Not for: client authorization (no such service on this network yet),
-# congestion control to services, or speed.
+# still works afterwards. Client authorization ($TESTNET_ONION_AUTH, one
+# ClientOnionAuthDir re-read per connection): no key 0xF4, a wrong key
+# 0xF5, the right key fetches the file.
+# Not for: congestion control to services, or speed.
 set -euo pipefail
 : "${TESTNET_DIR:?run this through test/integration/run}"
 : "${TESTNET_ONION:?the network has no onion service}"
@@ -29,7 +30,9 @@ cleanup() {
 }
 fail() { echo "FAIL: $*" >&2; grep -i "onion service\|rendezvous\|introduc" "$OR_LOG" | tail -40 >&2 || true; tail -20 "$OR_LOG" >&2 || true; exit 1; }
 
-onionring_start
+authdir="$tmp/onion-auth"
+mkdir -m 700 "$authdir"
+onionring_start "ClientOnionAuthDir $authdir"
 trap cleanup EXIT
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 onionring_wait_usable 90 || fail "no exit fetch through onionring"
@@ -114,3 +117,31 @@ cmp "$tmp/small2" "$TESTNET_DIR/www/small.txt" || fail "small file differs (seco
 curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small3" \
 	"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "exit fetch after onion tests"
 echo "ok: onion and exit fetches still work"
+
+# 7. Client authorization. The runner waited for the first service only:
+# the second one may publish a little later (0xf0 until then).
+if [ -n "${TESTNET_ONION_AUTH:-}" ]; then
+	auth_host="$TESTNET_ONION_AUTH"
+	code=""
+	for ((i = 1; i <= 20; i++)); do
+		out=$(timeout 100 "$sc" request "$OR_SOCKS_PORT" connect "$auth_host" "$TESTNET_ONION_PORT") || true
+		code=$(echo "$out" | awk '{print $2}')
+		[ "$code" = 0xf0 ] || break
+		sleep 3
+	done
+	[ "$code" = 0xf4 ] || fail "client-auth service without a key: $out (want 0xf4)"
+	echo "ok: no key -> 0xf4"
+	echo "${auth_host%.onion}:descriptor:x25519:$TESTNET_ONION_AUTH_WRONG_KEY" > "$authdir/svc.auth_private"
+	out=$(timeout 100 "$sc" request "$OR_SOCKS_PORT" connect "$auth_host" "$TESTNET_ONION_PORT") || true
+	echo "$out" | grep -q "^reply 0xf5" || fail "client-auth service with a wrong key: $out (want 0xf5)"
+	echo "ok: wrong key -> 0xf5"
+	echo "garbage" > "$authdir/junk.auth_private" # logged and skipped
+	echo "${auth_host%.onion}:descriptor:x25519:$TESTNET_ONION_AUTH_KEY" > "$authdir/svc.auth_private"
+	curl -sS --fail --max-time 90 "${socks[@]}" -o "$tmp/auth_small" \
+		"http://$auth_host:$TESTNET_ONION_PORT/small.txt" || fail "client-auth service with the right key"
+	cmp "$tmp/auth_small" "$TESTNET_DIR/www/small.txt" || fail "client-auth small file differs"
+	grep -q "junk.auth_private is not a client authorization key" "$OR_LOG" || fail "bad auth file not reported"
+	echo "ok: right key -> small file byte-exact"
+else
+	echo "note: this network has no client-auth service (old testnet); client auth not tested"
+fi
