@@ -31,6 +31,7 @@ struct dirview {
 	const struct path_sel *ps;
 	struct circ_params cparams;
 	bool cc_enabled; /* the consensus runs congestion control (cc_alg != 0) */
+	struct cc_params cc_onion; /* Vegas for onion-service circuits (_onion params) */
 	void *ref;
 };
 typedef bool (*dirview_acquire_fn)(struct dirview *out);

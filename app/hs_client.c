@@ -71,6 +71,7 @@ struct hs_conn {
 	bool rend_established, intro_sent, intro_acked;
 	unsigned rend_tries, intro_idx, intro_tried;
 	uint8_t cookie[HS_REND_COOKIE_LEN];
+	bool cc_requested; /* INTRODUCE1 carried CC_REQUEST */
 	struct hs_ntor_client ntor;
 	char name[24]; /* the address's first characters, for logs */
 	bool has_auth_key;
@@ -513,7 +514,11 @@ static void conn_send_intro(struct hs_conn *cn)
 	p.rend_onion_key = rp->ntor_key;
 	p.rend_link_specs = specs;
 	p.rend_link_specs_len = rend_link_specs(rp, specs);
-	p.request_cc = false; /* fixed SENDME windows with the service (see circ_hs_join) */
+	/* Congestion control only when the descriptor's flow-control line
+	 * offers it (rend-spec-v3 2.5.2.2 "flow-control", proposal 324 §10.3)
+	 * and the consensus runs it; else fixed SENDME windows. */
+	p.request_cc = cn->desc->flow_control && cn->desc->sendme_inc > 0 && cn->rend->dv.cc_enabled;
+	cn->cc_requested = p.request_cc;
 	hs_ntor_client_clear(&cn->ntor);
 	hs_ntor_client_init(&cn->ntor, &p, NULL);
 	n = hs_intro1_encode(body, sizeof(body), &cn->ntor, &p);
@@ -662,7 +667,14 @@ static void on_rend2(struct hs_conn *cn, const uint8_t *body, size_t len)
 		conn_fail(cn, SOCKS5_HS_REND_FAILED, "RENDEZVOUS2 does not authenticate the service");
 		return;
 	}
-	ok = circ_hs_join(&cn->rend->c, keys) == 0;
+	if (cn->cc_requested) {
+		struct cc_params cc = cn->rend->dv.cc_onion;
+
+		cc.sendme_inc = cn->desc->sendme_inc;
+		ok = circ_hs_join(&cn->rend->c, keys, &cc) == 0;
+	} else {
+		ok = circ_hs_join(&cn->rend->c, keys, NULL) == 0;
+	}
 	crypto_wipe(keys, sizeof(keys));
 	if (!ok) {
 		conn_fail(cn, SOCKS5_HS_REND_FAILED, "cannot join the rendezvous circuit");
@@ -671,7 +683,8 @@ static void on_rend2(struct hs_conn *cn, const uint8_t *body, size_t len)
 	cn->state = HC_READY;
 	timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->timeout);
 	conn_drop_circ(cn, &cn->intro, "introduction done");
-	log_info("onion service %s...: rendezvous circuit %08x joined", cn->name, cn->rend->circ_id);
+	log_info("onion service %s...: rendezvous circuit %08x joined (%s)", cn->name, cn->rend->circ_id,
+		 cn->cc_requested ? "congestion control" : "SENDME windows");
 	cn->rend->has_iso = true;
 	cn->rend->iso = cn->iso;
 	while ((st = cn->waiting) && cn->rend && !cn->rend->dead && cn->rend->state == OC_OPEN) {

@@ -751,13 +751,19 @@ int circ_send_hs(struct circ *c, uint8_t command, const uint8_t *body, size_t le
 	return 0;
 }
 
-int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN])
+int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN], const struct cc_params *cc)
 {
-	if (c->state != CIRC_ST_OPEN || c->hs_joined || c->n_hops == 0 || circ_has_streams(c))
+	if (c->state != CIRC_ST_OPEN || c->hs_joined || c->n_hops == 0 || circ_has_streams(c) ||
+	    (cc && cc->sendme_inc == 0))
 		return -EINVAL;
 	hs_hop_init(&c->hs_hop, keys);
 	c->hs_joined = true;
 	c->edge_hop = c->n_hops;
 	edge_reset(c);
+	if (cc) {
+		c->cc_on = true;
+		c->sendme_inc = cc->sendme_inc;
+		cc_init(&c->cc, cc, cc->sendme_inc, (uint32_t)cc->sendme_inc * CIRC_SENDME_RING);
+	}
 	return 0;
 }

@@ -278,9 +278,12 @@ int circ_send_hs(struct circ *c, uint8_t command, const uint8_t *body, size_t le
 /* Join c to the onion service (rend-spec-v3 4.2): add the virtual hop keyed
  * by keys (Df Db Kf Kb from hs_ntor_client_rend2; borrowed, the caller
  * wipes them) after the last real hop. Streams then talk to the service
- * with fixed SENDME windows (no congestion control on this hop). Returns
- * 0, or -EINVAL when c is not open, already joined, or has streams. */
-int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN]);
+ * with congestion control under cc (borrowed; its sendme_inc is the one
+ * the descriptor's flow-control line gives, proposal 324 §10.3) when the
+ * INTRODUCE1 asked for it, or with fixed SENDME windows when cc is NULL.
+ * Returns 0, or -EINVAL when c is not open, already joined, has streams,
+ * or cc has sendme_inc 0. */
+int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN], const struct cc_params *cc);
 
 /* --- Helpers ----------------------------------------------------------- */
 

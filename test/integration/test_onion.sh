@@ -56,6 +56,14 @@ done
 cmp "$tmp/small" "$TESTNET_DIR/www/small.txt" || fail "small file differs"
 t1=$(date +%s.%N)
 echo "ok: small file from the onion service in $(echo "$t1 - $t0" | bc) s"
+# The network's service offers congestion control (its descriptor's
+# flow-control line) unless the consensus turned cc off (cc_alg=0).
+mode=$(grep -o "rendezvous circuit [0-9a-f]* joined ([a-zA-Z ]*)" "$OR_LOG" | head -1 | sed 's/.*(//; s/)//')
+case "${TESTNET_CONSENSUS_PARAMS:-}" in
+*cc_alg=0*) [ "$mode" = "SENDME windows" ] || fail "cc_alg=0 but the circuit says: $mode" ;;
+*) [ "$mode" = "congestion control" ] || fail "no congestion control with the service: $mode" ;;
+esac
+echo "   (rendezvous circuit: $mode)"
 
 # 2. 50 MiB, byte-exact.
 size=$((50 * 1024 * 1024))

@@ -205,7 +205,7 @@ static void test_hs_join_streams_talk_to_the_service_through_the_virtual_hop(voi
 	uint16_t sid = 0;
 
 	(void)state;
-	assert_int_equal(circ_hs_join(&x->c, x->keys), 0);
+	assert_int_equal(circ_hs_join(&x->c, x->keys, NULL), 0);
 	assert_true(x->c.hs_joined);
 	assert_int_equal(x->c.edge_hop, NHOPS);
 
@@ -265,7 +265,7 @@ static void test_hs_sendme_to_the_service_carries_the_virtual_hop_digest(void **
 	uint16_t sid = 0;
 
 	(void)state;
-	assert_int_equal(circ_hs_join(&x->c, x->keys), 0);
+	assert_int_equal(circ_hs_join(&x->c, x->keys, NULL), 0);
 	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN, "", 0, 80, 0, &sid, &cl), 0);
 	assert_int_equal(relays_peel(x, cl.payload), -1);
 	assert_true(hs_hop_open_in(&x->service, cl.payload));
@@ -309,10 +309,10 @@ static void test_hs_join_is_refused_twice_and_ends_hs_cells_and_extends(void **s
 	memset(&t, 0, sizeof(t));
 	/* Not with a stream open on the circuit. */
 	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN_DIR, "", 0, 0, 0, &sid, &cl), 0);
-	assert_int_equal(circ_hs_join(&x->c, x->keys), -EINVAL);
+	assert_int_equal(circ_hs_join(&x->c, x->keys, NULL), -EINVAL);
 	assert_int_equal(circ_stream_end(&x->c, sid, RELAY_END_DONE, &cl), 0);
-	assert_int_equal(circ_hs_join(&x->c, x->keys), 0);
-	assert_int_equal(circ_hs_join(&x->c, x->keys), -EINVAL);
+	assert_int_equal(circ_hs_join(&x->c, x->keys, NULL), 0);
+	assert_int_equal(circ_hs_join(&x->c, x->keys, NULL), -EINVAL);
 	assert_int_equal(circ_send_hs(&x->c, RELAY_INTRODUCE1, (const uint8_t *)"x", 1, &cl), -EINVAL);
 	assert_int_equal(circ_begin_extend(&x->c, &t, &cl), -EINVAL);
 	/* An empty address is only for a joined circuit. */
@@ -323,6 +323,53 @@ static void test_hs_join_is_refused_twice_and_ends_hs_cells_and_extends(void **s
 	fx_free(x);
 }
 
+static void test_hs_join_with_cc_runs_vegas_with_the_descriptor_sendme_inc(void **state)
+{
+	struct fx *x = fx_new();
+	struct circ_event ev[2];
+	struct cell cl, out[4];
+	struct cell *outp[4] = { &out[0], &out[1], &out[2], &out[3] };
+	struct relay_msg m;
+	struct cc_params cp;
+	const char *why = NULL;
+	size_t nout = 0;
+	uint16_t sid = 0;
+	int sendmes = 0;
+
+	(void)state;
+	cc_params_default(&cp);
+	cp.sendme_inc = 0;
+	assert_int_equal(circ_hs_join(&x->c, x->keys, &cp), -EINVAL);
+	cp.sendme_inc = 31; /* "flow-control 1-2 31" */
+	assert_int_equal(circ_hs_join(&x->c, x->keys, &cp), 0);
+	assert_true(x->c.cc_on);
+	assert_int_equal(x->c.sendme_inc, 31);
+	assert_int_equal(circ_stream_open(&x->c, CIRC_STREAM_BEGIN, "", 0, 80, 0, &sid, &cl), 0);
+	assert_int_equal(relays_peel(x, cl.payload), -1);
+	assert_true(hs_hop_open_in(&x->service, cl.payload));
+	service_send(x, &cl, RELAY_CONNECTED, sid, NULL, 0);
+	assert_int_equal(input(x, &cl, ev), 1);
+	/* 62 DATA cells: two circuit SENDMEs (every 31), no stream SENDME
+	 * (324 §4: streams use XON/XOFF). */
+	for (int i = 0; i < 62; i++) {
+		service_send(x, &cl, RELAY_DATA, sid, "d", 1);
+		assert_int_equal(input(x, &cl, ev), 1);
+		while (circ_has_output(&x->c)) {
+			circ_flush(&x->c, outp, 4, &nout);
+			for (size_t k = 0; k < nout; k++) {
+				assert_int_equal(relays_peel(x, out[k].payload), -1);
+				assert_true(hs_hop_open_in(&x->service, out[k].payload));
+				assert_int_equal(relay_parse(out[k].payload, &m, &why), PARSE_OK);
+				assert_int_equal(m.command, RELAY_SENDME);
+				assert_int_equal(m.stream_id, 0);
+				sendmes++;
+			}
+		}
+	}
+	assert_int_equal(sendmes, 2);
+	fx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_hs_join_streams_talk_to_the_service_through_the_virtual_hop),
 		cmocka_unit_test(test_hs_sendme_to_the_service_carries_the_virtual_hop_digest),
 		cmocka_unit_test(test_hs_join_is_refused_twice_and_ends_hs_cells_and_extends),
+		cmocka_unit_test(test_hs_join_with_cc_runs_vegas_with_the_descriptor_sendme_inc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
