@@ -336,6 +336,8 @@ static void ocirc_opened(struct ocirc *oc)
 	}
 	if (oc->purpose == OC_HS && oc->hs)
 		hs_client_circ_opened(oc);
+	else if (oc->purpose == OC_HSDIR && !oc->streams)
+		ocirc_close(oc, true, "descriptor fetch gone before the circuit opened");
 }
 
 /* --- inbound ---------------------------------------------------------------- */
@@ -620,7 +622,6 @@ struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
 		return NULL;
 	}
 	oc->has_dv = true;
-	oc->unusable = true; /* never carries exit streams */
 	memset(&req, 0, sizeof(req));
 	{
 		uint8_t gid[20];
@@ -748,6 +749,13 @@ static void stream_detach(struct ocirc *oc, struct stream *st)
 	stream_unlink(&oc->streams, st);
 	oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
 	st->oc = NULL;
+	/* Onion-service circuits that can serve nothing more: a descriptor
+	 * fetch's circuit after its one stream, a joined rendezvous circuit
+	 * that takes no new streams (dirty or full) after its last one. The
+	 * caller may still look at oc: while busy it is only marked dead. */
+	if (!oc->streams && !oc->waiting && oc->state == OC_OPEN &&
+	    (oc->purpose == OC_HSDIR || (oc->purpose == OC_HS && oc->c.hs_joined && oc->unusable)))
+		ocirc_close(oc, true, oc->purpose == OC_HSDIR ? "descriptor fetch done" : "rendezvous circuit retired");
 }
 
 static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why)

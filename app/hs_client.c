@@ -794,9 +794,15 @@ static void conn_load_auth_key(struct hs_conn *cn)
 
 static struct hs_conn *conn_find(struct hs_client *hc, const uint8_t id[32], const struct isolation_key *iso)
 {
+	uint64_t now = hc_now(hc);
+
 	for (struct hs_conn *cn = hc->conns; cn; cn = cn->next) {
 		if (memcmp(cn->id, id, 32) != 0 || memcmp(&cn->iso, iso, sizeof(*iso)) != 0)
 			continue;
+		/* MaxCircuitDirtiness holds for rendezvous circuits too (tor). */
+		if (cn->state == HC_READY && cn->rend && cn->rend->dirty_ns &&
+		    now - cn->rend->dirty_ns > hc->sh->cfg.max_dirtiness_ns)
+			cn->rend->unusable = true;
 		/* A joined circuit that takes no more streams (full, or dirty):
 		 * a new connection for new streams. */
 		if (cn->state == HC_READY && (!cn->rend || cn->rend->unusable || cn->rend->dead ||

@@ -118,10 +118,18 @@ echo "$out" | grep -q "^reply 0xf0" || fail "unknown address: $out (want 0xf0)"
 [ $((t1 - t0)) -le 60 ] || fail "unknown address took $((t1 - t0)) s"
 echo "ok: unknown address -> 0xf0 in $((t1 - t0)) s"
 
-# 6. The onion service again (the cached descriptor / kept circuit) and the
-# exit path, unaffected by the failures above.
+# 6. The onion service again over the kept rendezvous circuit (no new
+# join), and the exit path, unaffected by the failures above.
+joins=$(grep -c "rendezvous circuit [0-9a-f]* joined" "$OR_LOG")
 curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small2" "$onion/small.txt" || fail "onion after failures"
 cmp "$tmp/small2" "$TESTNET_DIR/www/small.txt" || fail "small file differs (second time)"
+[ "$(grep -c "rendezvous circuit [0-9a-f]* joined" "$OR_LOG")" = "$joins" ] || fail "a new rendezvous for the same service and isolation key"
+[ "$joins" -le 2 ] || fail "$joins rendezvous joins for one service and key (want the circuit kept)"
+# A different isolation key (SOCKS username) gets its own rendezvous.
+curl -sS --fail --max-time 60 --proxy-user other:x "${socks[@]}" -o "$tmp/small4" "$onion/small.txt" || fail "onion, other key"
+[ "$(grep -c "rendezvous circuit [0-9a-f]* joined" "$OR_LOG")" = $((joins + 1)) ] || fail "no own rendezvous for another isolation key"
+# Descriptor-fetch circuits close after their fetch.
+grep -q "closed: descriptor fetch done" "$OR_LOG" || fail "HSDir circuits are not closed after the fetch"
 curl -sS --fail --max-time 60 "${socks[@]}" -o "$tmp/small3" \
 	"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "exit fetch after onion tests"
 echo "ok: onion and exit fetches still work"
