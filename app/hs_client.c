@@ -824,8 +824,9 @@ void hs_client_place(struct shard *sh, struct stream *st)
 	uint8_t id[32];
 	struct hs_desc_entry *e;
 
-	if (!hc) {
-		circmgr_stream_end(st, SOCKS5_GENERAL_FAILURE, "no onion-service client on this shard");
+	if (!hc || sh->stopped) {
+		/* No client, or a stream retried while the shard stops. */
+		circmgr_stream_end(st, SOCKS5_GENERAL_FAILURE, hc ? "shutting down" : "no onion-service client on this shard");
 		return;
 	}
 	if (onion_addr_parse(st->t.dest.host, st->t.dest.host_len, id) != ONION_ADDR_OK) {
