@@ -650,6 +650,19 @@ struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
 		req.need_stable = false;
 		pe = path_choose(oc->dv.ps, &req, &path);
 	}
+	if (pe == PATH_ERR_NO_MIDDLE && !last_id) {
+		/* A young network's bandwidth weights may leave a single relay
+		 * with middle weight: then the free last hop (a rendezvous
+		 * point may be any relay) comes from the guard or exit weights
+		 * so that relay can be the middle. */
+		static const enum path_pos alt[] = { PATH_POS_GUARD, PATH_POS_EXIT };
+
+		for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]) && pe != PATH_OK; i++) {
+			req.last = path_choose_pos(oc->dv.ps, alt[i], &req, NULL, 0);
+			if (req.last)
+				pe = path_choose(oc->dv.ps, &req, &path);
+		}
+	}
 	if (pe != PATH_OK) {
 		log_info("cannot choose an onion-service path: %s", path_err_str(pe));
 		oc->state = OC_CLOSED;

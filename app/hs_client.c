@@ -33,6 +33,11 @@
 #define HS_DESC_CACHE_NS (15ull * 60 * 1000000000ull)
 #define HS_MAX_HSDIRS 32
 #define HS_REND_TRIES 3   /* rendezvous circuits per attempt */
+/* After INTRODUCE_ACK, how long RENDEZVOUS2 may take before we start over
+ * with a new rendezvous and the next introduction point (tor gives up on
+ * such a circuit after a while too; a service that cannot reach our
+ * rendezvous point would otherwise hold the stream for the whole bound). */
+#define HS_REND_WAIT_NS (20ull * 1000000000ull)
 #define HS_FETCH_MAX (2 * HS_DESC_MAX_LEN)
 
 struct hs_desc_entry {
@@ -56,6 +61,9 @@ struct hs_conn {
 	enum hs_conn_state state;
 	struct stream *waiting;
 	struct timer timeout;
+	struct timer rend_wait;    /* armed from INTRODUCE_ACK to RENDEZVOUS2 */
+	unsigned busy;             /* inside a call that may fail cn: defer the free */
+	bool dead;                 /* failed or freed; memory kept while busy */
 	/* The period's keys (2.1, 2.2). */
 	uint64_t period;
 	uint8_t blinded[32], subcred[32];
@@ -69,6 +77,7 @@ struct hs_conn {
 	struct ocirc *rend, *intro;
 	bool linked;   /* on hc->conns (new streams may find it) */
 	bool rend_established, intro_sent, intro_acked;
+	bool ever_acked;           /* some introduction point acknowledged us */
 	unsigned rend_tries, intro_idx, intro_tried;
 	uint8_t cookie[HS_REND_COOKIE_LEN];
 	bool cc_requested; /* INTRODUCE1 carried CC_REQUEST */
@@ -167,11 +176,17 @@ static void conn_unlink(struct hs_conn *cn)
 	cn->next = cn->prev = NULL;
 }
 
+/* Finish cn: nothing refers to it afterwards. Its memory goes now, or
+ * when the outermost conn_hold ends (conn_put). */
 static void conn_free(struct hs_conn *cn)
 {
 	struct hs_client *hc = cn->hc;
 
+	if (cn->dead)
+		return;
+	cn->dead = true;
 	timer_cancel(worker_timers(hc_worker(hc)), &cn->timeout);
+	timer_cancel(worker_timers(hc_worker(hc)), &cn->rend_wait);
 	if (cn->fetch)
 		cn->fetch->conn = NULL; /* its callback frees it */
 	conn_unlink(cn);
@@ -179,7 +194,24 @@ static void conn_free(struct hs_conn *cn)
 	crypto_wipe(cn->cookie, sizeof(cn->cookie));
 	crypto_wipe(cn->auth_sk, sizeof(cn->auth_sk));
 	hs_desc_inner_free(cn->desc);
-	free(cn);
+	cn->desc = NULL;
+	if (!cn->busy)
+		free(cn);
+}
+
+/* Around calls into the circuit manager that may close one of cn's
+ * circuits synchronously (a channel that fails at once): the hooks may
+ * then fail cn. conn_put returns false when cn is gone (do not touch it). */
+static void conn_hold(struct hs_conn *cn) { cn->busy++; }
+
+static bool conn_put(struct hs_conn *cn)
+{
+	cn->busy--;
+	if (!cn->dead)
+		return true;
+	if (!cn->busy)
+		free(cn);
+	return false;
 }
 
 /* Let go of oc (it no longer works for cn) and close it. */
@@ -201,6 +233,8 @@ static void conn_fail(struct hs_conn *cn, enum socks5_reply code, const char *wh
 {
 	struct stream *st;
 
+	if (cn->dead)
+		return;
 	log_notice("onion service %s...: connection failed (SOCKS 0x%02x): %s", cn->name, (unsigned)code, why);
 	/* First out of the list: closing the circuits below may retry
 	 * streams, which must not find this connection. */
@@ -229,6 +263,28 @@ static void conn_timed_out(struct timer *t, void *arg)
 		conn_fail(cn, SOCKS5_HS_REND_FAILED, "timed out waiting for the rendezvous");
 	else
 		conn_fail(cn, SOCKS5_HS_INTRO_TIMED_OUT, "timed out building the circuits");
+}
+
+static bool conn_launch_rend(struct hs_conn *cn);
+static bool conn_launch_intro(struct hs_conn *cn);
+
+/* The service was introduced but never came to our rendezvous point: a
+ * new rendezvous circuit (new cookie) and the next introduction point,
+ * while HS_REND_TRIES lasts. */
+static void conn_rend_wait_over(struct timer *t, void *arg)
+{
+	struct hs_conn *cn = arg;
+
+	(void)t;
+	log_info("onion service %s...: no RENDEZVOUS2 within %llu s; another rendezvous", cn->name,
+		 HS_REND_WAIT_NS / 1000000000ull);
+	conn_drop_circ(cn, &cn->intro, "rendezvous abandoned");
+	conn_drop_circ(cn, &cn->rend, "no RENDEZVOUS2");
+	cn->intro_sent = cn->intro_acked = false;
+	if (cn->intro_tried >= cn->desc->n_intro)
+		cn->intro_tried = 0; /* every point was tried: go round again */
+	if (conn_launch_rend(cn))
+		(void)conn_launch_intro(cn);
 }
 
 static void conn_wait(struct hs_conn *cn, struct stream *st)
@@ -419,9 +475,8 @@ static void conn_fetch_next(struct hs_conn *cn)
 
 /* --- introduction and rendezvous (rend-spec-v3 3, 4) ----------------------------- */
 
-/* These two return false when they failed cn (it is freed). */
-static bool conn_launch_rend(struct hs_conn *cn);
-static bool conn_launch_intro(struct hs_conn *cn);
+/* conn_launch_rend / conn_launch_intro return false when they failed cn
+ * (it is freed). */
 
 /* The hop target of intro point ip from its link specifiers (2.5.2.2:
  * IPv4, legacy id, ed25519 id; IPv6 kept when present). False when it
@@ -543,7 +598,8 @@ static bool conn_launch_rend(struct hs_conn *cn)
 	struct ocirc *oc;
 
 	if (cn->rend_tries++ >= HS_REND_TRIES) {
-		conn_fail(cn, SOCKS5_HS_REND_FAILED, "no rendezvous circuit could be built");
+		conn_fail(cn, SOCKS5_HS_REND_FAILED, cn->ever_acked ? "introduced, but the service never came to the rendezvous"
+								   : "no rendezvous circuit could be built");
 		return false;
 	}
 	cn->rend_established = false;
@@ -555,9 +611,10 @@ static bool conn_launch_rend(struct hs_conn *cn)
 	oc->hs = cn;
 	cn->rend = oc;
 	/* A channel failure closes oc at once: hs_client_circ_closed then
-	 * relaunches or fails cn; either way cn->rend tells. */
+	 * relaunches or fails cn. */
+	conn_hold(cn);
 	circmgr_ocirc_connect(oc);
-	return true;
+	return conn_put(cn);
 }
 
 /* The next introduction point we have not tried (3.2.2: "try another"). */
@@ -579,8 +636,9 @@ static bool conn_launch_intro(struct hs_conn *cn)
 		cn->intro_sent = cn->intro_acked = false;
 		oc->hs = cn;
 		cn->intro = oc;
+		conn_hold(cn);
 		circmgr_ocirc_connect(oc);
-		return true;
+		return conn_put(cn);
 	}
 	/* Every introduction point failed: the descriptor may be stale. */
 	cache_drop(cn->hc, cn->id);
@@ -639,6 +697,7 @@ void hs_client_circ_closed(struct ocirc *oc, const char *why)
 		}
 		log_info("onion service %s...: rendezvous circuit closed (%s); another", cn->name, why);
 		/* A new cookie: the introduction must be redone too. */
+		timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->rend_wait);
 		if (cn->intro_acked || cn->intro_sent) {
 			conn_drop_circ(cn, &cn->intro, "rendezvous lost");
 			cn->intro_tried = 0;
@@ -682,6 +741,7 @@ static void on_rend2(struct hs_conn *cn, const uint8_t *body, size_t len)
 	}
 	cn->state = HC_READY;
 	timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->timeout);
+	timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->rend_wait);
 	conn_drop_circ(cn, &cn->intro, "introduction done");
 	log_info("onion service %s...: rendezvous circuit %08x joined (%s)", cn->name, cn->rend->circ_id,
 		 cn->cc_requested ? "congestion control" : "SENDME windows");
@@ -715,7 +775,9 @@ void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, s
 		if (ack.status == RELAY_INTRO_ACK_SUCCESS) {
 			/* 3.2.2: the service was told; the intro circuit is done. */
 			cn->intro_acked = true;
+			cn->ever_acked = true;
 			conn_drop_circ(cn, &cn->intro, "introduction acknowledged");
+			timer_arm(worker_timers(hc_worker(cn->hc)), &cn->rend_wait, hc_now(cn->hc) + HS_REND_WAIT_NS);
 			return;
 		}
 		log_info("onion service %s...: introduction point %u refused (status %u)", cn->name, cn->intro_idx,
@@ -858,6 +920,7 @@ void hs_client_place(struct shard *sh, struct stream *st)
 	hc->conns = cn;
 	cn->linked = true;
 	timer_init(&cn->timeout, conn_timed_out, cn);
+	timer_init(&cn->rend_wait, conn_rend_wait_over, cn);
 	timer_arm(worker_timers(sh->w), &cn->timeout, hc_now(hc) + HS_CONN_TIMEOUT_NS);
 	conn_wait(cn, st);
 

@@ -37,6 +37,24 @@ trap cleanup EXIT
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 onionring_wait_usable 90 || fail "no exit fetch through onionring"
 
+# hs_services first|both: the onion-service tor's HiddenService* lines
+# (through its control port, cookie auth): the network's service only, or
+# both as testnet starts them.
+hs_services() {
+	/usr/bin/python3 - "$1" <<'EOF2'
+import os, sys
+from stem.control import Controller
+d = os.path.join(os.environ["TESTNET_DIR"], "nodes", "hs")
+port = "%s 127.0.0.1:%s" % (os.environ["TESTNET_ONION_PORT"], os.environ["TESTNET_HTTP_PORT"])
+opts = [("HiddenServiceDir", os.path.join(d, "onion")), ("HiddenServicePort", port)]
+if sys.argv[1] == "both":
+    opts += [("HiddenServiceDir", os.path.join(d, "onion-auth")), ("HiddenServicePort", port)]
+with Controller.from_port(port=int(os.environ["TESTNET_HS_CONTROL_PORT"])) as c:
+    c.authenticate()
+    c.set_options(opts)
+EOF2
+}
+
 onion="http://$TESTNET_ONION:$TESTNET_ONION_PORT"
 socks=(--socks5-hostname "127.0.0.1:$OR_SOCKS_PORT")
 
@@ -158,6 +176,34 @@ if [ -n "${TESTNET_ONION_AUTH:-}" ]; then
 	cmp "$tmp/auth_small" "$TESTNET_DIR/www/small.txt" || fail "client-auth small file differs"
 	grep -q "junk.auth_private is not a client authorization key" "$OR_LOG" || fail "bad auth file not reported"
 	echo "ok: right key -> small file byte-exact"
+
+	# 8. Introduction points that refuse (rend-spec-v3 3.2.2): take the
+	# client-auth service off its tor (SETCONF on the service's control
+	# port), so its published introduction points no longer know it and
+	# answer INTRODUCE_ACK "unknown service". A new isolation key (new
+	# connection, cached descriptor) must try each of them and end with
+	# 0xF2; the service is put back afterwards.
+	if hs_services first; then
+		sleep 3
+		t0=$(date +%s)
+		out=$(timeout 110 "$sc" request "$OR_SOCKS_PORT" connect "$auth_host" "$TESTNET_ONION_PORT" nak) || true
+		t1=$(date +%s)
+		hs_services both || fail "cannot put the client-auth service back"
+		# Introduction points still holding the old service's circuit
+		# may acknowledge and the service then never comes (the 20 s
+		# rendezvous wait, a new rendezvous and the next point): 0xf3
+		# when every rendezvous try ends so, 0xf2 once the points refuse.
+		code=$(echo "$out" | awk '{print $2}')
+		case "$code" in
+		0xf2) grep -q "introduction point [0-9]* refused" "$OR_LOG" || fail "0xf2 without a refusal logged" ;;
+		0xf3) grep -q "no RENDEZVOUS2 within" "$OR_LOG" || fail "0xf3 without a rendezvous wait logged" ;;
+		*) fail "service gone: $out (want 0xf2 or 0xf3)" ;;
+		esac
+		[ $((t1 - t0)) -le 95 ] || fail "service gone: $code after $((t1 - t0)) s"
+		echo "ok: service gone from its introduction points -> $code in $((t1 - t0)) s"
+	else
+		fail "cannot reconfigure the onion-service tor"
+	fi
 else
 	echo "note: this network has no client-auth service (old testnet); client auth not tested"
 fi
