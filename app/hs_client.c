@@ -31,6 +31,7 @@
 #define HS_FETCH_TIMEOUT_NS (30ull * 1000000000ull)
 /* A cached descriptor is used for its time period, at most this long. */
 #define HS_DESC_CACHE_NS (15ull * 60 * 1000000000ull)
+#define HS_DESC_CACHE_MAX 512 /* descriptors per shard; the oldest go first */
 #define HS_MAX_HSDIRS 32
 #define HS_REND_TRIES 3   /* rendezvous circuits per attempt */
 /* After INTRODUCE_ACK, how long RENDEZVOUS2 may take before we start over
@@ -156,6 +157,19 @@ static void cache_put(struct hs_client *hc, const uint8_t id[32], uint64_t perio
 	e->expires_ns = hc_now(hc) + HS_DESC_CACHE_NS;
 	e->next = hc->cache;
 	hc->cache = e;
+	/* Newest first: cut the list after HS_DESC_CACHE_MAX entries. */
+	for (unsigned n = 1; e->next; e = e->next, n++) {
+		if (n < HS_DESC_CACHE_MAX)
+			continue;
+		while (e->next) {
+			struct hs_desc_entry *old = e->next;
+
+			e->next = old->next;
+			hs_desc_inner_free(old->desc);
+			free(old);
+		}
+		break;
+	}
 }
 
 /* --- connections ------------------------------------------------------------ */
