@@ -97,7 +97,7 @@ static void publish_circ(const struct ocirc *oc, enum events_circ_status status,
 	if (!events_wanted(EVENT_CIRC))
 		return;
 	circ_path_text(oc, status == EVENTS_CIRC_LAUNCHED ? 0 : oc->c.n_hops, path, sizeof(path));
-	events_publish_circ(oc->gid, status, path, oc->purpose == OC_DIR ? "GENERAL" : NULL, reason);
+	events_publish_circ(oc->gid, status, path, oc->purpose == OC_DIR ? "GENERAL" : oc->ctl_purpose, reason);
 }
 
 static void publish_stream(const struct stream *st, enum events_stream_status status, const char *reason)
@@ -683,12 +683,12 @@ struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
 	/* No congestion control with the rendezvous or introduction point:
 	 * streams never end there (324 §10.1 asks it of exits only). */
 	oc->hops[path.n - 1].request_cc = false;
-	publish_circ(oc, EVENTS_CIRC_LAUNCHED, NULL);
 	return oc;
 }
 
 void circmgr_ocirc_connect(struct ocirc *oc)
 {
+	publish_circ(oc, EVENTS_CIRC_LAUNCHED, NULL);
 	ocirc_connect_first(oc);
 }
 
@@ -1049,10 +1049,11 @@ static void stream_place_dir(struct shard *sh, struct stream *st)
 			return;
 		}
 		oc->purpose = OC_HSDIR;
+		oc->ctl_purpose = "HS_CLIENT_HSDIR";
 		oc->unusable = true; /* one fetch per circuit */
 		st->oc = oc;
 		stream_link(&oc->waiting, st);
-		ocirc_connect_first(oc);
+		circmgr_ocirc_connect(oc);
 		return;
 	}
 	for (oc = sh->circs; oc; oc = oc->next) {
@@ -1455,6 +1456,7 @@ void circmgr_dump(struct worker *w)
 		return;
 	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
 		log_notice("circuit %08x: %s, %u hops, state %d, %s", oc->circ_id,
-			   oc->purpose == OC_DIR ? "dir" : "exit", oc->nhops, oc->state,
+			   oc->purpose == OC_DIR ? "dir" : oc->purpose == OC_EXIT ? "exit"
+			   : oc->ctl_purpose ? oc->ctl_purpose : "onion service", oc->nhops, oc->state,
 			   oc->unusable ? "no new streams" : "usable");
 }

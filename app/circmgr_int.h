@@ -84,6 +84,7 @@ struct ocirc {
 	size_t nin;
 	struct cell in[BATCH];
 	struct hs_conn *hs;        /* OC_HS: the onion connection it works for (NULL: orphaned) */
+	const char *ctl_purpose;   /* control-port PURPOSE (static; NULL: GENERAL) */
 	struct circ c;
 };
 
@@ -131,7 +132,8 @@ void circmgr_send_one(struct ocirc *oc, struct cell *c);
  * it up, then circmgr_ocirc_connect) or NULL with *why. */
 struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
 				      const struct hop_target *last_target, const char **why);
-/* Start oc's channel and CREATE; failures close oc (maybe at once). */
+/* Announce oc (CIRC LAUNCHED with oc->ctl_purpose), then start its
+ * channel and CREATE; failures close oc (maybe at once). */
 void circmgr_ocirc_connect(struct ocirc *oc);
 
 #endif

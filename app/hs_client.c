@@ -623,6 +623,7 @@ static bool conn_launch_rend(struct hs_conn *cn)
 		return false;
 	}
 	oc->hs = cn;
+	oc->ctl_purpose = "HS_CLIENT_REND";
 	cn->rend = oc;
 	/* A channel failure closes oc at once: hs_client_circ_closed then
 	 * relaunches or fails cn. */
@@ -649,6 +650,7 @@ static bool conn_launch_intro(struct hs_conn *cn)
 			continue;
 		cn->intro_sent = cn->intro_acked = false;
 		oc->hs = cn;
+		oc->ctl_purpose = "HS_CLIENT_INTRO";
 		cn->intro = oc;
 		conn_hold(cn);
 		circmgr_ocirc_connect(oc);
