@@ -335,7 +335,7 @@ void hs_client_stream_gone(struct stream *st)
  * shared-random protocol run and phase): 1440/720 minutes on the live
  * network's hourly votes; a consensus "hsdir-interval" overrides the
  * length (2.2.1). */
-static void period_cfg(const struct consensus *c, struct hs_period_cfg *pc)
+void hs_client_period_cfg(const struct consensus *c, struct hs_period_cfg *pc)
 {
 	uint64_t iv = c->fresh_until > c->valid_after ? (uint64_t)(c->fresh_until - c->valid_after) : 3600;
 	int32_t len = consensus_param(c, "hsdir-interval", -1, HS_PERIOD_LEN_MIN, HS_PERIOD_LEN_MAX);
@@ -359,7 +359,7 @@ static unsigned conn_pick_hsdirs(struct hs_conn *cn, const struct dirview *dv)
 	size_t n = 0, np;
 	unsigned replicas, spread;
 
-	period_cfg(c, &pc);
+	hs_client_period_cfg(c, &pc);
 	cn->period = hs_period_num(&pc, c->valid_after);
 	if (!hs_blinded_key(cn->blinded, cn->id, cn->period, pc.length))
 		return 0;
@@ -495,7 +495,7 @@ static void conn_fetch_next(struct hs_conn *cn)
 /* The hop target of intro point ip from its link specifiers (2.5.2.2:
  * IPv4, legacy id, ed25519 id; IPv6 kept when present). False when it
  * lacks IPv4 or the legacy id. */
-static bool intro_target(const struct hs_desc_intro *ip, struct hop_target *t)
+bool hs_client_intro_target(const struct hs_desc_intro *ip, struct hop_target *t)
 {
 	const uint8_t *p = ip->link_specs, *end = p + ip->link_specs_len;
 	bool v4 = false, legacy = false;
@@ -538,7 +538,7 @@ static bool intro_target(const struct hs_desc_intro *ip, struct hop_target *t)
 
 /* NSPEC | specs for the rendezvous point t, as INTRODUCE1's encrypted part
  * carries them (3.3: the link specifiers of EXTEND2). */
-static size_t rend_link_specs(const struct hop_target *t, uint8_t *out)
+size_t hs_client_rend_link_specs(const struct hop_target *t, uint8_t out[HS_CLIENT_LSPEC_MAX])
 {
 	size_t k = 1;
 
@@ -570,7 +570,7 @@ static void conn_send_intro(struct hs_conn *cn)
 {
 	const struct hs_desc_intro *ip = &cn->desc->intro[cn->intro_idx];
 	const struct hop_target *rp = &cn->rend->hops[cn->rend->nhops - 1];
-	uint8_t specs[80], body[RELAY_DATA_MAX];
+	uint8_t specs[HS_CLIENT_LSPEC_MAX], body[RELAY_DATA_MAX];
 	struct hs_intro1_params p;
 	struct cell cell;
 	int n;
@@ -582,7 +582,7 @@ static void conn_send_intro(struct hs_conn *cn)
 	p.rend_cookie = cn->cookie;
 	p.rend_onion_key = rp->ntor_key;
 	p.rend_link_specs = specs;
-	p.rend_link_specs_len = rend_link_specs(rp, specs);
+	p.rend_link_specs_len = hs_client_rend_link_specs(rp, specs);
 	/* Congestion control only when the descriptor's flow-control line
 	 * offers it (rend-spec-v3 2.5.2.2 "flow-control", proposal 324 §10.3)
 	 * and the consensus runs it; else fixed SENDME windows. */
@@ -643,7 +643,7 @@ static bool conn_launch_intro(struct hs_conn *cn)
 
 		cn->intro_idx = (cn->intro_idx + (cn->intro_tried ? 1 : 0)) % (unsigned)cn->desc->n_intro;
 		cn->intro_tried++;
-		if (!intro_target(&cn->desc->intro[cn->intro_idx], &t))
+		if (!hs_client_intro_target(&cn->desc->intro[cn->intro_idx], &t))
 			continue;
 		oc = circmgr_launch_internal(cn->hc->sh, t.rsa_id, &t, &why);
 		if (!oc)

@@ -16,10 +16,15 @@
 #ifndef ONIONRING_APP_HS_CLIENT_H
 #define ONIONRING_APP_HS_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct consensus;
+struct hop_target;
 struct hs_client;
+struct hs_desc_intro;
+struct hs_period_cfg;
 struct ocirc;
 struct shard;
 struct stream;
@@ -46,5 +51,22 @@ void hs_client_circ_closed(struct ocirc *oc, const char *why);
 /* RENDEZVOUS_ESTABLISHED, INTRODUCE_ACK or RENDEZVOUS2 from oc's last hop
  * (body borrowed). */
 void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, size_t len);
+
+/* --- Pure helpers (any thread; public for the unit tests) ---------------- */
+
+/* The time-period layout of the network of consensus c (rend-spec-v3
+ * 2.2.1 as tor computes it): 24 voting intervals long, offset by 12
+ * (1440/720 minutes with hourly votes), "hsdir-interval" overriding the
+ * length. Borrows c. */
+void hs_client_period_cfg(const struct consensus *c, struct hs_period_cfg *out);
+/* The hop target of introduction point ip from its link specifiers (IPv4,
+ * legacy id, ed25519 id, IPv6 kept; others skipped) and its onion key.
+ * False when IPv4 or the legacy id is missing or the block is cut. */
+bool hs_client_intro_target(const struct hs_desc_intro *ip, struct hop_target *t);
+/* NSPEC | specs (IPv4, legacy id, ed25519 id when known) of the
+ * rendezvous point t for INTRODUCE1 (rend-spec-v3 3.3); returns the
+ * length (at most HS_CLIENT_LSPEC_MAX). */
+#define HS_CLIENT_LSPEC_MAX 80
+size_t hs_client_rend_link_specs(const struct hop_target *t, uint8_t out[HS_CLIENT_LSPEC_MAX]);
 
 #endif
