@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "app/badrelays.h"
+#include "app/circmgr_int.h"
+#include "app/hs_client.h"
 #include "app/events.h"
 #include "app/guardmgr.h"
 #include "app/nodes.h"
@@ -24,8 +26,6 @@
 #include "proto/onion_addr.h"
 #include "proto/relay.h"
 
-#define BATCH ONIONRING_CELL_BATCH
-#define OUT_CAP 64 /* cells produced per circuit call; CIRC_OUT_CHUNK caps it too */
 #define STREAM_DEFAULT_TIMEOUT_NS (120ull * 1000000000ull) /* tor's SocksTimeout default */
 
 const double circmgr_build_bounds_ms[12] = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 };
@@ -41,98 +41,16 @@ void circmgr_set_directory(dirview_acquire_fn acquire, dirview_release_fn releas
 	dir_release = release;
 }
 
-enum ocirc_purpose { OC_EXIT, OC_DIR };
-enum ocirc_state { OC_WAIT_CHANNEL, OC_BUILDING, OC_OPEN, OC_CLOSED };
-/* ST_WAITING: on the shard's pending list or a circuit's waiting list;
- * ST_BACKOFF: on the shard's backoff list until st->timer says try again. */
-enum stream_state { ST_WAITING, ST_BACKOFF, ST_CONNECTING, ST_OPEN };
+bool circmgr_dir_acquire(struct dirview *dv)
+{
+	return dir_acquire && dir_acquire(dv);
+}
 
-struct shard;
-struct ocirc;
-
-struct stream {
-	struct stream *next, *prev; /* on its circuit's list, or the shard's wait list */
-	uint64_t gid;               /* process-unique id (control port) */
-	struct ocirc *oc;
-	struct shard *sh;
-	uint16_t sid;
-	enum stream_state state;
-	bool is_dir;
-	bool blocked;   /* a write was cut short: on_writable is owed */
-	bool queued;    /* on the shard's pending list, not yet placed */
-	bool optimistic; /* this attempt's exit takes DATA before CONNECTED */
-	struct stream_retry retry; /* until CONNECTED (not for is_dir) */
-	struct timer timer;        /* deadline, backoff or this attempt's wait */
-	uint8_t *early;            /* client bytes before CONNECTED (STREAM_EARLY_MAX) */
-	size_t early_len;
-	size_t early_sent;         /* of them, sent on this attempt */
-	struct relay_target dir_target; /* is_dir only */
-	struct stream_target t;
-	const struct stream_events *ev;
-	void *sess;
-};
-
-struct ocirc {
-	struct ocirc *next, *prev;
-	struct shard *sh;
-	enum ocirc_purpose purpose;
-	enum ocirc_state state;
-	struct channel *ch;
-	uint32_t circ_id;
-	unsigned nhops;
-	struct hop_target hops[PATH_MAX_HOPS];
-	struct relay_target first; /* the guard (or directory) as a channel target */
-	struct dirview dv;         /* the directory the path came from (held) */
-	bool has_dv;
-	bool has_iso;
-	struct isolation_key iso;
-	bool unusable;             /* no new streams (dirty, or an exit failed one) */
-	uint16_t exit_port;        /* the port the exit was chosen for (0: any) */
-	const struct node *exit;   /* in dv: the exit's policy decides other ports */
-	uint64_t launched_ns, opened_ns, dirty_ns;
-	bool via_guard;            /* the first hop is the process's entry guard */
-	uint64_t gid;              /* process-unique id (control port, logs) */
-	uint64_t epoch;            /* NEWNYM epoch at launch */
-	uint64_t created_us;       /* wall clock at launch (TIME_CREATED, control-spec 4.1.1) */
-	bool timed_out;
-	unsigned busy;             /* inside event processing: defer the free */
-	bool dead;                 /* closed while busy */
-	struct timer build_timer;
-	struct stream *streams;    /* attached: ST_CONNECTING or ST_OPEN */
-	struct stream *waiting;    /* for this circuit to open */
-	struct stream *by_slot[CIRC_STREAMS_MAX];
-	size_t nin;
-	struct cell in[BATCH];
-	struct circ c;
-};
-
-struct shard {
-	struct worker *w;
-	bool stopped;
-	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
-	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
-	uint64_t path_warned_ns;   /* last "cannot choose a path" notice */
-	struct stream *pending;    /* opened, waiting for place_pending */
-	struct stream *backoff;    /* ST_BACKOFF: waiting to try again */
-	struct timer pending_timer;
-	struct timer prebuild_timer;
-	struct circmgr_config cfg;
-	struct chanpool *chans;
-	struct ocirc *circs;
-	unsigned ncircs;
-	struct relay_pad_rng rng;
-	struct circmgr_stats stats;
-	struct timer summary_timer;     /* publishes summary once a second */
-	struct circmgr_summary summary; /* relaxed stores: circmgr_summary_read */
-	struct cell out[OUT_CAP];
-	struct cell *outp[OUT_CAP];
-	struct circ_event ev[BATCH * 2 + 8];
-};
-
-#define STAT_ADD(sh, field, n) \
-	atomic_store_explicit((_Atomic uint64_t *)&(sh)->stats.field, \
-			      atomic_load_explicit((_Atomic uint64_t *)&(sh)->stats.field, memory_order_relaxed) + (n), \
-			      memory_order_relaxed)
+void circmgr_dir_release(struct dirview *dv)
+{
+	if (dir_release)
+		dir_release(dv->ref);
+}
 
 /* --- lists ---------------------------------------------------------------- */
 
@@ -198,7 +116,7 @@ static void circ_info(const struct ocirc *oc, unsigned nhops, struct events_circ
 	circ_path_text(oc, nhops, path, cap);
 	memset(info, 0, sizeof(*info));
 	info->path = path;
-	info->purpose = "GENERAL";
+	info->purpose = oc->ctl_purpose ? oc->ctl_purpose : "GENERAL"; /* HS_CLIENT_* for onion circuits */
 	if (oc->purpose == OC_DIR)
 		info->build_flags = "ONEHOP_TUNNEL";
 	else if (path_port_needs_stable(oc->exit_port))
@@ -261,6 +179,11 @@ static void send_one(struct ocirc *oc, struct cell *c)
 {
 	struct cell *p = c;
 	send_cells(oc, &p, 1);
+}
+
+void circmgr_send_one(struct ocirc *oc, struct cell *c)
+{
+	send_one(oc, c);
 }
 
 static void flush_ctrl(struct ocirc *oc)
@@ -351,7 +274,9 @@ static void stream_failed(struct shard *sh, struct stream *st, struct ocirc *oc,
 	st->sid = 0;
 	st->optimistic = false;
 	st->early_sent = 0; /* the next exit gets every early byte again */
-	if (st->is_dir || st->state == ST_OPEN || sh->stopped) {
+	/* A directory stream, an open one, or one an onion service ended
+	 * (there is no other exit to try: the service refused it) ends here. */
+	if (st->is_dir || st->state == ST_OPEN || sh->stopped || (st->onion && cause == RETRY_END)) {
 		stream_end_to_session(st, cause == RETRY_END && st->state != ST_OPEN ? stream_retry_end_reply(reason)
 											: SOCKS5_GENERAL_FAILURE,
 				      sh->stopped ? "shutting down" : why);
@@ -388,6 +313,8 @@ static void stream_expired(struct shard *sh, struct stream *st)
 		st->queued = false;
 	} else if (st->state == ST_BACKOFF) {
 		stream_unlink(&sh->backoff, st);
+	} else if (st->hs_wait) {
+		hs_client_stream_gone(st);
 	} else if (oc && st->state == ST_WAITING) {
 		stream_unlink(&oc->waiting, st);
 	} else if (oc && st->state == ST_CONNECTING) {
@@ -541,6 +468,8 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		STAT_ADD(sh, circs_open, (uint64_t)-1);
 	}
 	log_info("circuit %08x closed: %s", oc->circ_id, why);
+	if (oc->purpose == OC_HS && oc->hs)
+		hs_client_circ_closed(oc, why); /* clears oc->hs */
 	publish_circ(oc, was_open ? EVENTS_CIRC_CLOSED : EVENTS_CIRC_FAILED,
 		     oc->timed_out ? "TIMEOUT" : send_destroy ? "REQUESTED" : "DESTROYED");
 	oc->state = OC_CLOSED;
@@ -614,6 +543,10 @@ static void ocirc_opened(struct ocirc *oc)
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);
 	}
+	if (oc->purpose == OC_HS && oc->hs)
+		hs_client_circ_opened(oc);
+	else if (oc->purpose == OC_HSDIR && !oc->streams)
+		ocirc_close(oc, true, "descriptor fetch gone before the circuit opened");
 }
 
 /* --- inbound ---------------------------------------------------------------- */
@@ -884,6 +817,99 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const str
 	return oc;
 }
 
+struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
+				      const struct hop_target *last_target, const char **why)
+{
+	struct path_request req;
+	struct path path;
+	struct ocirc *oc;
+	enum path_err pe;
+
+	if (sh->ncircs >= sh->cfg.max_circuits) {
+		*why = "too many circuits on this shard";
+		return NULL;
+	}
+	oc = ocirc_new(sh, OC_HS);
+	if (!oc) {
+		*why = "out of memory";
+		return NULL;
+	}
+	if (!dir_acquire || !dir_acquire(&oc->dv)) {
+		ocirc_free(oc);
+		*why = "no usable directory yet (not bootstrapped)";
+		return NULL;
+	}
+	oc->has_dv = true;
+	memset(&req, 0, sizeof(req));
+	{
+		uint8_t gid[20];
+		if (guardmgr_current(gid))
+			req.guard = nodelist_find(oc->dv.nl, gid);
+	}
+	req.purpose = PATH_PURPOSE_INTERNAL;
+	req.need_stable = true; /* path-spec 2.2: onion-service circuits are long-lived */
+	req.now_ms = worker_now_ns(sh->w) / 1000000u;
+	req.bad = sh->bad;
+	if (last_id) {
+		req.last = nodelist_find(oc->dv.nl, last_id);
+		if (!req.last && !last_target) {
+			oc->state = OC_CLOSED;
+			ocirc_free(oc);
+			*why = "the relay is not in the consensus";
+			return NULL;
+		}
+	}
+	pe = path_choose(oc->dv.ps, &req, &path);
+	if (pe == PATH_ERR_NO_MIDDLE || pe == PATH_ERR_GUARD_CONFLICT) {
+		/* Our guard is the fixed last hop (or its family), or the
+		 * Stable rule leaves no middle on a small network: another
+		 * guard, and any middle, beat giving up. */
+		req.guard = NULL;
+		req.need_stable = false;
+		pe = path_choose(oc->dv.ps, &req, &path);
+	}
+	if (pe == PATH_ERR_NO_MIDDLE && !last_id) {
+		/* A young network's bandwidth weights may leave a single relay
+		 * with middle weight: then the free last hop (a rendezvous
+		 * point may be any relay) comes from the guard or exit weights
+		 * so that relay can be the middle. */
+		static const enum path_pos alt[] = { PATH_POS_GUARD, PATH_POS_EXIT };
+
+		for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]) && pe != PATH_OK; i++) {
+			req.last = path_choose_pos(oc->dv.ps, alt[i], &req, NULL, 0);
+			if (req.last)
+				pe = path_choose(oc->dv.ps, &req, &path);
+		}
+	}
+	if (pe != PATH_OK) {
+		log_info("cannot choose an onion-service path: %s", path_err_str(pe));
+		oc->state = OC_CLOSED;
+		ocirc_free(oc);
+		*why = path_err_str(pe);
+		return NULL;
+	}
+	oc->nhops = path.n;
+	oc->via_guard = req.guard != NULL && path.hop[0] == req.guard;
+	for (unsigned i = 0; i < path.n; i++)
+		node_to_targets(path.hop[i], &oc->hops[i], i == 0 ? &oc->first : NULL);
+	if (last_target) {
+		uint32_t protos = req.last ? oc->hops[path.n - 1].protos : 0;
+
+		oc->hops[path.n - 1] = *last_target;
+		oc->hops[path.n - 1].protos |= protos;
+	}
+	/* No congestion control with the rendezvous or introduction point:
+	 * streams never end there (324 §10.1 asks it of exits only). */
+	oc->hops[path.n - 1].request_cc = false;
+	return oc;
+}
+
+void circmgr_ocirc_connect(struct ocirc *oc)
+{
+	publish_circ(oc, EVENTS_CIRC_LAUNCHED, NULL);
+	ocirc_connect_first(oc);
+}
+
 /* Launch an exit circuit suited to st (its port, isolation key and the
  * exits that failed it) and queue st on it; on failure retry later or end
  * st (stream_failed). */
@@ -893,6 +919,12 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 	const char *why = "no circuit";
 	struct ocirc *oc;
 
+	if (st->onion) {
+		/* app/hs_client.c places it (descriptor, introduction and
+		 * rendezvous); the stream's deadline still holds. */
+		hs_client_place(sh, st);
+		return;
+	}
 	stream_retry_attempt(&st->retry);
 	oc = circ_launch_exit(sh, st->t.kind == STREAM_CONNECT ? st->t.port : 0, &st->retry, &code, &why);
 	if (!oc) {
@@ -952,6 +984,13 @@ static void stream_detach(struct ocirc *oc, struct stream *st)
 	stream_unlink(&oc->streams, st);
 	oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
 	st->oc = NULL;
+	/* Onion-service circuits that can serve nothing more: a descriptor
+	 * fetch's circuit after its one stream, a joined rendezvous circuit
+	 * that takes no new streams (dirty or full) after its last one. The
+	 * caller may still look at oc: while busy it is only marked dead. */
+	if (!oc->streams && !oc->waiting && oc->state == OC_OPEN &&
+	    (oc->purpose == OC_HSDIR || (oc->purpose == OC_HS && oc->c.hs_joined && oc->unusable)))
+		ocirc_close(oc, true, oc->purpose == OC_HSDIR ? "descriptor fetch done" : "rendezvous circuit retired");
 }
 
 static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why)
@@ -1101,6 +1140,10 @@ static void handle_event(struct ocirc *oc, const struct circ_event *e)
 	case CIRC_EV_DESTROYED:
 		ocirc_close(oc, false, e->u.close.why ? e->u.close.why : "destroyed by the relay");
 		break;
+	case CIRC_EV_HS:
+		if (oc->purpose == OC_HS && oc->hs)
+			hs_client_on_cell(oc, e->u.hs.command, e->u.hs.body, e->u.hs.len);
+		break;
 	}
 }
 
@@ -1117,6 +1160,9 @@ static void stream_attach(struct ocirc *oc, struct stream *st)
 
 	if (st->is_dir) {
 		kind = CIRC_STREAM_BEGIN_DIR;
+		host = "";
+	} else if (st->onion) {
+		kind = CIRC_STREAM_BEGIN; /* empty address: the service maps the port (rend-spec-v3 4.2) */
 		host = "";
 	} else {
 		kind = st->t.kind == STREAM_CONNECT ? CIRC_STREAM_BEGIN : CIRC_STREAM_RESOLVE;
@@ -1243,6 +1289,25 @@ static void stream_place_dir(struct shard *sh, struct stream *st)
 	const struct relay_target *t = &st->dir_target;
 	struct ocirc *oc;
 
+	if (st->anon_dir) {
+		/* A descriptor fetch: a fresh 3-hop circuit ending at the
+		 * HSDir, so the HSDir does not learn who asks (rend-spec-v3
+		 * 2.2.6 "clients fetch ... over an anonymous circuit"). */
+		const char *why = "no circuit";
+
+		oc = circmgr_launch_internal(sh, t->rsa_id, NULL, &why);
+		if (!oc) {
+			stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, why);
+			return;
+		}
+		oc->purpose = OC_HSDIR;
+		oc->ctl_purpose = "HS_CLIENT_HSDIR";
+		oc->unusable = true; /* one fetch per circuit */
+		st->oc = oc;
+		stream_link(&oc->waiting, st);
+		circmgr_ocirc_connect(oc);
+		return;
+	}
 	for (oc = sh->circs; oc; oc = oc->next) {
 		if (oc->purpose == OC_DIR && !oc->unusable && oc->state != OC_CLOSED &&
 		    memcmp(oc->first.rsa_id, t->rsa_id, SHA1_LEN) == 0) {
@@ -1285,10 +1350,14 @@ static void place_pending(struct timer *t, void *arg)
 	while ((st = sh->pending)) {
 		stream_unlink(&sh->pending, st);
 		st->queued = false;
-		if (st->is_dir)
+		if (st->is_dir) {
 			stream_place_dir(sh, st);
-		else
+		} else if (st->onion) {
+			st->attempts++;
+			hs_client_place(sh, st);
+		} else {
 			stream_place(sh, st);
+		}
 	}
 }
 
@@ -1320,11 +1389,11 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 			*why = onion_addr_strerror(e);
 			return NULL;
 		}
-		/* A well-formed v3 address: the connection flow (descriptor,
-		 * introduction, rendezvous) is not wired yet. */
-		*code = SOCKS5_GENERAL_FAILURE;
-		*why = "onion-service connections are not implemented yet";
-		return NULL;
+		if (target->kind != STREAM_CONNECT) {
+			*code = SOCKS5_HS_BAD_ADDRESS; /* tor: onion names do not resolve */
+			*why = "onion addresses cannot be resolved";
+			return NULL;
+		}
 	}
 	if (!dir_acquire) {
 		*code = SOCKS5_GENERAL_FAILURE;
@@ -1346,14 +1415,26 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->sess = sess;
 	st->state = ST_WAITING;
 	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+	st->onion = target->dest.type == SOCKS_ADDR_HOSTNAME &&
+		    onion_addr_is_onion(target->dest.host, target->dest.host_len);
 	stream_retry_init(&st->retry, target->deadline_ns ? target->deadline_ns
 							  : worker_now_ns(w) + STREAM_DEFAULT_TIMEOUT_NS);
 	timer_init(&st->timer, stream_tick, st);
 	stream_arm(st, st->retry.deadline_ns);
 	publish_stream(st, EVENTS_STREAM_NEW, NULL);
-	if (target->kind == STREAM_CONNECT)
+	if (target->kind == STREAM_CONNECT && !st->onion)
 		sh->predicted_port = target->port;
 	queue_for_placement(sh, st);
+	return st;
+}
+
+struct stream *stream_open_dir_anon(struct worker *w, const struct relay_target *t,
+				    const struct stream_events *ev, void *sess, const char **why)
+{
+	struct stream *st = stream_open_dir(w, t, ev, sess, why);
+
+	if (st)
+		st->anon_dir = true;
 	return st;
 }
 
@@ -1429,6 +1510,8 @@ void stream_close(struct stream *st)
 		st->queued = false;
 	} else if (st->state == ST_BACKOFF) {
 		stream_unlink(&st->sh->backoff, st);
+	} else if (st->hs_wait) {
+		hs_client_stream_gone(st);
 	} else if (oc) {
 		if (st->state == ST_WAITING) {
 			stream_unlink(&oc->waiting, st);
@@ -1445,6 +1528,21 @@ void stream_close(struct stream *st)
 	stream_free(st);
 }
 
+void circmgr_stream_attach(struct ocirc *oc, struct stream *st)
+{
+	stream_attach(oc, st);
+}
+
+void circmgr_stream_end(struct stream *st, enum socks5_reply code, const char *why)
+{
+	stream_end_to_session(st, code, why);
+}
+
+void circmgr_ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
+{
+	ocirc_close(oc, send_destroy, why);
+}
+
 /* --- the shard ------------------------------------------------------------------- */
 
 void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
@@ -1456,6 +1554,8 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->chan_max_lifetime_ns = (uint64_t)cfg->channel_pool_max_lifetime * 1000000000ull;
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
+	if (cfg->client_onion_auth_dir)
+		snprintf(out->onion_auth_dir, sizeof(out->onion_auth_dir), "%s", cfg->client_onion_auth_dir);
 	if (out->max_circuits < 64)
 		out->max_circuits = 64;
 }
@@ -1523,6 +1623,7 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 		sh->outp[i] = &sh->out[i];
 	sh->predicted_port = 80; /* tor predicts port 80 before any stream */
 	sh->bad = badrelays_new(10ull * 60 * 1000); /* a failure weighs half after 10 minutes */
+	sh->hs = hs_client_new(sh);
 	timer_init(&sh->prebuild_timer, prebuild_tick, sh);
 	timer_init(&sh->pending_timer, place_pending, sh);
 	if (cfg->prebuild)
@@ -1555,6 +1656,8 @@ void circmgr_stop(struct worker *w)
 		stream_unlink(&sh->backoff, st);
 		stream_end_to_session(st, SOCKS5_GENERAL_FAILURE, "shutting down");
 	}
+	hs_client_free(sh->hs);
+	sh->hs = NULL;
 	while (sh->circs)
 		ocirc_close(sh->circs, false, "shutting down");
 	timer_cancel(worker_timers(w), &sh->summary_timer);
@@ -1617,7 +1720,8 @@ void circmgr_dump(struct worker *w)
 		return;
 	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
 		log_notice("circuit %08x: %s, %u hops, state %d, %s", oc->circ_id,
-			   oc->purpose == OC_DIR ? "dir" : "exit", oc->nhops, oc->state,
+			   oc->purpose == OC_DIR ? "dir" : oc->purpose == OC_EXIT ? "exit"
+			   : oc->ctl_purpose ? oc->ctl_purpose : "onion service", oc->nhops, oc->state,
 			   oc->unusable ? "no new streams" : "usable");
 }
 

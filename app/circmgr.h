@@ -32,6 +32,7 @@ struct dirview {
 	struct circ_params cparams;
 	bool cc_enabled; /* the consensus runs congestion control (cc_alg != 0) */
 	bool optimistic_data; /* "UseOptimisticData" (param-spec; default 1) */
+	struct cc_params cc_onion; /* Vegas for onion-service circuits (_onion params) */
 	void *ref;
 };
 typedef bool (*dirview_acquire_fn)(struct dirview *out);
@@ -47,6 +48,8 @@ struct circmgr_config {
 	uint64_t chan_max_lifetime_ns; /* ChannelPoolMaxLifetime */
 	unsigned prebuild;           /* ready clean exit circuits to keep (CircuitPoolMinSize; 0 = off) */
 	unsigned max_circuits;       /* per shard, CircuitPoolMaxSize * 64 as a safety cap */
+	char onion_auth_dir[512];    /* ClientOnionAuthDir ("": none), read when an onion
+				      * connection starts */
 };
 
 void circmgr_config_from(struct circmgr_config *out, const struct config *cfg);
@@ -103,6 +106,11 @@ void circmgr_summary_read(struct worker *w, struct circmgr_summary *out);
  * is known (bootstrap) and reused for later fetches to the same relay. */
 struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
 			       const struct stream_events *ev, void *sess, const char **why);
+
+/* The same over a fresh 3-hop circuit ending at t (which must be in the
+ * consensus): onion-service descriptor fetches from HSDirs. */
+struct stream *stream_open_dir_anon(struct worker *w, const struct relay_target *t,
+				    const struct stream_events *ev, void *sess, const char **why);
 
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);

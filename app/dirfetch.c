@@ -176,8 +176,8 @@ static void fetch_timed_out(struct timer *t, void *arg)
 	fetch_finish(arg, -ETIMEDOUT, "timed out");
 }
 
-int dirfetch_start(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
-		   uint64_t timeout_ns, dirfetch_done_fn done, void *arg)
+static int fetch_start(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
+		       uint64_t timeout_ns, bool anon, dirfetch_done_fn done, void *arg)
 {
 	struct dirfetch *f = calloc(1, sizeof(*f));
 	const char *why = NULL;
@@ -195,7 +195,8 @@ int dirfetch_start(struct worker *w, const struct relay_target *t, const char *p
 		free(f);
 		return -ENAMETOOLONG;
 	}
-	f->st = stream_open_dir(w, t, &dirfetch_events, f, &why);
+	f->st = anon ? stream_open_dir_anon(w, t, &dirfetch_events, f, &why)
+		     : stream_open_dir(w, t, &dirfetch_events, f, &why);
 	if (!f->st) {
 		log_info("directory fetch %s: %s", f->what, why);
 		free(f);
@@ -204,6 +205,18 @@ int dirfetch_start(struct worker *w, const struct relay_target *t, const char *p
 	timer_init(&f->timeout, fetch_timed_out, f);
 	timer_arm(worker_timers(w), &f->timeout, worker_now_ns(w) + timeout_ns);
 	return 0;
+}
+
+int dirfetch_start(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
+		   uint64_t timeout_ns, dirfetch_done_fn done, void *arg)
+{
+	return fetch_start(w, t, path, max_len, timeout_ns, false, done, arg);
+}
+
+int dirfetch_start_anon(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
+			uint64_t timeout_ns, dirfetch_done_fn done, void *arg)
+{
+	return fetch_start(w, t, path, max_len, timeout_ns, true, done, arg);
 }
 
 /* --- the dirmgr adapter ------------------------------------------------------ */

@@ -22,6 +22,10 @@ typedef void (*dirfetch_done_fn)(void *arg, int status, uint8_t *body, size_t le
 int dirfetch_start(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
 		   uint64_t timeout_ns, dirfetch_done_fn done, void *arg);
 
+/* The same over a fresh 3-hop circuit ending at t (t must be in the
+ * consensus): onion-service descriptors from HSDirs (app/hs_client.c). */
+int dirfetch_start_anon(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
+			uint64_t timeout_ns, dirfetch_done_fn done, void *arg);
 
 struct runtime;
 struct dir_fetcher;

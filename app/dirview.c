@@ -22,6 +22,7 @@ struct view {
 	struct netdir *nd;      /* held */
 	struct path_sel *ps;    /* owned */
 	struct circ_params cparams;
+	struct cc_params cc_onion;
 	bool cc_enabled;
 	bool optimistic_data;
 };
@@ -41,6 +42,21 @@ static void view_put(struct view *v)
 }
 
 /* Circuit parameters from the consensus params (param-spec, prop 324 §6.5). */
+/* OUTBUF_CELLS of proposal 324 §6.5.3. */
+#define CC_OUTBUF_CELLS 62
+
+/* The Vegas parameters of onion-service circuits: the exit ones with the
+ * _onion thresholds and slow-start cap (324 §6.5.3 defaults). */
+static void onion_params_from(const struct netdir *nd, const struct cc_params *exit, struct cc_params *o)
+{
+	*o = *exit;
+	o->sscap = (uint32_t)netdir_param(nd, "cc_sscap_onion", 600, 100, INT32_MAX);
+	o->vegas_alpha = (uint32_t)netdir_param(nd, "cc_vegas_alpha_onion", 3 * CC_OUTBUF_CELLS, 0, 1000);
+	o->vegas_beta = (uint32_t)netdir_param(nd, "cc_vegas_beta_onion", 7 * CC_OUTBUF_CELLS, 0, 1000);
+	o->vegas_gamma = (uint32_t)netdir_param(nd, "cc_vegas_gamma_onion", 5 * CC_OUTBUF_CELLS, 0, 1000);
+	o->vegas_delta = (uint32_t)netdir_param(nd, "cc_vegas_delta_onion", 9 * CC_OUTBUF_CELLS, 0, INT32_MAX);
+}
+
 static void params_from(const struct netdir *nd, struct circ_params *p, bool *cc_enabled)
 {
 	circ_params_default(p);
@@ -94,6 +110,7 @@ bool dirview_acquire(struct dirview *out)
 		v->nd = nd;               /* takes our acquired reference */
 		params_from(nd, &v->cparams, &v->cc_enabled);
 		v->optimistic_data = netdir_param(nd, "UseOptimisticData", 1, 0, 1) != 0;
+		onion_params_from(nd, &v->cparams.cc, &v->cc_onion);
 		if (view_cur)
 			view_put(view_cur);
 		view_cur = v;
@@ -108,6 +125,7 @@ bool dirview_acquire(struct dirview *out)
 	out->cparams = v->cparams;
 	out->cc_enabled = v->cc_enabled;
 	out->optimistic_data = v->optimistic_data;
+	out->cc_onion = v->cc_onion;
 	out->ref = v;
 	return true;
 }

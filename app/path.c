@@ -358,6 +358,11 @@ static enum path_err path_choose_last(const struct path_sel *ps, const struct pa
 	enum path_pos pos = req->purpose == PATH_PURPOSE_EXIT ? PATH_POS_EXIT : PATH_POS_MIDDLE;
 	const struct node *g = req->guard;
 
+	if (req->purpose == PATH_PURPOSE_INTERNAL && req->last) {
+		*last = req->last;
+		return g && (g == req->last || !path_compatible(ps, g, req->last)) ? PATH_ERR_GUARD_CONFLICT
+										     : PATH_OK;
+	}
 	*last = path_choose_pos(ps, pos, req, g ? &g : NULL, g ? 1 : 0);
 	if (*last)
 		return PATH_OK;

@@ -6,7 +6,8 @@
  * For: one path_sel per directory snapshot (nodelist + configuration) that
  * precomputes each position's cumulative weights, then fast choices from
  * it. Not for: guard state (app/guard.h picks the first hop of real
- * circuits and passes it in), building circuits, or onion-service paths yet.
+ * circuits and passes it in), or building circuits. Onion-service
+ * circuits are internal paths, some with a fixed last hop (req->last).
  *
  * Threads: path_sel_new runs on the coordinator; a built path_sel is
  * read-only, and path_choose may run on any thread (it reads only, plus the
@@ -52,6 +53,8 @@ struct path_request {
 	bool need_stable;     /* long-lived streams, onion services (path-spec 2.2) */
 	bool need_fast;       /* "fast" circuits: every hop has Fast */
 	const struct node *guard;      /* NULL: weighted guard choice; else the fixed first hop */
+	const struct node *last;       /* PATH_PURPOSE_INTERNAL: the fixed last hop (an HSDir,
+					* an introduction point), or NULL: middle-weighted choice */
 	const struct badrelays *bad;   /* NULL: none; relays it avoids are skipped */
 	uint64_t now_ms;               /* for bad */
 	/* PATH_PURPOSE_EXIT: RSA ids of exits never to choose (the exits

@@ -49,6 +49,8 @@ static void hs_abandon(struct circ *c)
 void circ_clear(struct circ *c)
 {
 	hs_abandon(c);
+	hs_hop_clear(&c->hs_hop);
+	c->hs_joined = false;
 	relay_crypto_circ_clear(&c->crypto);
 	crypto_wipe(c->ring, sizeof(c->ring));
 	crypto_wipe(c->ctrl, sizeof(c->ctrl));
@@ -183,7 +185,8 @@ int circ_begin_extend(struct circ *c, const struct hop_target *t, struct cell *o
 	ssize_t len;
 	int n, cmd;
 
-	if (c->state != CIRC_ST_OPEN || c->n_hops >= CIRC_MAX_HOPS || circ_has_streams(c))
+	if (c->state != CIRC_ST_OPEN || c->n_hops >= CIRC_MAX_HOPS || circ_has_streams(c) ||
+	    c->hs_joined)
 		return -EINVAL;
 	if (!relay_early_has_budget(&c->early))
 		return -ENOSPC;
@@ -219,6 +222,8 @@ void circ_destroy_cell(const struct circ *c, struct cell *out)
 
 /* --- Handshake completion -------------------------------------------------- */
 
+static void edge_reset(struct circ *c);
+
 /* Install a hop from key material k (wiped here). */
 static void install_hop(struct circ *c, uint8_t *k, size_t len)
 {
@@ -232,7 +237,13 @@ static void install_hop(struct circ *c, uint8_t *k, size_t len)
 	crypto_wipe(k, len);
 	c->n_hops = (uint8_t)(idx + 1);
 	c->edge_hop = (uint8_t)idx;
-	/* Flow control restarts for the new last hop (tor-spec 7.3). */
+	edge_reset(c);
+	c->state = CIRC_ST_OPEN;
+}
+
+/* Flow control restarts for a new edge hop (tor-spec 7.3). */
+static void edge_reset(struct circ *c)
+{
 	c->package_window = (int32_t)c->params.circwindow;
 	/* Like tor, receive against the full 1000 whatever 'circwindow' says:
 	 * the exit's package window is the one the parameter shrinks. */
@@ -241,7 +252,6 @@ static void install_hop(struct circ *c, uint8_t *k, size_t len)
 	c->n_data_sent = 0;
 	c->ring_head = c->ring_len = 0;
 	c->cc_on = false;
-	c->state = CIRC_ST_OPEN;
 }
 
 /* Finish an ntor v3 handshake, with the CC response (324 §10.5).
@@ -562,6 +572,21 @@ static size_t on_xonoff(struct circ *c, int hop, const struct relay_msg *m,
 	return ev_simple(ev, CIRC_EV_WRITABLE, hop, s->id);
 }
 
+/* An onion-service message: only from the last real hop on stream 0
+ * (rend-spec-v3 3.2, 4.1: the rendezvous or introduction point); the app
+ * layer decides whether it expected it. Elsewhere it is ignored, as tor
+ * ignores relay commands that make no sense where they arrive. */
+static size_t on_hs(struct circ *c, int hop, const struct relay_msg *m, struct circ_event *ev)
+{
+	if (c->hs_joined || hop != c->n_hops - 1 || m->stream_id != 0)
+		return 0;
+	ev_simple(ev, CIRC_EV_HS, hop, 0);
+	ev->u.hs.command = m->command;
+	ev->u.hs.body = m->data;
+	ev->u.hs.len = m->length;
+	return 1;
+}
+
 /* Handle one recognized, decrypted relay cell from hop. */
 static size_t handle_relay(struct circ *c, int hop, const uint8_t *payload,
 			   const uint8_t dig[SHA1_LEN], uint64_t now, struct circ_event *ev)
@@ -589,6 +614,10 @@ static size_t handle_relay(struct circ *c, int hop, const uint8_t *payload,
 	case RELAY_XOFF:
 	case RELAY_XON:
 		return on_xonoff(c, hop, &m, ev);
+	case RELAY_RENDEZVOUS_ESTABLISHED:
+	case RELAY_INTRODUCE_ACK:
+	case RELAY_RENDEZVOUS2:
+		return on_hs(c, hop, &m, ev);
 	case RELAY_BEGIN:
 	case RELAY_BEGIN_DIR:
 	case RELAY_RESOLVE:
@@ -660,6 +689,12 @@ static size_t input_relay_run(struct circ *c, struct cell *const cells[], size_t
 	}
 	relay_crypto_decrypt_in(&c->crypto, pl, n, hop, dp);
 	for (size_t i = 0; i < n && c->state != CIRC_ST_CLOSED; i++) {
+		/* Every real hop peeled a cell from the service without
+		 * recognizing it; the virtual hop opens it (hs_hop.h). */
+		if (hop[i] < 0 && c->hs_joined && hs_hop_open_in(&c->hs_hop, pl[i])) {
+			hop[i] = c->n_hops;
+			hs_hop_digest(&c->hs_hop, false, dig[i]);
+		}
 		/* tor-spec 6.1 / 5.5.3: a cell no hop recognizes is a
 		 * protocol violation; the circuit is destroyed. */
 		if (hop[i] < 0)
@@ -695,4 +730,40 @@ void circ_input_cells(struct circ *c, struct cell *const cells[], size_t n, uint
 		}
 	}
 	*nev = k;
+}
+
+/* --- Onion services ---------------------------------------------------------- */
+
+int circ_send_hs(struct circ *c, uint8_t command, const uint8_t *body, size_t len,
+		 struct cell *out)
+{
+	int cmd;
+
+	if (c->state != CIRC_ST_OPEN || c->hs_joined || c->n_hops == 0 || len > RELAY_DATA_MAX)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->payload + RELAY_HEADER_LEN, body, len);
+	relay_header_write(out->payload, command, 0, len, c->rng);
+	cmd = relay_early_choose(&c->early, command, (unsigned)(c->n_hops - 1));
+	out->circ_id = c->circ_id;
+	out->command = (uint8_t)(cmd < 0 ? CELL_RELAY : cmd);
+	circ_encrypt(c, c->n_hops - 1, &out, 1, NULL);
+	return 0;
+}
+
+int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN], const struct cc_params *cc)
+{
+	if (c->state != CIRC_ST_OPEN || c->hs_joined || c->n_hops == 0 || circ_has_streams(c) ||
+	    (cc && cc->sendme_inc == 0))
+		return -EINVAL;
+	hs_hop_init(&c->hs_hop, keys);
+	c->hs_joined = true;
+	c->edge_hop = c->n_hops;
+	edge_reset(c);
+	if (cc) {
+		c->cc_on = true;
+		c->sendme_inc = cc->sendme_inc;
+		cc_init(&c->cc, cc, cc->sendme_inc, (uint32_t)cc->sendme_inc * CIRC_SENDME_RING);
+	}
+	return 0;
 }

@@ -9,7 +9,9 @@
  * the buffer magazines); nothing here allocates, reads a clock (now_usec is
  * an argument) or makes a system call. Not for: the channel (circuit IDs,
  * cell framing on the TLS link), choosing paths or deciding whether to ask
- * for congestion control (app/), or onion-service cells (ignored for now).
+ * for congestion control (app/), or the onion-service handshakes
+ * (proto/hs_ntor.h; this file only carries their cells and, once joined,
+ * the virtual hop of proto/hs_hop.h).
  *
  * Streams attach to the last hop of the circuit at the time they open; flow
  * control (windows or congestion control) is kept for that hop only, so a
@@ -23,6 +25,7 @@
 
 #include "proto/cc.h"
 #include "proto/cell.h"
+#include "proto/hs_hop.h"
 #include "proto/ntor.h"
 #include "proto/ntor3.h"
 #include "proto/relay.h"
@@ -116,7 +119,8 @@ struct circ {
 	uint8_t state;         /* enum circ_state */
 	uint8_t n_hops;
 	bool cc_on;
-	uint8_t edge_hop;      /* hop the streams talk to (last hop) */
+	uint8_t edge_hop;      /* hop the streams talk to (last hop, or n_hops when hs_joined) */
+	bool hs_joined;        /* the virtual hop to an onion service is on (rend-spec-v3 4.2) */
 	int32_t package_window; /* without congestion control */
 	int32_t deliver_window;
 	uint32_t sendme_inc;   /* 100, or the negotiated cc sendme_inc */
@@ -133,6 +137,7 @@ struct circ {
 	struct circ_stream streams[CIRC_STREAMS_MAX];
 	struct circ_ctrl ctrl[CIRC_CTRL_MAX];
 	struct circ_sendme_rec ring[CIRC_SENDME_RING];
+	struct hs_hop hs_hop;  /* valid when hs_joined */
 	/* Cold: the handshake in flight. */
 	uint8_t hs_kind;       /* enum circ_hs_kind */
 	bool hs_cc_requested;
@@ -153,6 +158,7 @@ enum circ_event_type {
 	CIRC_EV_TRUNCATED,     /* u.close.reason; circuit closed: send DESTROY */
 	CIRC_EV_DESTROYED,     /* u.close.reason; circuit closed, send nothing */
 	CIRC_EV_CLOSED,        /* protocol error: u.close; send DESTROY */
+	CIRC_EV_HS,            /* onion-service message from the last real hop: u.hs */
 };
 
 struct circ_event {
@@ -176,6 +182,11 @@ struct circ_event {
 			const uint8_t *body;
 			size_t len;
 		} raw;
+		struct {
+			uint8_t command; /* RELAY_RENDEZVOUS_ESTABLISHED, _INTRODUCE_ACK, _RENDEZVOUS2 */
+			const uint8_t *body; /* borrowed from the input cell */
+			size_t len;
+		} hs;
 		struct {
 			uint8_t reason; /* enum cell_destroy_reason */
 			const char *why; /* static text */
@@ -257,6 +268,24 @@ bool circ_can_send(const struct circ *c, uint16_t sid);
  * control queue XOFF / XON (324 §4.1.1); without, hold back / release the
  * stream SENDMEs (tor-spec 7.4). Returns 0 or -EINVAL. */
 int circ_stream_set_reading(struct circ *c, uint16_t sid, bool reading);
+
+/* --- Onion services (owner shard only) ----------------------------------- */
+
+/* Write a relay message command with body[0..len) on stream 0 to the last
+ * real hop (ESTABLISH_RENDEZVOUS to a rendezvous point, INTRODUCE1 to an
+ * introduction point: rend-spec-v3 3.2, 4.1) into out. Returns 0, -EINVAL
+ * (circuit not open, joined, or len > 498). Borrows body. */
+int circ_send_hs(struct circ *c, uint8_t command, const uint8_t *body, size_t len,
+		 struct cell *out);
+/* Join c to the onion service (rend-spec-v3 4.2): add the virtual hop keyed
+ * by keys (Df Db Kf Kb from hs_ntor_client_rend2; borrowed, the caller
+ * wipes them) after the last real hop. Streams then talk to the service
+ * with congestion control under cc (borrowed; its sendme_inc is the one
+ * the descriptor's flow-control line gives, proposal 324 §10.3) when the
+ * INTRODUCE1 asked for it, or with fixed SENDME windows when cc is NULL.
+ * Returns 0, or -EINVAL when c is not open, already joined, has streams,
+ * or cc has sendme_inc 0. */
+int circ_hs_join(struct circ *c, const uint8_t keys[HS_NTOR_EXPANDED_LEN], const struct cc_params *cc);
 
 /* --- Helpers ----------------------------------------------------------- */
 

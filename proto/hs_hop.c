@@ -62,6 +62,15 @@ bool hs_hop_open_in(struct hs_hop *h, uint8_t payload[HS_HOP_PAYLOAD_LEN])
 	return true;
 }
 
+void hs_hop_digest(const struct hs_hop *h, bool forward, uint8_t out[20])
+{
+	uint8_t d[SHA3_256_LEN];
+
+	sha3_peek(forward ? &h->fwd_digest : &h->back_digest, d);
+	memcpy(out, d, 20);
+	crypto_wipe(d, sizeof(d));
+}
+
 void hs_hop_clear(struct hs_hop *h)
 {
 	crypto_aes256_ctr_clear(&h->fwd);

@@ -45,6 +45,11 @@ void hs_hop_seal_out(struct hs_hop *h, uint8_t payload[HS_HOP_PAYLOAD_LEN]);
  * digest state is unchanged (the circuit should be closed). */
 bool hs_hop_open_in(struct hs_hop *h, uint8_t payload[HS_HOP_PAYLOAD_LEN]);
 
+/* Write the first 20 bytes of the forward (or backward) running digest
+ * to out: the tag of an authenticated SENDME on this hop (tor truncates
+ * the SHA3-256 state to its 20-byte SENDME digest, tor-spec 7.3.1). */
+void hs_hop_digest(const struct hs_hop *h, bool forward, uint8_t out[20]);
+
 /* Wipe h. */
 void hs_hop_clear(struct hs_hop *h);
 

@@ -238,6 +238,26 @@ ssize_t relay_begin_encode(uint8_t *out, size_t cap, const char *host, size_t ho
 	return wr_result(&w);
 }
 
+ssize_t relay_begin_onion_encode(uint8_t *out, size_t cap, uint16_t port, uint32_t flags)
+{
+	struct wr w = wr_init(out, cap);
+	char digits[5];
+	size_t nd = 0;
+
+	if (port == 0)
+		return -EINVAL;
+	for (unsigned v = port; v; v /= 10)
+		nd++;
+	for (unsigned v = port, i = (unsigned)nd; v; v /= 10)
+		digits[--i] = (char)('0' + v % 10);
+	wr_u8(&w, ':');
+	wr_bytes(&w, digits, nd);
+	wr_u8(&w, 0);
+	if (flags)
+		wr_u32(&w, flags);
+	return wr_result(&w);
+}
+
 /* --- END ----------------------------------------------------------------- */
 
 enum parse_result relay_end_parse(const uint8_t *data, size_t len, struct relay_end *out,

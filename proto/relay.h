@@ -138,6 +138,9 @@ enum parse_result relay_begin_parse(const uint8_t *data, size_t len, struct rela
  * nonzero. Return length or -errno (-EINVAL for port 0 or a bad host). */
 ssize_t relay_begin_encode(uint8_t *out, size_t cap, const char *host, size_t host_len,
 			   uint16_t port, uint32_t flags);
+/* BEGIN to an onion service over a joined rendezvous circuit: an empty
+ * address, ":port" NUL [flags] (rend-spec-v3 4.2). -EINVAL for port 0. */
+ssize_t relay_begin_onion_encode(uint8_t *out, size_t cap, uint16_t port, uint32_t flags);
 
 /* --- END (tor-spec 6.3) ------------------------------------------------ */
 

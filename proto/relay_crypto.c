@@ -135,15 +135,15 @@ static void aes_cells(struct crypto_aes_ctr *k, uint8_t *const p[], const uint8_
 		xor_payload(p[idx ? idx[j] : j], ks + j * RELAY_PAYLOAD_LEN);
 }
 
-static void encrypt_chunk(struct relay_crypto_circ *c, int target, uint8_t *const p[], size_t n,
-			  uint8_t *const digests_out[])
+static void encrypt_chunk(struct relay_crypto_circ *c, int target, bool digest, uint8_t *const p[],
+			  size_t n, uint8_t *const digests_out[])
 {
 	_Alignas(64) uint8_t ks[CHUNK * RELAY_PAYLOAD_LEN];
 	struct crypto_sha1 *d = &c->hop[target].fwd_digest;
 	uint8_t dig[SHA1_LEN];
 
 	/* Digest pass first: it needs the plaintext (tor-spec 6.1). */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; digest && i < n; i++) {
 		memset(p[i] + RELAY_OFF_DIGEST, 0, RELAY_DIGEST_FIELD_LEN);
 		crypto_sha1_update(d, p[i], RELAY_PAYLOAD_LEN);
 		crypto_sha1_peek(d, dig);
@@ -172,7 +172,17 @@ void relay_crypto_encrypt_out(struct relay_crypto_circ *c, int target, uint8_t *
 	for (size_t done = 0; done < n; done += CHUNK) {
 		size_t m = MIN(n - done, (size_t)CHUNK);
 
-		encrypt_chunk(c, target, payloads + done, m, digests_out ? digests_out + done : NULL);
+		encrypt_chunk(c, target, true, payloads + done, m, digests_out ? digests_out + done : NULL);
+	}
+}
+
+void relay_crypto_encrypt_layers(struct relay_crypto_circ *c, uint8_t *const payloads[], size_t n)
+{
+	BUG_ON(c->n_hops <= 0);
+	for (size_t done = 0; done < n; done += CHUNK) {
+		size_t m = MIN(n - done, (size_t)CHUNK);
+
+		encrypt_chunk(c, c->n_hops - 1, false, payloads + done, m, NULL);
 	}
 }
 

@@ -81,6 +81,12 @@ void relay_crypto_circ_clear(struct relay_crypto_circ *c);
 void relay_crypto_encrypt_out(struct relay_crypto_circ *c, int target, uint8_t *const payloads[],
 			      size_t n, uint8_t *const digests_out[]);
 
+/* Encrypt n cells with every hop's Kf (last hop first, the guard's last)
+ * without touching any digest or the digest field: for cells an inner
+ * layer (the onion-service virtual hop, proto/hs_hop.h) already sealed.
+ * Borrowed payloads, encrypted in place. Owner shard only. */
+void relay_crypto_encrypt_layers(struct relay_crypto_circ *c, uint8_t *const payloads[], size_t n);
+
 /* Peel n inbound cells in place (borrowed), in arrival order. For each
  * cell, decrypt hop by hop from the first; at a hop where 'recognized' is
  * zero and the digest field matches the first 4 bytes of that hop's

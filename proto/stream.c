@@ -37,13 +37,25 @@ void circ_encrypt(struct circ *c, int hop, struct cell *const cells[], size_t n,
 		  uint8_t *const digests[])
 {
 	uint8_t *pl[CIRC_OUT_CHUNK];
+	bool virt = c->hs_joined && hop == c->n_hops;
 
 	for (size_t done = 0; done < n; done += CIRC_OUT_CHUNK) {
 		size_t m = MIN(n - done, (size_t)CIRC_OUT_CHUNK);
 
 		for (size_t i = 0; i < m; i++)
 			pl[i] = cells[done + i]->payload;
-		relay_crypto_encrypt_out(&c->crypto, hop, pl, m, digests ? digests + done : NULL);
+		if (!virt) {
+			relay_crypto_encrypt_out(&c->crypto, hop, pl, m, digests ? digests + done : NULL);
+			continue;
+		}
+		/* To the service: seal with the virtual hop first, then the
+		 * real hops' layers without their digests (hs_hop.h). */
+		for (size_t i = 0; i < m; i++) {
+			hs_hop_seal_out(&c->hs_hop, pl[i]);
+			if (digests && digests[done + i])
+				hs_hop_digest(&c->hs_hop, true, digests[done + i]);
+		}
+		relay_crypto_encrypt_layers(&c->crypto, pl, m);
 	}
 }
 
@@ -233,7 +245,13 @@ int circ_stream_open(struct circ *c, enum circ_stream_kind kind, const char *hos
 
 	if (c->state != CIRC_ST_OPEN)
 		return -EINVAL;
-	if (kind == CIRC_STREAM_BEGIN) {
+	if (kind == CIRC_STREAM_BEGIN && host_len == 0 && c->hs_joined) {
+		/* To an onion service: an empty address, the port only
+		 * (rend-spec-v3 4.2 "the client sends a BEGIN with an empty
+		 * address" ; tor writes ":port"). */
+		cmd = RELAY_BEGIN;
+		len = relay_begin_onion_encode(body, RELAY_DATA_MAX, port, flags);
+	} else if (kind == CIRC_STREAM_BEGIN) {
 		cmd = RELAY_BEGIN;
 		len = relay_begin_encode(body, RELAY_DATA_MAX, host, host_len, port, flags);
 	} else if (kind == CIRC_STREAM_RESOLVE) {

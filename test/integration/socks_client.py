@@ -8,8 +8,9 @@ the reply tor gives and a close), and test_idle_10k.sh / the stallers
 (many connections held open at a chosen handshake stage).
 Not for: moving payload (curl does that) or speed.
 
-  socks_client.py request PORT CMD ADDR [DPORT]   CMD: connect|resolve|ptr
-      prints "reply 0xNN ADDRTEXT"; exit 0 iff a reply came
+  socks_client.py request PORT CMD ADDR [DPORT [USER]]   CMD: connect|resolve|ptr
+      prints "reply 0xNN ADDRTEXT"; exit 0 iff a reply came; with USER,
+      RFC 1929 username USER, password "x" (a stream isolation key)
   socks_client.py bad PORT CASE [HTTP_PORT]       exit 0 iff CASE behaved
   socks_client.py bad PORT list                   the case names
   socks_client.py early PORT HOST HTTP_PORT PATH OUT
@@ -101,15 +102,26 @@ def read_reply5(s, timeout):
     return head[1], "atyp-%d" % atyp
 
 
-def cmd_request(port, cmd, addr, dport=0):
+def cmd_request(port, cmd, addr, dport=0, user=None):
     code = {"connect": 1, "resolve": 0xF0, "ptr": 0xF1}[cmd]
     s = connect(port)
-    s.sendall(b"\x05\x01\x00")
-    if recv_exact(s, 2, 30) != b"\x05\x00":
-        print("no method reply")
-        return 1
+    if user:
+        u = user.encode()
+        s.sendall(b"\x05\x01\x02")
+        if recv_exact(s, 2, 30) != b"\x05\x02":
+            print("no username method reply")
+            return 1
+        s.sendall(b"\x01" + bytes([len(u)]) + u + b"\x01x")
+        if recv_exact(s, 2, 30) != b"\x01\x00":
+            print("username refused")
+            return 1
+    else:
+        s.sendall(b"\x05\x01\x00")
+        if recv_exact(s, 2, 30) != b"\x05\x00":
+            print("no method reply")
+            return 1
     s.sendall(b"\x05" + bytes([code]) + b"\x00" + addr_field(addr) + struct.pack("!H", dport))
-    r = read_reply5(s, 60)
+    r = read_reply5(s, 100)  # onion connections are bounded at 90 s
     if r is None:
         print("no reply")
         return 1
@@ -441,7 +453,8 @@ def main(argv):
         return 2
     mode, port = argv[1], int(argv[2])
     if mode == "request":
-        return cmd_request(port, argv[3], argv[4], int(argv[5]) if len(argv) > 5 else 0)
+        return cmd_request(port, argv[3], argv[4], int(argv[5]) if len(argv) > 5 else 0,
+                           argv[6] if len(argv) > 6 else None)
     if mode == "bad":
         return cmd_bad(port, argv[3], argv[4] if len(argv) > 4 else None)
     if mode == "early":

@@ -189,6 +189,20 @@ static void test_relay_begin_brackets_ipv6_and_omits_zero_flags(void **state)
 	assert_int_equal(relay_begin_encode(out, 5, "abcd", 4, 1, 0), -ENOSPC);
 }
 
+/* rend-spec-v3 4.2: BEGIN to an onion service has an empty address. */
+static void test_relay_begin_onion_is_colon_port_nul_and_flags(void **state)
+{
+	uint8_t out[32];
+
+	(void)state;
+	assert_int_equal(relay_begin_onion_encode(out, sizeof(out), 80, 0), 4);
+	assert_memory_equal(out, ":80\0", 4);
+	assert_int_equal(relay_begin_onion_encode(out, sizeof(out), 65535, 1), 11);
+	assert_memory_equal(out, ":65535\0\0\0\0\1", 11);
+	assert_int_equal(relay_begin_onion_encode(out, sizeof(out), 0, 0), -EINVAL);
+	assert_int_equal(relay_begin_onion_encode(out, 3, 80, 0), -ENOSPC);
+}
+
 static void test_relay_begin_rejects_bad_addrports(void **state)
 {
 	static const char *const bad[] = {
@@ -659,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_relay_parse_rejects_length_over_498),
 		cmocka_unit_test(test_relay_unknown_commands_parse_but_are_reported),
 		cmocka_unit_test(test_relay_begin_encodes_addrport_and_flags_exactly),
+		cmocka_unit_test(test_relay_begin_onion_is_colon_port_nul_and_flags),
 		cmocka_unit_test(test_relay_begin_brackets_ipv6_and_omits_zero_flags),
 		cmocka_unit_test(test_relay_begin_rejects_bad_addrports),
 		cmocka_unit_test(test_relay_end_exitpolicy_carries_address_and_ttl),
