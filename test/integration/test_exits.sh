@@ -35,7 +35,9 @@ for fpfile in "$TESTNET_DIR"/nodes/exit*/fingerprint; do
 	done
 	[ $ok = 1 ] || fail "fetch through exit $nick"
 	cmp -s "$tmp/out" "$TESTNET_DIR/www/small.txt" || fail "bytes differ through exit $nick"
-	grep -q "built (3 hops).*,\$$fp\$" "$OR_LOG" || fail "no 3-hop circuit ending at exit $nick in the log"
+	# The path's last hop is "$FP~nickname" (control-spec LongName).
+	grep -qE "built \(3 hops\).*,\\\$$fp(~[A-Za-z0-9]+)?\$" "$OR_LOG" ||
+		fail "no 3-hop circuit ending at exit $nick in the log"
 	echo "ok: 3-hop circuit through $nick ($fp)"
 	onionring_stop
 	n=$((n + 1))
