@@ -38,6 +38,7 @@ static bool dirty;
 /* Shared with the workers, under lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool have_current;
+static bool all_down;       /* every guard unreachable and held back */
 static uint8_t current[20];
 static struct outcome outcomes[OUTCOMES_MAX];
 static size_t n_outcomes;
@@ -67,6 +68,16 @@ bool guardmgr_current(uint8_t id[20])
 		memcpy(id, current, 20);
 	pthread_mutex_unlock(&lock);
 	return ok;
+}
+
+bool guardmgr_all_down(void)
+{
+	bool down;
+
+	pthread_mutex_lock(&lock);
+	down = all_down;
+	pthread_mutex_unlock(&lock);
+	return down;
 }
 
 void guardmgr_report(const uint8_t id[20], bool success)
@@ -169,7 +180,8 @@ static void apply_outcomes(time_t now)
 void guardmgr_tick(time_t now)
 {
 	struct guard_pick pick;
-	bool ok;
+	time_t retry_at = 0;
+	bool ok, held;
 
 	if (!gs)
 		return;
@@ -181,7 +193,12 @@ void guardmgr_tick(time_t now)
 	/* guard-spec 4.6: the guard for the next circuits; no exit is known
 	 * here, so the path selector keeps the exit apart from it. */
 	ok = guard_select(gs, dv.ps, NULL, false, now, &pick);
+	held = !ok && guard_all_held(gs, now, &retry_at);
+	if (held && !all_down)
+		log_notice("guards: every entry guard is unreachable; no circuits until they are tried again in %lld s",
+			   (long long)(retry_at - now));
 	pthread_mutex_lock(&lock);
+	all_down = held;
 	if (ok && pick.node) {
 		if (!have_current || memcmp(current, pick.node->rs->identity, 20) != 0) {
 			log_notice("guards: using %s as the entry guard", pick.node->rs->nickname);
@@ -221,6 +238,7 @@ void guardmgr_shutdown(time_t now)
 	state_dir = NULL;
 	pthread_mutex_lock(&lock);
 	have_current = false;
+	all_down = false;
 	n_outcomes = 0;
 	pthread_mutex_unlock(&lock);
 }
