@@ -491,6 +491,19 @@ void guard_on_failure(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t
 		gs->e[i].last_tried = now;
 }
 
+void guard_on_reachable(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now)
+{
+	ssize_t i = entry_find(gs, id);
+
+	if (i < 0)
+		return;
+	gs->e[i].reach = GUARD_REACH_YES;
+	gs->e[i].failing_since = 0;
+	gs->e[i].pending = false;
+	/* 4.6: "the last time at which we ... connected to a guard". */
+	gs->last_time_on_internet = now;
+}
+
 void guard_on_success(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now)
 {
 	ssize_t i = entry_find(gs, id);

@@ -119,6 +119,14 @@ size_t guard_dir_guards(const struct guard_state *gs, uint8_t (*ids)[SHA1_LEN], 
 void guard_on_success(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
 void guard_on_failure(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
 
+/* A directory request through guard id got an answer: the guard is
+ * reachable (guard-spec 4.8: <yes>, failing_since "never", not pending).
+ * Unlike guard_on_success it does not confirm the guard: 4.3 confirms a
+ * guard when a circuit through it is used "for user traffic", and a
+ * directory circuit is not. A failed directory request that shows the guard
+ * unreachable is guard_on_failure (4.7), as for any circuit. */
+void guard_on_reachable(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
+
 /* guard-spec 4.5: mark <no> guards <maybe> again when the schedule says so. */
 void guard_retry_due(struct guard_state *gs, time_t now);
 

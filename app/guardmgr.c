@@ -17,9 +17,15 @@
 
 #define OUTCOMES_MAX 1024
 
+enum outcome_kind {
+	OUTCOME_CIRC_OK,   /* guard_on_success */
+	OUTCOME_FAILED,    /* guard_on_failure: a circuit or a directory request */
+	OUTCOME_DIR_OK,    /* guard_on_reachable: a directory request answered */
+};
+
 struct outcome {
 	uint8_t id[20];
-	bool success;
+	enum outcome_kind kind;
 };
 
 struct build {
@@ -80,16 +86,26 @@ bool guardmgr_all_down(void)
 	return down;
 }
 
-void guardmgr_report(const uint8_t id[20], bool success)
+static void report(const uint8_t id[20], enum outcome_kind kind)
 {
 	pthread_mutex_lock(&lock);
 	if (n_outcomes < OUTCOMES_MAX) {
 		memcpy(outcomes[n_outcomes].id, id, 20);
-		outcomes[n_outcomes].success = success;
+		outcomes[n_outcomes].kind = kind;
 		n_outcomes++;
 	}
 	/* Beyond that many per tick the news is the same: drop the rest. */
 	pthread_mutex_unlock(&lock);
+}
+
+void guardmgr_report(const uint8_t id[20], bool success)
+{
+	report(id, success ? OUTCOME_CIRC_OK : OUTCOME_FAILED);
+}
+
+void guardmgr_report_dir(const uint8_t id[20], bool reachable)
+{
+	report(id, reachable ? OUTCOME_DIR_OK : OUTCOME_FAILED);
 }
 
 void guardmgr_report_build(uint32_t ms, bool timed_out)
@@ -169,10 +185,11 @@ static void apply_outcomes(time_t now)
 	n_outcomes = 0;
 	pthread_mutex_unlock(&lock);
 	for (size_t i = 0; i < n; i++) {
-		if (batch[i].success)
-			guard_on_success(gs, batch[i].id, now);
-		else
-			guard_on_failure(gs, batch[i].id, now);
+		switch (batch[i].kind) {
+		case OUTCOME_CIRC_OK: guard_on_success(gs, batch[i].id, now); break;
+		case OUTCOME_FAILED: guard_on_failure(gs, batch[i].id, now); break;
+		case OUTCOME_DIR_OK: guard_on_reachable(gs, batch[i].id, now); break;
+		}
 		dirty = true;
 	}
 }

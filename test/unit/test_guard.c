@@ -224,6 +224,30 @@ static void test_guard_all_guards_down_are_retried_once_a_minute_not_in_a_loop(v
 	gw_free(w);
 }
 
+/* A directory guard that answered is reachable again (4.8) but not
+ * confirmed (4.3: only circuits for user traffic confirm); a directory
+ * request that could not reach it marks it <no> like any circuit (4.7),
+ * which also drops it from the directory guards. */
+static void test_guard_directory_answers_mark_reachable_without_confirming(void **state)
+{
+	struct gw *w = gw_new();
+	uint8_t ids[8][SHA1_LEN];
+	size_t p1 = w->gs->prim[1];
+
+	(void)state;
+	guard_on_failure(w->gs, w->gs->e[p1].id, NOW);
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 2);
+	assert_true(w->gs->e[p1].failing_since == NOW);
+	guard_on_reachable(w->gs, w->gs->e[p1].id, NOW + 5);
+	assert_int_equal(w->gs->e[p1].reach, GUARD_REACH_YES);
+	assert_true(w->gs->e[p1].failing_since == 0);
+	assert_int_equal(w->gs->e[p1].confirmed_idx, -1);
+	assert_true(w->gs->last_time_on_internet == NOW + 5);
+	assert_int_equal(w->gs->prim[1], p1); /* primary order unchanged */
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 3);
+	gw_free(w);
+}
+
 static char *tmpdir(void)
 {
 	char *d = strdup("/tmp/onionring-guard-XXXXXX");
@@ -342,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_guard_retry_schedule_follows_guard_spec_table),
 		cmocka_unit_test(test_guard_unreachable_primary_is_held_back_until_its_retry_time),
 		cmocka_unit_test(test_guard_all_guards_down_are_retried_once_a_minute_not_in_a_loop),
+		cmocka_unit_test(test_guard_directory_answers_mark_reachable_without_confirming),
 		cmocka_unit_test(test_guard_state_survives_restart),
 		cmocka_unit_test(test_guard_corrupt_state_is_moved_aside_and_fresh_state_used),
 	};
