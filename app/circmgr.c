@@ -779,6 +779,12 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const str
 		uint8_t gid[20];
 		if (guardmgr_current(gid))
 			req.guard = nodelist_find(oc->dv.nl, gid);
+		else if (guardmgr_all_down()) { /* not around the guards */
+			ocirc_free(oc);
+			*code = SOCKS5_GENERAL_FAILURE;
+			*why = "every entry guard is unreachable";
+			return NULL;
+		}
 	}
 	req.purpose = PATH_PURPOSE_EXIT;
 	req.port = port;

@@ -149,17 +149,34 @@ static void ev_writable(void *arg)
 	send_request(arg);
 }
 
+int dirfetch_end_errno(enum socks5_reply code)
+{
+	switch (code) {
+	case SOCKS5_SUCCEEDED: return -ENODATA; /* a clean end, but no answer */
+	case SOCKS5_CONNECTION_REFUSED: return -ECONNREFUSED;
+	case SOCKS5_HOST_UNREACHABLE: return -EHOSTUNREACH;
+	case SOCKS5_NET_UNREACHABLE: return -ENETUNREACH;
+	case SOCKS5_TTL_EXPIRED: return -ETIMEDOUT;
+	case SOCKS5_NOT_ALLOWED: return -EACCES;
+	default: return -ECONNABORTED; /* the channel or circuit failed: why says how */
+	}
+}
+
 static void ev_end(void *arg, enum socks5_reply code, const char *why)
 {
 	struct dirfetch *f = arg;
 
 	f->st = NULL; /* gone */
 	/* The directory closes the stream after the body (HTTP/1.0): a clean
-	 * end after bytes is success; anything else failed. */
+	 * end after bytes is success; anything else failed, with the stream
+	 * layer's reason (the END reason or the channel's error), not one
+	 * errno for all. */
 	if (code == SOCKS5_SUCCEEDED && f->raw_len > 0)
 		fetch_finish(f, 0, NULL);
+	else if (code == SOCKS5_SUCCEEDED)
+		fetch_finish(f, dirfetch_end_errno(code), "the directory closed the stream without an answer");
 	else
-		fetch_finish(f, -ECONNABORTED, why ? why : "stream failed");
+		fetch_finish(f, dirfetch_end_errno(code), why ? why : "stream failed");
 }
 
 static const struct stream_events dirfetch_events = {
@@ -235,8 +252,7 @@ static void begindir_done(void *arg, int status, uint8_t *body, size_t len, cons
 {
 	struct begindir_req *r = arg;
 
-	(void)why;
-	r->done(r->done_arg, status, body, len);
+	r->done(r->done_arg, status, body, len, why);
 	free(body);
 	free(r);
 }
@@ -247,7 +263,7 @@ static void begindir_start(struct worker *w, void *arg)
 	int e = dirfetch_start(w, &r->t, r->path, DIRFETCH_MAX_DOC, DIRFETCH_TIMEOUT_NS, begindir_done, r);
 
 	if (e < 0) {
-		r->done(r->done_arg, e, NULL, 0);
+		r->done(r->done_arg, e, NULL, 0, e == -EAGAIN ? "cannot open a directory stream on worker 0" : NULL);
 		free(r);
 	}
 }

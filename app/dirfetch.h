@@ -9,11 +9,13 @@
 #include <stdint.h>
 
 #include "net/channel.h"
+#include "proto/socks.h"
 
 struct worker;
 
 /* status: the HTTP status (200 ...) or -errno; body: owned by the callee
- * (free()), NULL on failure; why: static text on failure. */
+ * (free()), NULL on failure; why: on failure, what went wrong (borrowed
+ * for the call). */
 typedef void (*dirfetch_done_fn)(void *arg, int status, uint8_t *body, size_t len, const char *why);
 
 /* Fetch path (e.g. "/tor/status-vote/current/consensus-microdesc") from t,
@@ -26,6 +28,14 @@ int dirfetch_start(struct worker *w, const struct relay_target *t, const char *p
  * consensus): onion-service descriptors from HSDirs (app/hs_client.c). */
 int dirfetch_start_anon(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
 			uint64_t timeout_ns, dirfetch_done_fn done, void *arg);
+
+/* The -errno for a directory stream that ended with code (the stream
+ * layer's SOCKS-style summary of the END reason or the failure) before a
+ * whole answer came: refused, unreachable, expired (-ETIMEDOUT), not
+ * allowed (-EACCES), a clean end without a byte (-ENODATA), anything else
+ * (the channel or circuit failed) -ECONNABORTED. Any thread. */
+int dirfetch_end_errno(enum socks5_reply code);
+
 
 struct runtime;
 struct dir_fetcher;

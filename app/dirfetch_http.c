@@ -189,7 +189,7 @@ static void run_job(struct dirfetch_http *h, struct http_job *j)
 	inet_ntop(AF_INET, &in, host, sizeof(host));
 	rlen = http_request_build(req, sizeof(req), j->path, host);
 	if (rlen == 0) {
-		j->done(j->arg, -EINVAL, NULL, 0);
+		j->done(j->arg, -EINVAL, NULL, 0, "request path too long");
 		return;
 	}
 	fd = connect_to(h, j, deadline);
@@ -202,7 +202,7 @@ static void run_job(struct dirfetch_http *h, struct http_job *j)
 		r = decode(&raw, &body, &why);
 	if (why)
 		log_info("directory HTTP fetch %s:%u%s: %s", host, j->port, j->path, why);
-	j->done(j->arg, r, r == 200 ? body.data : NULL, r == 200 ? body.len : 0);
+	j->done(j->arg, r, r == 200 ? body.data : NULL, r == 200 ? body.len : 0, r == 200 ? NULL : why);
 	inflate_buf_free(&raw);
 	inflate_buf_free(&body);
 }
@@ -310,7 +310,7 @@ void dirfetch_http_free(struct dirfetch_http *h)
 		pthread_join(h->threads[i], NULL);
 	while (j) {
 		struct http_job *next = j->next;
-		j->done(j->arg, -ECANCELED, NULL, 0);
+		j->done(j->arg, -ECANCELED, NULL, 0, "shutting down");
 		job_free(j);
 		j = next;
 	}

@@ -52,7 +52,9 @@ struct dir_req {
 	uint64_t cons_gen;       /* microdescs: for which consensus */
 	uint32_t *routers;       /* microdescs: router indexes asked for */
 	size_t n_routers;
+	bool dir_guard;          /* src was one of the directory guards */
 	int status;
+	char why[128];           /* the fetcher's words on a failure; "" if none */
 	uint8_t *body;           /* owned copy */
 	size_t len;
 	struct dir_req *next;
@@ -79,6 +81,7 @@ struct dirmgr {
 	bool report_done;
 	unsigned max_md_inflight;
 	size_t (*dir_guards)(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap);
+	void (*dir_guard_result)(void *arg, const uint8_t id[SHA1_LEN], bool reachable);
 	void *dir_guards_arg;
 
 	pthread_mutex_t qlock; /* guards qhead/qtail only */
@@ -384,13 +387,15 @@ static const struct node *pick_weighted_cache(struct dirmgr *d, const struct nod
  * with one, a cache (directory guards first, as tor's
  * UseEntryGuardsAsDirGuards does), unless DIRMGR_CACHE_TRIES cache fetches
  * in a row failed or no cache is left: then an authority. */
-static bool pick_source(struct dirmgr *d, time_t now, struct dir_source *out)
+static bool pick_source(struct dirmgr *d, time_t now, struct dir_source *out, bool *dir_guard)
 {
 	const struct netdir *nd = d->published;
 	bool bootstrapping = !nd || !netdir_is_usable(nd, now);
 
+	*dir_guard = false;
 	if (!bootstrapping && d->cache_run < DIRMGR_CACHE_TRIES) {
 		const struct node *n = pick_dir_guard(d, nd->nodes, now);
+		*dir_guard = n != NULL;
 		if (!n)
 			n = pick_weighted_cache(d, nd->nodes, now);
 		if (n) {
@@ -464,16 +469,31 @@ static time_t backoff(unsigned failures)
 	return failures == 0 ? 0 : (t > BACKOFF_MAX_SECS ? BACKOFF_MAX_SECS : t);
 }
 
+/* What went wrong with q, for a log line: "HTTP status 404", or the
+ * fetcher's own words (the END reason, the channel's error), or the errno
+ * text when it gave none. Writes buf[0..len); returns it. */
+static const char *fetch_failure(const struct dir_req *q, char *buf, size_t len)
+{
+	if (q->status > 0)
+		snprintf(buf, len, "HTTP status %d", q->status);
+	else if (q->why[0])
+		snprintf(buf, len, "%s", q->why);
+	else
+		snprintf(buf, len, "%s", strerror(-q->status));
+	return buf;
+}
+
 /* --- the completion queue ---------------------------------------------------------- */
 
 /* dir_fetch_done_fn: copy the result and queue it for the coordinator. Any
  * thread. Borrows body. */
-static void fetch_done(void *arg, int status, const uint8_t *body, size_t len)
+static void fetch_done(void *arg, int status, const uint8_t *body, size_t len, const char *why)
 {
 	struct dir_req *q = arg;
 	struct dirmgr *d = q->d;
 
 	q->status = status;
+	snprintf(q->why, sizeof(q->why), "%s", status != 200 && why ? why : "");
 	if (status == 200 && body) {
 		q->body = xcalloc(len + 1, 1);
 		memcpy(q->body, body, len);
@@ -687,13 +707,13 @@ static void handle_consensus(struct dirmgr *d, struct dir_req *q, time_t now)
 	struct consensus *c = NULL;
 	enum parse_result r;
 	uint64_t gen = d->cons_gen;
+	char fb[160];
 	char desc[128];
 
 	d->cons_inflight = false;
 	source_describe(&q->src, desc, sizeof(desc));
 	if (q->status != 200) {
-		log_warn("directory: consensus fetch from %s failed: %s%.0d", desc,
-			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
+		log_warn("directory: consensus fetch from %s failed: %s", desc, fetch_failure(q, fb, sizeof(fb)));
 		count(d, DIR_FETCH_CONSENSUS, DIR_RESULT_FAILED);
 		consensus_failed(d, now);
 		source_result(d, &q->src, false, now);
@@ -722,6 +742,7 @@ static void handle_consensus(struct dirmgr *d, struct dir_req *q, time_t now)
 
 static void handle_certs(struct dirmgr *d, struct dir_req *q, time_t now)
 {
+	char fb[160];
 	char desc[128], what[192];
 	int added;
 
@@ -730,8 +751,7 @@ static void handle_certs(struct dirmgr *d, struct dir_req *q, time_t now)
 	snprintf(what, sizeof(what), "certificates from %s", desc);
 	added = q->status == 200 ? certs_add(d, (const char *)q->body, q->len, what) : -1;
 	if (q->status != 200)
-		log_warn("directory: certificate fetch from %s failed: %s%.0d", desc,
-			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
+		log_warn("directory: certificate fetch from %s failed: %s", desc, fetch_failure(q, fb, sizeof(fb)));
 	count(d, DIR_FETCH_CERTS, q->status != 200 ? DIR_RESULT_FAILED : added < 0 ? DIR_RESULT_REJECTED : DIR_RESULT_OK);
 	source_result(d, &q->src, added >= 0, now);
 	if (added < 0) {
@@ -828,13 +848,13 @@ static void handle_microdescs(struct dirmgr *d, struct dir_req *q, time_t now)
 	struct netdoc_err e = {0};
 	struct microdesc_batch *b = NULL;
 	enum parse_result r;
+	char fb[160];
 	char desc[128];
 
 	d->md_inflight--;
 	source_describe(&q->src, desc, sizeof(desc));
 	if (q->status != 200) {
-		log_warn("directory: microdescriptor fetch from %s failed: %s%.0d", desc,
-			 q->status < 0 ? strerror(-q->status) : "HTTP status ", q->status > 0 ? q->status : 0);
+		log_warn("directory: microdescriptor fetch from %s failed: %s", desc, fetch_failure(q, fb, sizeof(fb)));
 		count(d, DIR_FETCH_MICRODESCS, DIR_RESULT_FAILED);
 		d->md_src_failures++;
 		d->next_md_at = now + backoff(d->md_src_failures);
@@ -900,7 +920,7 @@ static bool md_launch_batch(struct dirmgr *d, time_t now, size_t per)
 			path[len++] = '-';
 		len += (size_t)base64_encode(path + len, 45, c->routers[i].md_digest, SHA256_LEN, false);
 	}
-	if (q->n_routers == 0 || !pick_source(d, now, &q->src)) {
+	if (q->n_routers == 0 || !pick_source(d, now, &q->src, &q->dir_guard)) {
 		free(path);
 		req_free(q);
 		return false;
@@ -1101,6 +1121,37 @@ static void write_md_cache(struct dirmgr *d)
 	free(buf);
 }
 
+/* Transport failures that show the directory guard could not be reached
+ * (guard-spec 4.7); the rest (a bad body, out of memory, shutting down)
+ * say nothing about it. */
+static bool status_means_unreachable(int status)
+{
+	switch (-status) {
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EPIPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Tell the guard manager how the fetch from directory guard q->src went
+ * (see dirmgr_config.dir_guard_result). */
+static void dir_guard_report(struct dirmgr *d, const struct dir_req *q)
+{
+	if (!d->dir_guard_result)
+		return;
+	if (q->status > 0)
+		d->dir_guard_result(d->dir_guards_arg, q->src.fingerprint, true);
+	else if (status_means_unreachable(q->status))
+		d->dir_guard_result(d->dir_guards_arg, q->src.fingerprint, false);
+}
+
 static void drain(struct dirmgr *d, time_t now)
 {
 	struct dir_req *q;
@@ -1111,6 +1162,8 @@ static void drain(struct dirmgr *d, time_t now)
 	pthread_mutex_unlock(&d->qlock);
 	while (q) {
 		struct dir_req *next = q->next;
+		if (q->dir_guard)
+			dir_guard_report(d, q);
 		if (q->kind == DIR_FETCH_CONSENSUS)
 			handle_consensus(d, q, now);
 		else if (q->kind == DIR_FETCH_CERTS)
@@ -1127,7 +1180,7 @@ static void start_simple(struct dirmgr *d, enum dir_fetch_kind kind, const char 
 	struct dir_req *q = xcalloc(1, sizeof(*q));
 
 	q->kind = kind;
-	if (!pick_source(d, now, &q->src)) {
+	if (!pick_source(d, now, &q->src, &q->dir_guard)) {
 		log_warn("directory: no directory source can be reached by this fetcher");
 		free(q);
 		return;
@@ -1257,6 +1310,7 @@ struct dirmgr *dirmgr_new(const struct dirmgr_config *cfg, char *err, size_t err
 	d->report_done = cfg->report_done;
 	d->max_md_inflight = cfg->max_md_inflight ? cfg->max_md_inflight : 4;
 	d->dir_guards = cfg->dir_guards;
+	d->dir_guard_result = cfg->dir_guard_result;
 	d->dir_guards_arg = cfg->dir_guards_arg;
 	d->src_next = d->auths.n ? (size_t)crypto_rand_uint64(d->auths.n) : 0;
 	d->last_pct = -1;

@@ -41,9 +41,12 @@
 /* Deliver the result of one fetch: status 200 with the (already inflated)
  * body in body[0..len) (borrowed for the call), another HTTP status with no
  * body, or a negative errno for a transport failure (-ETIMEDOUT,
- * -ECONNREFUSED, -ECANCELED when the fetcher shuts down...). Called exactly
- * once per accepted fetch, from any thread. */
-typedef void (*dir_fetch_done_fn)(void *arg, int status, const uint8_t *body, size_t len);
+ * -ECONNREFUSED, -ECANCELED when the fetcher shuts down...). why (borrowed
+ * for the call; NULL: none) says what went wrong in the fetcher's words
+ * when the errno alone would hide it ("TCP connect failed: Connection
+ * refused" for a channel that could not open). Called exactly once per
+ * accepted fetch, from any thread. */
+typedef void (*dir_fetch_done_fn)(void *arg, int status, const uint8_t *body, size_t len, const char *why);
 
 /* The I/O the manager needs. fetch starts a GET of path (borrowed, copied)
  * from src (borrowed for the call) and returns 0, after which done(done_arg,
@@ -72,6 +75,14 @@ struct dirmgr_config {
 	 * best first, to ids and return how many. Called on the coordinator
 	 * thread. NULL: no guards; caches are then chosen by bandwidth. */
 	size_t (*dir_guards)(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap);
+	/* How a fetch from a directory guard went (guard-spec 4.7 / 4.8: the
+	 * directory guards are the entry guards, and a directory request is a
+	 * circuit through one): reachable when it answered at all (any HTTP
+	 * status), not reachable when it could not be reached (the channel or
+	 * circuit failed, the stream ended before an answer, time-out). Other
+	 * failures (a bad document) say nothing. Coordinator thread; NULL:
+	 * nobody listens. Gets dir_guards_arg. */
+	void (*dir_guard_result)(void *arg, const uint8_t id[SHA1_LEN], bool reachable);
 	void *dir_guards_arg;
 };
 

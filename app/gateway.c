@@ -341,6 +341,13 @@ static size_t dir_guards(void *arg, uint8_t (*ids)[20], size_t cap)
 	return guardmgr_dir_guards(ids, cap);
 }
 
+/* dirmgr_config.dir_guard_result: into the guard state. Coordinator. */
+static void dir_guard_result(void *arg, const uint8_t id[20], bool reachable)
+{
+	(void)arg;
+	guardmgr_report_dir(id, reachable);
+}
+
 /* Build the directory manager from cfg (DirAuthority lines or the public
  * authorities; DataDirectory for the cache). Return 0 or -1 with err. */
 static int start_directory(struct gateway *g, const struct config *cfg, char *err, size_t errlen)
@@ -360,6 +367,7 @@ static int start_directory(struct gateway *g, const struct config *cfg, char *er
 	dc.report_done = true;
 	/* Once bootstrapped, fetch from the directory guards first. */
 	dc.dir_guards = dir_guards;
+	dc.dir_guard_result = dir_guard_result;
 	g->dir = dirmgr_new(&dc, err, errlen);
 	return g->dir ? 0 : -1;
 }

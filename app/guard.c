@@ -426,7 +426,12 @@ bool guard_select(struct guard_state *gs, const struct path_sel *ps, const struc
 	guard_retry_due(gs, now);
 	if (!guard_select_once(gs, ps, avoid, for_dir, out)) {
 		/* guard-spec 4.6: all sampled guards exhausted: mark them all
-		 * <maybe> and keep trying (after topping up the sample). */
+		 * <maybe> and keep trying (after topping up the sample), but
+		 * not more often than GUARD_EXHAUSTED_RETRY_SECS (see guard.h). */
+		if (gs->exhausted_at && now >= gs->exhausted_at &&
+		    now - gs->exhausted_at < GUARD_EXHAUSTED_RETRY_SECS)
+			return false;
+		gs->exhausted_at = now;
 		for (size_t i = 0; i < gs->n; i++)
 			if (gs->e[i].reach == GUARD_REACH_NO)
 				gs->e[i].reach = GUARD_REACH_MAYBE;
@@ -437,6 +442,25 @@ bool guard_select(struct guard_state *gs, const struct path_sel *ps, const struc
 	}
 	gs->e[out->entry].last_tried = now;
 	out->node = gs->e[out->entry].node;
+	return true;
+}
+
+bool guard_all_held(const struct guard_state *gs, time_t now, time_t *retry_at)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < gs->n; i++) {
+		if (!gs->e[i].filtered)
+			continue;
+		if (gs->e[i].reach != GUARD_REACH_NO)
+			return false;
+		any = true;
+	}
+	if (!any || !gs->exhausted_at || now < gs->exhausted_at ||
+	    now - gs->exhausted_at >= GUARD_EXHAUSTED_RETRY_SECS)
+		return false;
+	if (retry_at)
+		*retry_at = gs->exhausted_at + GUARD_EXHAUSTED_RETRY_SECS;
 	return true;
 }
 
@@ -465,6 +489,19 @@ void guard_on_failure(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t
 		gs->e[i].failing_since = now;
 	if (!gs->e[i].last_tried) /* a failure means it was tried */
 		gs->e[i].last_tried = now;
+}
+
+void guard_on_reachable(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now)
+{
+	ssize_t i = entry_find(gs, id);
+
+	if (i < 0)
+		return;
+	gs->e[i].reach = GUARD_REACH_YES;
+	gs->e[i].failing_since = 0;
+	gs->e[i].pending = false;
+	/* 4.6: "the last time at which we ... connected to a guard". */
+	gs->last_time_on_internet = now;
 }
 
 void guard_on_success(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now)

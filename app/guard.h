@@ -61,7 +61,17 @@ struct guard_state {
 	char **foreign; /* "Guard" values of other instances, kept verbatim */
 	size_t n_foreign;
 	time_t last_time_on_internet; /* 0: never */
+	time_t exhausted_at;          /* last "all guards <maybe> again" (4.6); 0: never */
 };
+
+/* guard-spec 4.6 says that when every sampled guard is <no>, all are marked
+ * <maybe> "so that we can keep on trying". Done on every selection, that
+ * bypasses the retry schedule (4.5) and, with guards that fail at once
+ * (connection refused), cycles through them several times a second. So it
+ * is done at most once per this many seconds; in between guard_select
+ * finds no guard. 60 s is how long tor remembers a failed connection to a
+ * relay before it connects to it again (connection_or.c's failure cache). */
+#define GUARD_EXHAUSTED_RETRY_SECS 60
 
 /* Return an owned empty state with default parameters (guard_state_free). */
 struct guard_state *guard_state_new(void);
@@ -86,9 +96,16 @@ struct guard_pick {
 /* guard-spec 4.6: choose a guard for a circuit whose other hops must not
  * conflict with avoid (the chosen exit; NULL: none) under ps's rules. for_dir
  * uses guard-n-primary-dir-guards-to-use. Return false when no guard is
- * usable. Runs the retry schedule first. */
+ * usable: none is filtered, or all are <no> and the last "all <maybe>
+ * again" was less than GUARD_EXHAUSTED_RETRY_SECS ago (guard_all_held
+ * tells which). Runs the retry schedule first. */
 bool guard_select(struct guard_state *gs, const struct path_sel *ps, const struct node *avoid,
 		  bool for_dir, time_t now, struct guard_pick *out);
+
+/* True when every filtered guard is <no> and the next "all <maybe> again"
+ * (see GUARD_EXHAUSTED_RETRY_SECS) is still to come: until then no circuit
+ * should be built; *retry_at (may be NULL) gets its time. */
+bool guard_all_held(const struct guard_state *gs, time_t now, time_t *retry_at);
 
 /* The directory guards (guard-spec 4.6 for directory requests, tor's
  * UseEntryGuardsAsDirGuards): copy the identities of the first
@@ -101,6 +118,14 @@ size_t guard_dir_guards(const struct guard_state *gs, uint8_t (*ids)[SHA1_LEN], 
  * way that shows whether the guard is reachable. Unknown ids are ignored. */
 void guard_on_success(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
 void guard_on_failure(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
+
+/* A directory request through guard id got an answer: the guard is
+ * reachable (guard-spec 4.8: <yes>, failing_since "never", not pending).
+ * Unlike guard_on_success it does not confirm the guard: 4.3 confirms a
+ * guard when a circuit through it is used "for user traffic", and a
+ * directory circuit is not. A failed directory request that shows the guard
+ * unreachable is guard_on_failure (4.7), as for any circuit. */
+void guard_on_reachable(struct guard_state *gs, const uint8_t id[SHA1_LEN], time_t now);
 
 /* guard-spec 4.5: mark <no> guards <maybe> again when the schedule says so. */
 void guard_retry_due(struct guard_state *gs, time_t now);

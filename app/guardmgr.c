@@ -17,9 +17,15 @@
 
 #define OUTCOMES_MAX 1024
 
+enum outcome_kind {
+	OUTCOME_CIRC_OK,   /* guard_on_success */
+	OUTCOME_FAILED,    /* guard_on_failure: a circuit or a directory request */
+	OUTCOME_DIR_OK,    /* guard_on_reachable: a directory request answered */
+};
+
 struct outcome {
 	uint8_t id[20];
-	bool success;
+	enum outcome_kind kind;
 };
 
 struct build {
@@ -38,6 +44,7 @@ static bool dirty;
 /* Shared with the workers, under lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool have_current;
+static bool all_down;       /* every guard unreachable and held back */
 static uint8_t current[20];
 static struct outcome outcomes[OUTCOMES_MAX];
 static size_t n_outcomes;
@@ -69,16 +76,36 @@ bool guardmgr_current(uint8_t id[20])
 	return ok;
 }
 
-void guardmgr_report(const uint8_t id[20], bool success)
+bool guardmgr_all_down(void)
+{
+	bool down;
+
+	pthread_mutex_lock(&lock);
+	down = all_down;
+	pthread_mutex_unlock(&lock);
+	return down;
+}
+
+static void report(const uint8_t id[20], enum outcome_kind kind)
 {
 	pthread_mutex_lock(&lock);
 	if (n_outcomes < OUTCOMES_MAX) {
 		memcpy(outcomes[n_outcomes].id, id, 20);
-		outcomes[n_outcomes].success = success;
+		outcomes[n_outcomes].kind = kind;
 		n_outcomes++;
 	}
 	/* Beyond that many per tick the news is the same: drop the rest. */
 	pthread_mutex_unlock(&lock);
+}
+
+void guardmgr_report(const uint8_t id[20], bool success)
+{
+	report(id, success ? OUTCOME_CIRC_OK : OUTCOME_FAILED);
+}
+
+void guardmgr_report_dir(const uint8_t id[20], bool reachable)
+{
+	report(id, reachable ? OUTCOME_DIR_OK : OUTCOME_FAILED);
 }
 
 void guardmgr_report_build(uint32_t ms, bool timed_out)
@@ -158,10 +185,11 @@ static void apply_outcomes(time_t now)
 	n_outcomes = 0;
 	pthread_mutex_unlock(&lock);
 	for (size_t i = 0; i < n; i++) {
-		if (batch[i].success)
-			guard_on_success(gs, batch[i].id, now);
-		else
-			guard_on_failure(gs, batch[i].id, now);
+		switch (batch[i].kind) {
+		case OUTCOME_CIRC_OK: guard_on_success(gs, batch[i].id, now); break;
+		case OUTCOME_FAILED: guard_on_failure(gs, batch[i].id, now); break;
+		case OUTCOME_DIR_OK: guard_on_reachable(gs, batch[i].id, now); break;
+		}
 		dirty = true;
 	}
 }
@@ -169,7 +197,8 @@ static void apply_outcomes(time_t now)
 void guardmgr_tick(time_t now)
 {
 	struct guard_pick pick;
-	bool ok;
+	time_t retry_at = 0;
+	bool ok, held;
 
 	if (!gs)
 		return;
@@ -181,7 +210,12 @@ void guardmgr_tick(time_t now)
 	/* guard-spec 4.6: the guard for the next circuits; no exit is known
 	 * here, so the path selector keeps the exit apart from it. */
 	ok = guard_select(gs, dv.ps, NULL, false, now, &pick);
+	held = !ok && guard_all_held(gs, now, &retry_at);
+	if (held && !all_down)
+		log_notice("guards: every entry guard is unreachable; no circuits until they are tried again in %lld s",
+			   (long long)(retry_at - now));
 	pthread_mutex_lock(&lock);
+	all_down = held;
 	if (ok && pick.node) {
 		if (!have_current || memcmp(current, pick.node->rs->identity, 20) != 0) {
 			log_notice("guards: using %s as the entry guard", pick.node->rs->nickname);
@@ -221,6 +255,7 @@ void guardmgr_shutdown(time_t now)
 	state_dir = NULL;
 	pthread_mutex_lock(&lock);
 	have_current = false;
+	all_down = false;
 	n_outcomes = 0;
 	pthread_mutex_unlock(&lock);
 }

@@ -27,6 +27,16 @@ bool guardmgr_current(uint8_t id[20]);
 /* A circuit through guard id reached it (success) or could not (failure:
  * the channel or the first hop failed). */
 void guardmgr_report(const uint8_t id[20], bool success);
+/* A directory request to directory guard id got an answer (reachable) or
+ * could not reach it (guard-spec 4.7/4.8: a directory request is a circuit
+ * through the guard). Reachable does not confirm the guard (4.3: only
+ * circuits for user traffic do). Any thread. */
+void guardmgr_report_dir(const uint8_t id[20], bool reachable);
+/* True while every entry guard is unreachable and held back by the retry
+ * rules (guard.h GUARD_EXHAUSTED_RETRY_SECS): circuits should fail now
+ * instead of entering the network elsewhere. guardmgr_current is then
+ * false. Any thread. */
+bool guardmgr_all_down(void);
 /* A 3-hop build finished after ms milliseconds, or timed out; feeds the
  * circuit build timeout estimate (path-spec 2.4). Any thread. */
 void guardmgr_report_build(uint32_t ms, bool timed_out);

@@ -110,10 +110,11 @@ static void server_stop(struct server *s)
 	close(s->lfd);
 }
 
-static void on_done(void *arg, int status, const uint8_t *body, size_t len)
+static void on_done(void *arg, int status, const uint8_t *body, size_t len, const char *why)
 {
 	struct result *r = arg;
 
+	(void)why;
 	pthread_mutex_lock(&r->lock);
 	r->status = status;
 	if (body && len < sizeof(r->body)) {

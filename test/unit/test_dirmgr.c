@@ -57,6 +57,7 @@ struct pending {
 	int status;
 	char *body;
 	size_t len;
+	const char *why; /* static text or NULL */
 };
 
 struct fake {
@@ -74,6 +75,8 @@ struct fake {
 	unsigned md_digests, max_batch, last_batch;
 	uint16_t cons_ports[16];
 	bool fail_cache_consensus;   /* caches answer consensus requests with -ECONNREFUSED */
+	int cache_fail_status;       /* ... or with this status (and why) when nonzero */
+	const char *cache_fail_why;
 	bool fail_fallbacks;         /* fallback directories answer nothing: -ECONNREFUSED */
 	struct {
 		enum dir_fetch_kind kind;
@@ -155,7 +158,8 @@ static int fake_fetch(void *ctx, const struct dir_source *src, const char *path,
 		f->cons_ports[f->fetches[DIR_FETCH_CONSENSUS] % 16] = src->dir_port;
 		f->fetches[DIR_FETCH_CONSENSUS]++;
 		if (cache && f->fail_cache_consensus) {
-			p->status = -ECONNREFUSED;
+			p->status = f->cache_fail_status ? f->cache_fail_status : -ECONNREFUSED;
+			p->why = f->cache_fail_why;
 		} else if (f->fail_consensus_n) {
 			f->fail_consensus_n--;
 			p->status = f->fail_consensus;
@@ -189,7 +193,8 @@ static void pump(struct fake *f)
 
 	f->np = 0;
 	for (size_t i = 0; i < n; i++) {
-		f->p[i].done(f->p[i].arg, f->p[i].status, (const uint8_t *)f->p[i].body, f->p[i].len);
+		f->p[i].done(f->p[i].arg, f->p[i].status, (const uint8_t *)f->p[i].body, f->p[i].len,
+			     f->p[i].why);
 		free(f->p[i].body);
 	}
 }
@@ -208,6 +213,11 @@ struct fx {
 	bool begindir;        /* a BEGIN_DIR-like fetcher: caches need no DirPort */
 	uint8_t guards[3][20]; /* what the dir_guards callback answers */
 	size_t nguards;
+	struct {
+		uint8_t id[20];
+		bool reachable;
+	} reps[64];            /* what dir_guard_result was told, in order */
+	size_t nreps;
 };
 
 static void set_consensus(struct fx *x, const char *doc, size_t len)
@@ -299,6 +309,16 @@ static size_t fake_dir_guards(void *arg, uint8_t (*ids)[SHA1_LEN], size_t cap)
 	return n;
 }
 
+/* dirmgr_config.dir_guard_result for the fixture: into x->reps. */
+static void fake_dir_guard_result(void *arg, const uint8_t id[SHA1_LEN], bool reachable)
+{
+	struct fx *x = arg;
+
+	assert_true(x->nreps < 64);
+	memcpy(x->reps[x->nreps].id, id, 20);
+	x->reps[x->nreps++].reachable = reachable;
+}
+
 static struct dirmgr *start(struct fx *x)
 {
 	struct dirmgr_config cfg = {
@@ -309,6 +329,7 @@ static struct dirmgr *start(struct fx *x)
 		.now = now_fn,
 		.report_done = true,
 		.dir_guards = x->nguards ? fake_dir_guards : NULL,
+		.dir_guard_result = x->nguards ? fake_dir_guard_result : NULL,
 		.dir_guards_arg = x,
 	};
 	char err[256];
@@ -1015,6 +1036,76 @@ static void test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority(v
 	assert_true(logged("consensus fetch from fallback fb"));
 }
 
+/* guard-spec 4.7: a directory guard that cannot be reached is reported
+ * unreachable to the guard state (one report per failed fetch, for the
+ * guard asked); the authority asked afterwards is no guard and is not
+ * reported. The log line gives the fetcher's reason (the channel's error),
+ * not the errno it was summarised as. */
+static void test_dirmgr_reports_unreachable_directory_guards_with_the_real_cause(void **state)
+{
+	struct fx *x = *state;
+	size_t blen, r;
+	char *b = use_refresh_vectors(x, &blen);
+
+	use_caches(x);
+	bootstrap(x);
+	assert_int_equal(x->nreps, 0); /* bootstrap: authorities only */
+	set_consensus(x, b, blen);
+	free(b);
+	x->fake.fail_cache_consensus = true;
+	x->fake.cache_fail_status = -ECONNABORTED;
+	x->fake.cache_fail_why = "TCP connect failed: Connection refused";
+	fake_now = stats(x).next_consensus_fetch;
+	for (unsigned i = 0; i < DIRMGR_CACHE_TRIES; i++) {
+		run(x, 1);
+		r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + i);
+		assert_true(is_guard(x, x->fake.rec[r].fp));
+		assert_int_equal(x->nreps, i + 1);
+		assert_memory_equal(x->reps[i].id, x->fake.rec[r].fp, 20);
+		assert_false(x->reps[i].reachable);
+		fake_now = stats(x).next_consensus_fetch;
+	}
+	assert_true(logged("consensus fetch from cache "));
+	assert_true(logged("failed: TCP connect failed: Connection refused"));
+	assert_false(logged("Software caused connection abort"));
+	x->fake.fail_cache_consensus = false;
+	run(x, 4);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1 + DIRMGR_CACHE_TRIES);
+	assert_false(x->fake.rec[r].cache);
+	assert_int_equal(x->nreps, DIRMGR_CACHE_TRIES); /* no report for the authority */
+	assert_true(stats(x).usable);
+}
+
+/* An HTTP error from a directory guard means it was reached (4.8:
+ * reachable); a failure that says nothing about reaching it (the answer
+ * was too large) is not reported; without a cause from the fetcher the
+ * errno text is logged. */
+static void test_dirmgr_reports_a_directory_guard_that_answered_as_reachable(void **state)
+{
+	struct fx *x = *state;
+	size_t r;
+
+	use_caches(x);
+	bootstrap(x);
+	x->fake.fail_cache_consensus = true;
+	x->fake.cache_fail_status = 503;
+	fake_now = stats(x).next_consensus_fetch;
+	run(x, 1);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 1);
+	assert_true(is_guard(x, x->fake.rec[r].fp));
+	assert_int_equal(x->nreps, 1);
+	assert_memory_equal(x->reps[0].id, x->fake.rec[r].fp, 20);
+	assert_true(x->reps[0].reachable);
+	assert_true(logged("failed: HTTP status 503"));
+	x->fake.cache_fail_status = -EMSGSIZE;
+	fake_now = stats(x).next_consensus_fetch;
+	run(x, 1);
+	r = nth_fetch(x, DIR_FETCH_CONSENSUS, 2);
+	assert_true(is_guard(x, x->fake.rec[r].fp));
+	assert_int_equal(x->nreps, 1);
+	assert_true(logged("failed: Message too long"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1040,6 +1131,8 @@ int main(void)
 		T(test_dirmgr_caches_need_a_dirport_for_an_http_fetcher),
 		T(test_dirmgr_bootstrap_prefers_fallbacks_and_refresh_falls_back_to_authorities),
 		T(test_dirmgr_bootstrap_moves_from_failing_fallbacks_to_an_authority),
+		T(test_dirmgr_reports_unreachable_directory_guards_with_the_real_cause),
+		T(test_dirmgr_reports_a_directory_guard_that_answered_as_reachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

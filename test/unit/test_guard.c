@@ -147,6 +147,107 @@ static void test_guard_retry_schedule_follows_guard_spec_table(void **state)
 	gw_free(w);
 }
 
+/* guard-spec 4.5/4.6: a primary guard that failed stays <no> until its
+ * retry time (PRIMARY_GUARDS_RETRY_SCHED: 10 min at first). Ticking every
+ * second meanwhile (guardmgr does), the choice stays on the next primary:
+ * it neither flaps back to the failed guard nor moves it forward. */
+static void test_guard_unreachable_primary_is_held_back_until_its_retry_time(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_pick pk;
+	size_t p0 = w->gs->prim[0], p1 = w->gs->prim[1];
+	time_t tried;
+
+	(void)state;
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW, &pk));
+	assert_int_equal(pk.entry, p0);
+	guard_on_failure(w->gs, w->gs->e[p0].id, NOW);
+	tried = w->gs->e[p0].last_tried;
+	for (time_t t = NOW + 1; t < NOW + 600; t++) {
+		assert_true(guard_select(w->gs, w->ps, NULL, false, t, &pk));
+		assert_int_equal(pk.entry, p1);
+		assert_int_equal(w->gs->e[p0].reach, GUARD_REACH_NO);
+		guard_on_success(w->gs, w->gs->e[p1].id, t);
+	}
+	assert_true(w->gs->e[p0].last_tried == tried); /* never tried meanwhile */
+	/* Its retry time: p1 was confirmed meanwhile and now comes first
+	 * (4.4), so the primaries are p1, p0, ...; p0 is <maybe> again. */
+	assert_true(guard_select(w->gs, w->ps, NULL, false, NOW + 600, &pk));
+	assert_int_equal(w->gs->e[p0].reach, GUARD_REACH_MAYBE);
+	assert_int_equal(pk.entry, p1);
+	assert_false(guard_all_held(w->gs, NOW + 600, NULL));
+	gw_free(w);
+}
+
+/* Every sampled guard down and failing at once (connection refused), a
+ * selection every second for two minutes: the 4.6 "mark all <maybe> and
+ * keep trying" happens at most once per GUARD_EXHAUSTED_RETRY_SECS, so no
+ * guard is tried more than twice, and in between no guard is chosen
+ * (guard_all_held) rather than cycling through them. */
+static void test_guard_all_guards_down_are_retried_once_a_minute_not_in_a_loop(void **state)
+{
+	struct gw *w = gw_new();
+	struct guard_pick pk;
+	unsigned *tries = calloc(w->gs->n, sizeof(*tries)), resets = 0, held_ticks = 0, max_tries = 0;
+	time_t retry_at = 0;
+	bool was_held = true;
+
+	(void)state;
+	for (size_t i = 0; i < w->gs->n; i++)
+		guard_on_failure(w->gs, w->gs->e[i].id, NOW);
+	for (time_t t = NOW; t < NOW + 120; t++) {
+		bool ok = guard_select(w->gs, w->ps, NULL, false, t, &pk);
+
+		if (ok) {
+			assert_true(pk.entry < w->gs->n);
+			tries[pk.entry]++;
+			if (was_held)
+				resets++;
+			was_held = false;
+			guard_on_failure(w->gs, w->gs->e[pk.entry].id, t);
+			continue;
+		}
+		assert_true(guard_all_held(w->gs, t, &retry_at));
+		assert_true(retry_at > t && retry_at <= t + GUARD_EXHAUSTED_RETRY_SECS);
+		was_held = true;
+		held_ticks++;
+	}
+	for (size_t i = 0; i < w->gs->n; i++)
+		if (tries[i] > max_tries)
+			max_tries = tries[i];
+	assert_int_equal(resets, 2); /* at NOW and NOW + 60 */
+	assert_true(max_tries >= 1 && max_tries <= 2);
+	assert_true(held_ticks > 60); /* most of the time: nothing to try */
+	/* The first primary is what the resets start with. */
+	assert_int_equal(tries[w->gs->prim[0]], 2);
+	free(tries);
+	gw_free(w);
+}
+
+/* A directory guard that answered is reachable again (4.8) but not
+ * confirmed (4.3: only circuits for user traffic confirm); a directory
+ * request that could not reach it marks it <no> like any circuit (4.7),
+ * which also drops it from the directory guards. */
+static void test_guard_directory_answers_mark_reachable_without_confirming(void **state)
+{
+	struct gw *w = gw_new();
+	uint8_t ids[8][SHA1_LEN];
+	size_t p1 = w->gs->prim[1];
+
+	(void)state;
+	guard_on_failure(w->gs, w->gs->e[p1].id, NOW);
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 2);
+	assert_true(w->gs->e[p1].failing_since == NOW);
+	guard_on_reachable(w->gs, w->gs->e[p1].id, NOW + 5);
+	assert_int_equal(w->gs->e[p1].reach, GUARD_REACH_YES);
+	assert_true(w->gs->e[p1].failing_since == 0);
+	assert_int_equal(w->gs->e[p1].confirmed_idx, -1);
+	assert_true(w->gs->last_time_on_internet == NOW + 5);
+	assert_int_equal(w->gs->prim[1], p1); /* primary order unchanged */
+	assert_int_equal(guard_dir_guards(w->gs, ids, 8), 3);
+	gw_free(w);
+}
+
 static char *tmpdir(void)
 {
 	char *d = strdup("/tmp/onionring-guard-XXXXXX");
@@ -263,6 +364,9 @@ int main(void)
 		cmocka_unit_test(test_guard_primaries_down_moves_to_next_and_confirms_it),
 		cmocka_unit_test(test_guard_dir_guards_are_the_usable_primaries_in_order),
 		cmocka_unit_test(test_guard_retry_schedule_follows_guard_spec_table),
+		cmocka_unit_test(test_guard_unreachable_primary_is_held_back_until_its_retry_time),
+		cmocka_unit_test(test_guard_all_guards_down_are_retried_once_a_minute_not_in_a_loop),
+		cmocka_unit_test(test_guard_directory_answers_mark_reachable_without_confirming),
 		cmocka_unit_test(test_guard_state_survives_restart),
 		cmocka_unit_test(test_guard_corrupt_state_is_moved_aside_and_fresh_state_used),
 	};
