@@ -68,6 +68,7 @@ static void worker_started(struct worker *w, void *arg)
 static void worker_stopping(struct worker *w, void *arg)
 {
 	(void)arg;
+	shardreq_worker_stopping(w);
 	circmgr_stop(w);
 }
 

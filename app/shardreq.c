@@ -2,6 +2,7 @@
 #include "app/shardreq.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,11 +40,42 @@ struct fanout {
 	bool if_unused, want_circs, want_streams;
 	/* Origin only. */
 	struct control_req *req;    /* NULL once answered */
+	struct fanout *prev, *next; /* in open_list while req is set */
 	unsigned posted, arrived;
 	struct timer timer;
 	unsigned nparts;
 	struct part parts[];
 };
+
+/* Every fanout not answered yet, so that a worker that stops can answer
+ * its own (shardreq_worker_stopping): its timer never fires after the loop
+ * ends. Only the links are shared; each entry is the origin's. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fanout *open_list;
+
+static void open_add(struct fanout *f)
+{
+	pthread_mutex_lock(&open_lock);
+	f->prev = NULL;
+	f->next = open_list;
+	if (open_list)
+		open_list->prev = f;
+	open_list = f;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void open_remove(struct fanout *f)
+{
+	pthread_mutex_lock(&open_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		open_list = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&open_lock);
+}
 
 static void fanout_put(struct fanout *f)
 {
@@ -156,6 +188,7 @@ static void fanout_answer(struct fanout *f, int err)
 	bool found = false;
 
 	f->req = NULL;
+	open_remove(f);
 	timer_cancel(worker_timers(f->origin), &f->timer);
 	for (unsigned i = 0; i < f->nparts; i++)
 		if (f->parts[i].in && f->parts[i].result == 0)
@@ -172,7 +205,7 @@ static void fanout_answer(struct fanout *f, int err)
 		/* Ids are unique: one shard that found it is the answer. */
 		r->result = found ? 0 : err ? err : -ENOENT;
 	}
-	if (err)
+	if (err == -ETIMEDOUT)
 		log_notice("control: %u of %u shards answered within %u ms", f->arrived, f->posted,
 			   SHARDREQ_TIMEOUT_MS);
 	control_req_done(r);
@@ -222,6 +255,7 @@ int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req
 	f->nparts = n;
 	timer_init(&f->timer, fanout_timeout, f);
 	atomic_init(&f->refs, 1);
+	open_add(f);
 	for (unsigned i = 0; i < n; i++) {
 		f->parts[i].f = f;
 		/* Count the reference before posting: the part may come back
@@ -241,4 +275,21 @@ int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req
 		log_warn("control: no timer for a shard request; it waits for every shard");
 	}
 	return 0;
+}
+
+void shardreq_worker_stopping(struct worker *w)
+{
+	struct fanout *f;
+
+	for (;;) {
+		pthread_mutex_lock(&open_lock);
+		for (f = open_list; f && f->origin != w; f = f->next)
+			;
+		pthread_mutex_unlock(&open_lock);
+		if (!f)
+			return;
+		/* Only w answers (and unlinks) its own fanouts, so f stays
+		 * valid after the lock is dropped. */
+		fanout_answer(f, -ESHUTDOWN);
+	}
 }
