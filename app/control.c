@@ -900,7 +900,8 @@ static int getinfo_ns(const char *key, struct control_buf *out)
 
 static bool is_status_key(const char *key)
 {
-	return strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0;
+	return strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0 ||
+	       strcmp(key, "orconn-status") == 0;
 }
 
 /* circuit-status / stream-status from a finished request (3.9): its lines
@@ -908,7 +909,9 @@ static bool is_status_key(const char *key)
  * as tor answers). */
 static int getinfo_status(const char *key, const struct control_req *ans, struct control_buf *out)
 {
-	const struct control_buf *b = strcmp(key, "circuit-status") == 0 ? &ans->circs : &ans->streams;
+	const struct control_buf *b = strcmp(key, "circuit-status") == 0 ? &ans->circs
+				      : strcmp(key, "stream-status") == 0 ? &ans->streams
+									: &ans->orconns;
 	size_t len = b->len;
 
 	if (ans->result < 0)
@@ -981,14 +984,14 @@ static void getinfo_emit(struct control_session *s, const struct info *in, const
 
 static void req_start(struct control_session *s, struct control_req *r);
 
-/* When the keys name circuit-status or stream-status and the backend takes
+/* When the keys name circuit-status, stream-status or orconn-status and the backend takes
  * requests, start one for them and return true: the command is answered
  * when it completes. Malformed arguments are left for getinfo_answer. */
 static bool getinfo_needs_request(struct control_session *s, const struct control_cmd *c)
 {
 	struct control_args a = control_args_init(c->args, c->args_len);
 	struct control_arg arg;
-	bool circs = false, streams = false;
+	bool circs = false, streams = false, orconns = false;
 	const char *why;
 	struct control_req *r;
 
@@ -999,8 +1002,9 @@ static bool getinfo_needs_request(struct control_session *s, const struct contro
 			continue;
 		circs |= strcmp(arg.value, "circuit-status") == 0;
 		streams |= strcmp(arg.value, "stream-status") == 0;
+		orconns |= strcmp(arg.value, "orconn-status") == 0;
 	}
-	if (!circs && !streams)
+	if (!circs && !streams && !orconns)
 		return false;
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->args = malloc(c->args_len + 1)))
@@ -1011,6 +1015,7 @@ static bool getinfo_needs_request(struct control_session *s, const struct contro
 	r->kind = CONTROL_REQ_STATUS;
 	r->want_circs = circs;
 	r->want_streams = streams;
+	r->want_orconns = orconns;
 	req_start(s, r);
 	return true;
 }
@@ -1272,6 +1277,7 @@ static void req_free(struct control_req *r)
 {
 	control_buf_free(&r->circs);
 	control_buf_free(&r->streams);
+	control_buf_free(&r->orconns);
 	free(r->args);
 	free(r);
 }

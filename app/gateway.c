@@ -490,7 +490,7 @@ static int control_getinfo(void *arg, const char *key, struct control_buf *out)
 	return 0;
 }
 
-/* CLOSESTREAM, CLOSECIRCUIT, circuit-status, stream-status: every shard
+/* CLOSESTREAM, CLOSECIRCUIT, circuit-status, stream-status, orconn-status: every shard
  * is asked (app/shardreq.h). */
 static int control_request(void *arg, struct worker *w, struct control_req *req)
 {

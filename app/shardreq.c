@@ -11,6 +11,7 @@
 
 #include "app/circmgr.h"
 #include "app/control.h"
+#include "app/orconn.h"
 #include "core/log.h"
 #include "net/runtime.h"
 #include "net/worker.h"
@@ -23,7 +24,7 @@ struct part {
 	struct fanout *f;
 	bool in;                    /* arrived (origin only) */
 	int result;
-	struct control_buf circs, streams;
+	struct control_buf circs, streams, orconns;
 };
 
 struct fanout {
@@ -37,7 +38,7 @@ struct fanout {
 	enum control_req_kind kind;
 	uint64_t id;
 	uint8_t reason;
-	bool if_unused, want_circs, want_streams;
+	bool if_unused, want_circs, want_streams, want_orconns;
 	/* Origin only. */
 	struct control_req *req;    /* NULL once answered */
 	struct fanout *prev, *next; /* in open_list while req is set */
@@ -85,6 +86,7 @@ static void fanout_put(struct fanout *f)
 	for (unsigned i = 0; i < f->nparts; i++) {
 		control_buf_free(&f->parts[i].circs);
 		control_buf_free(&f->parts[i].streams);
+		control_buf_free(&f->parts[i].orconns);
 	}
 	free(f);
 }
@@ -119,6 +121,8 @@ static void part_run(struct worker *w, void *arg)
 			circmgr_status(w, true, add_line, &p->circs);
 		if (f->want_streams)
 			circmgr_status(w, false, add_line, &p->streams);
+		if (f->want_orconns && circmgr_chanpool(w))
+			orconn_status_lines(circmgr_chanpool(w), &p->orconns);
 		p->result = 0;
 		break;
 	}
@@ -137,19 +141,32 @@ struct line {
 static int line_cmp(const void *a, const void *b)
 {
 	const struct line *x = a, *y = b;
+	int c;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	/* orconn-status lines have no id (all 0): by text, then place. */
+	c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	if (c || x->len != y->len)
+		return c ? c : x->len < y->len ? -1 : 1;
+	return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* The part's buffer of one kind: 0 circuits, 1 streams, 2 channels. */
+static const struct control_buf *part_buf(const struct part *p, int kind)
+{
+	return kind == 0 ? &p->circs : kind == 1 ? &p->streams : &p->orconns;
 }
 
 /* Append every arrived part's lines of one kind to out, sorted by id (the
  * shards' order says nothing; sorted output is stable for controllers). */
-static void merge_lines(struct fanout *f, bool circs, struct control_buf *out)
+static void merge_lines(struct fanout *f, int kind, struct control_buf *out)
 {
 	struct line *v = NULL;
 	size_t n = 0, cap = 0;
 
 	for (unsigned i = 0; i < f->nparts; i++) {
-		const struct control_buf *b = circs ? &f->parts[i].circs : &f->parts[i].streams;
+		const struct control_buf *b = part_buf(&f->parts[i], kind);
 		const char *p, *end;
 
 		if (!f->parts[i].in || b->len == 0)
@@ -197,9 +214,11 @@ static void fanout_answer(struct fanout *f, int err)
 		r->result = err;
 		if (!err) {
 			if (f->want_circs)
-				merge_lines(f, true, &r->circs);
+				merge_lines(f, 0, &r->circs);
 			if (f->want_streams)
-				merge_lines(f, false, &r->streams);
+				merge_lines(f, 1, &r->streams);
+			if (f->want_orconns)
+				merge_lines(f, 2, &r->orconns);
 		}
 	} else {
 		/* Ids are unique: one shard that found it is the answer. */
@@ -251,6 +270,7 @@ int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req
 	f->if_unused = req->if_unused;
 	f->want_circs = req->want_circs;
 	f->want_streams = req->want_streams;
+	f->want_orconns = req->want_orconns;
 	f->req = req;
 	f->nparts = n;
 	timer_init(&f->timer, fanout_timeout, f);

@@ -41,7 +41,7 @@ struct fake {
 	int request_result;           /* what the request callback returns */
 	bool defer;                   /* keep the request for the test to finish */
 	struct control_req *pending;
-	const char *circ_lines, *stream_lines;
+	const char *circ_lines, *stream_lines, *orconn_lines;
 	int closed_by_session;        /* the session's close callback ran */
 	char out[16384];
 	size_t out_len;
@@ -91,6 +91,8 @@ static void fake_answer(struct control_req *req)
 			control_buf_printf(&req->circs, "%s", fk.circ_lines);
 		if (req->want_streams && fk.stream_lines)
 			control_buf_printf(&req->streams, "%s", fk.stream_lines);
+		if (req->want_orconns && fk.orconn_lines)
+			control_buf_printf(&req->orconns, "%s", fk.orconn_lines);
 		req->result = 0;
 		break;
 	}
@@ -259,6 +261,7 @@ static void test_control_refuses_every_command_before_auth(void **state)
 		"SETEVENTS CIRC\r\n", "SIGNAL NEWNYM\r\n", "CLOSESTREAM 42 1\r\n", "CLOSECIRCUIT 7\r\n",
 		"CLOSESTREAM 42 1 IfUnused\r\n", "CLOSECIRCUIT 7 IfUnused\r\n", "CLOSESTREAM\r\n", "CLOSECIRCUIT x\r\n",
 		"GETINFO circuit-status\r\n", "GETINFO stream-status\r\n", "FOO\r\n", "+LOADCONF\r\nx\r\n.\r\n",
+		"GETINFO orconn-status\r\n",
 	};
 
 	(void)state;
@@ -821,6 +824,35 @@ static void test_control_getinfo_status_lists_every_line(void **state)
 	control_session_free(s);
 }
 
+static void test_control_getinfo_orconn_status_lists_every_channel(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "GETINFO orconn-status\r\n"));
+	assert_string_equal(fk.out, "250-orconn-status=\r\n250 OK\r\n");
+	assert_int_equal(fk.nrequests, 1);
+	fk.orconn_lines = "$31C0B3337428D38061A7222A14A8839B3EFBC381~relay000 CONNECTED\n"
+			  "$7939B730BDE7D1AB1906041FA1292F5E433C6378~relay001 LAUNCHED\n";
+	assert_true(say(s, "GETINFO orconn-status circuit-status\r\n"));
+	assert_string_equal(fk.out, "250+orconn-status=\r\n"
+				    "$31C0B3337428D38061A7222A14A8839B3EFBC381~relay000 CONNECTED\r\n"
+				    "$7939B730BDE7D1AB1906041FA1292F5E433C6378~relay001 LAUNCHED\r\n.\r\n"
+				    "250-circuit-status=\r\n250 OK\r\n");
+	assert_int_equal(fk.nrequests, 2); /* one request answers both keys */
+	assert_true(say(s, "GETINFO orconn-status=x\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "GETINFO orconn-status nosuch\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
+	/* A gateway that cannot ask its shards: 551, the connection stays. */
+	fk.request_result = -ESHUTDOWN;
+	assert_true(say(s, "GETINFO orconn-status\r\n"));
+	assert_string_equal(fk.out, "551 orconn-status is not available yet\r\n");
+	control_session_free(s);
+}
+
 static void test_control_waits_for_the_answer_and_keeps_command_order(void **state)
 {
 	struct control_session *s;
@@ -1048,6 +1080,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_closecircuit_rejects_wrong_arguments, teardown),
 		cmocka_unit_test_teardown(test_control_close_commands_answer_551_when_the_gateway_cannot, teardown),
 		cmocka_unit_test_teardown(test_control_getinfo_status_lists_every_line, teardown),
+		cmocka_unit_test_teardown(test_control_getinfo_orconn_status_lists_every_channel, teardown),
 		cmocka_unit_test_teardown(test_control_waits_for_the_answer_and_keeps_command_order, teardown),
 		cmocka_unit_test_teardown(test_control_answer_after_the_session_is_gone_is_dropped, teardown),
 		cmocka_unit_test_teardown(test_control_drops_a_controller_that_floods_while_waiting, teardown),

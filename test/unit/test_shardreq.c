@@ -1,7 +1,7 @@
 /* Control requests answered by every shard (app/shardreq.h) on a real
  * two-worker runtime with a circuit manager per worker (no directory, so
  * no circuits): a control session on worker 0 sends CLOSECIRCUIT,
- * CLOSESTREAM, GETINFO circuit-status/stream-status pipelined in one
+ * CLOSESTREAM, GETINFO circuit-status/stream-status/orconn-status pipelined in one
  * batch; each is answered from both shards' messages, in command order,
  * without blocking the session's worker. A shard that does not answer
  * (its worker blocked) costs SHARDREQ_TIMEOUT_MS and a 551, and its late
@@ -167,7 +167,7 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 	static const char want[] = "250 OK\r\n"
 				   "552 Unknown circuit \"5\"\r\n"
 				   "552 Unknown stream \"6\"\r\n"
-				   "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n"
+				   "250-circuit-status=\r\n250-stream-status=\r\n250-orconn-status=\r\n250 OK\r\n"
 				   "552 Unknown circuit \"5\"\r\n";
 
 	(void)state;
@@ -175,7 +175,7 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 		skip();
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
 				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nCLOSESTREAM 6 1\r\n"
-				     "GETINFO circuit-status stream-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
+				     "GETINFO circuit-status stream-status orconn-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
 			 0);
 	/* The shards answer within milliseconds; the library's own timeout
 	 * (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
