@@ -482,8 +482,6 @@ static int control_getinfo(void *arg, const char *key, struct control_buf *out)
 					   g->cfg->socks_port.v[i].addr, g->cfg->socks_port.v[i].is_ipv6 ? "]" : "",
 					   g->socks_bound[i]);
 		pthread_mutex_unlock(&g->cfg_lock);
-	} else if (strncmp(key, "md/", 3) == 0) {
-		return -ENOTSUP; /* the directory manager does not publish these yet */
 	} else {
 		return -ENOENT;
 	}
