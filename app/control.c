@@ -1318,7 +1318,8 @@ static void req_answer(struct control_session *s, const struct control_req *r)
 	else if (r->result == -ENOENT)
 		reply(s, 552, ' ', "Unknown %s \"%llu\"", what, (unsigned long long)r->id);
 	else
-		reply(s, 551, ' ', "Cannot close the %s: %s", what, strerror(-r->result));
+		reply(s, 551, ' ', "Cannot close the %s: %s", what,
+		      r->result == -ESHUTDOWN ? "onionring is shutting down" : strerror(-r->result));
 }
 
 static void req_start(struct control_session *s, struct control_req *r)

@@ -124,6 +124,11 @@ def basic_commands(a):
         check(c.get_info("net/listeners/socks") == '"127.0.0.1:%d"' % a.socks,
               "GETINFO net/listeners/socks")
         check(int(c.get_info("traffic/read")) > 0, "GETINFO traffic/read counts the control traffic")
+        written = int(c.get_info("traffic/written"))
+        check(written > 0 and int(c.get_info("traffic/written")) > written,
+              "GETINFO traffic/written counts the replies (%d, then more)" % written)
+        check(c.get_info("status/circuit-established") in ("0", "1"),
+              "GETINFO status/circuit-established is 0 or 1")
         try:
             c.get_info("no/such/key")
             fail("an unknown GETINFO key was answered")

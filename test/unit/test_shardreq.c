@@ -223,7 +223,7 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 
 static void test_shardreq_answers_a_waiting_request_when_the_runtime_stops(void **state)
 {
-	static const char want[] = "250 OK\r\n551 Cannot close the circuit: Cannot send after transport endpoint shutdown\r\n";
+	static const char want[] = "250 OK\r\n551 Cannot close the circuit: onionring is shutting down\r\n";
 
 	(void)state;
 	if (!start_runtime())
