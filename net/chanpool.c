@@ -279,11 +279,20 @@ struct channel *chanpool_get(struct chanpool *p, const struct relay_target *t, c
 	/* Relaxed: see next_chan_id. */
 	e->id = atomic_fetch_add_explicit(&next_chan_id, 1, memory_order_relaxed);
 	e->ch = channel_open(p->w, t, &p->cfg.chan, &pool_channel_ops, e, err);
-	if (e->ch && p->cfg.observe) {
-		struct chanpool_chan_info ci;
+	if (p->cfg.observe) {
+		struct chanpool_chan_info ci = { .id = e->id, .target = t, .ncircs = 1 };
 
-		entry_info(e, &ci);
+		if (e->ch)
+			entry_info(e, &ci);
 		p->cfg.observe(p->cfg.observe_arg, CHANPOOL_CHAN_LAUNCHED, &ci);
+		if (!e->ch) {
+			/* Refused at once (no outbound slot: -EMFILE, or
+			 * stopping): still a launch that failed, as tor
+			 * reports one. */
+			ci.err = *err;
+			ci.why = "cannot open a connection";
+			p->cfg.observe(p->cfg.observe_arg, CHANPOOL_CHAN_FAILED, &ci);
+		}
 	}
 	if (!e->ch) {
 		free(e->waiters);

@@ -380,6 +380,19 @@ static void job_get(struct job *j)
 		got_channel(ch, err, err < 0 ? "failed at once" : NULL, r);
 }
 
+/* A target no socket address fits: conn_connect refuses it at once. */
+static void job_get_unconnectable(struct job *j)
+{
+	struct relay_target t;
+	int err;
+	struct result *r = &T.res[j->slot];
+
+	target_of(&t, j->peer, false);
+	t.addr_len = sizeof(t.addr) + 1;
+	if (!chanpool_get(T.pool, &t, got_channel, r, &err) && err < 0)
+		got_channel(NULL, err, "failed at once", r);
+}
+
 static void on_cell(struct channel *ch, const struct cell_view *cv, void *arg)
 {
 	(void)ch;
@@ -801,12 +814,18 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	expect_failure(2, PEER_GOOD, "identity mismatch");
 	on_worker(job_get, PEER_GOOD, 3, false);
 	wait_done(3);
+	/* Refused before any connection: LAUNCHED and FAILED at once. */
+	on_worker(job_get_unconnectable, PEER_GARBAGE, 4, false);
+	wait_done(4);
+	assert_int_equal(T.res[4].err, -EINVAL);
 	on_worker(job_pool_free, 0, 0, false);
 	events_take(ev, sizeof(ev));
 	assert_string_equal(ev, "LAUNCHED peer0 ncircs=1 err=0\n"
 				"FAILED peer0 ncircs=1 err=-1\n"
 				"LAUNCHED peer0 ncircs=1 err=0\n"
 				"CONNECTED peer0 ncircs=1 err=0\n"
+				"LAUNCHED peer1 ncircs=1 err=0\n"
+				"FAILED peer1 ncircs=1 err=-22\n"
 				"CLOSED peer0 ncircs=0 err=-125\n");
 	runtime_stop(T.rt);
 	runtime_join(T.rt);
