@@ -15,6 +15,7 @@
 #include "app/events.h"
 #include "app/guardmgr.h"
 #include "app/nodes.h"
+#include "app/orconn.h"
 #include "app/path.h"
 #include "app/stream_retry.h"
 #include "core/config.h"
@@ -1618,6 +1619,7 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 		cc.max_idle_ns = cfg->chan_max_idle_ns;
 	if (cfg->chan_max_lifetime_ns)
 		cc.max_lifetime_ns = cfg->chan_max_lifetime_ns;
+	cc.observe = orconn_observe; /* ORCONN events (app/orconn.h) */
 	sh->chans = chanpool_new(w, &cc);
 	if (!sh->chans) {
 		free(sh);
@@ -1884,4 +1886,11 @@ void circmgr_status(struct worker *w, bool circs, circmgr_status_fn fn, void *ct
 		for (const struct stream *st = oc->waiting; st; st = st->next)
 			status_stream(st, fn, ctx);
 	}
+}
+
+const struct chanpool *circmgr_chanpool(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	return sh ? sh->chans : NULL;
 }

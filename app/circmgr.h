@@ -22,6 +22,7 @@
 struct nodelist;
 struct path_sel;
 struct config;
+struct chanpool;
 struct worker;
 
 /* What building circuits needs of the current directory. netdir provides
@@ -135,5 +136,8 @@ int circmgr_close_circuit(struct worker *w, uint64_t id, bool if_unused);
  * line (3.9), no line ending; text is borrowed for the call. */
 typedef void (*circmgr_status_fn)(void *ctx, uint64_t id, const char *text, size_t len);
 void circmgr_status(struct worker *w, bool circs, circmgr_status_fn fn, void *ctx);
+/* This shard's channel pool (GETINFO orconn-status, app/orconn.h), or
+ * NULL before circmgr_start. Borrowed; owner shard only. */
+const struct chanpool *circmgr_chanpool(struct worker *w);
 
 #endif

@@ -865,34 +865,56 @@ static void ns_router(struct control_buf *out, const struct consensus_router *r)
 	control_buf_printf(out, "\nw Bandwidth=%u%s\n", r->bandwidth, r->bw_unmeasured ? " Unmeasured=1" : "");
 }
 
-/* ns/all, ns/id/<hex fingerprint>, ns/name/<nickname> from the published
- * directory snapshot. */
-static int getinfo_ns(const char *key, struct control_buf *out)
+/* The microdescriptor text of router i (md/ keys, 3.9): as the relay's
+ * directory sent it, each line ending in "\n"; nothing when the snapshot
+ * has none for it (control-spec: "Empty if we have no microdescriptor"). */
+static void md_router(struct control_buf *out, const struct netdir *d, size_t i)
 {
-	struct netdir *d = netdir_slot_acquire(netdir_global());
+	const struct microdesc *md = netdir_md(d, i);
+
+	if (!md || md->text_len == 0)
+		return;
+	control_buf_append(out, md->text, md->text_len);
+	if (md->text[md->text_len - 1] != '\n')
+		control_buf_append(out, "\n", 1);
+}
+
+/* ns/ and md/ keys (3.9) from the published directory snapshot: "all",
+ * "id/<40 hex, optional $>" or "name/<nickname>" after the prefix (3
+ * bytes). -ENOENT (552) for another form, a malformed fingerprint or a
+ * relay the consensus does not list; -ENOTSUP (551) before the first
+ * snapshot. */
+static int getinfo_dir(const char *key, struct control_buf *out)
+{
+	bool md = key[0] == 'm';
 	const char *want = key + 3;
 	uint8_t fp[SHA1_LEN];
 	bool all = strcmp(want, "all") == 0, by_id = strncmp(want, "id/", 3) == 0;
+	struct netdir *d;
 	int found = 0;
 
-	if (!all && !by_id && strncmp(want, "name/", 5) != 0) {
-		netdir_release(d);
+	if (!all && !by_id && (strncmp(want, "name/", 5) != 0 || want[5] == '\0'))
 		return -ENOENT;
-	}
 	if (by_id && (strlen(want + 3) != 2 * SHA1_LEN + (want[3] == '$') ||
-		      control_hex_decode(want + 3 + (want[3] == '$'), 2 * SHA1_LEN, fp, sizeof(fp)) != SHA1_LEN)) {
-		netdir_release(d);
+		      control_hex_decode(want + 3 + (want[3] == '$'), 2 * SHA1_LEN, fp, sizeof(fp)) != SHA1_LEN))
 		return -ENOENT;
-	}
+	d = netdir_slot_acquire(netdir_global());
 	if (!d)
 		return -ENOTSUP; /* no directory yet */
 	for (size_t i = 0; i < d->c->n_routers; i++) {
 		const struct consensus_router *r = &d->c->routers[i];
 
-		if (all || (by_id ? memcmp(r->identity, fp, SHA1_LEN) == 0 : strcasecmp(r->nickname, want + 5) == 0)) {
+		if (!all && !(by_id ? memcmp(r->identity, fp, SHA1_LEN) == 0 : strcasecmp(r->nickname, want + 5) == 0))
+			continue;
+		if (md)
+			md_router(out, d, i);
+		else
 			ns_router(out, r);
-			found++;
-		}
+		found++;
+		/* A nickname may be shared (only Named ones were unique, and
+		 * nobody assigns Named now): tor answers the first. */
+		if (!all)
+			break;
 	}
 	netdir_release(d);
 	return all || found ? 0 : -ENOENT;
@@ -900,7 +922,8 @@ static int getinfo_ns(const char *key, struct control_buf *out)
 
 static bool is_status_key(const char *key)
 {
-	return strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0;
+	return strcmp(key, "circuit-status") == 0 || strcmp(key, "stream-status") == 0 ||
+	       strcmp(key, "orconn-status") == 0;
 }
 
 /* circuit-status / stream-status from a finished request (3.9): its lines
@@ -908,7 +931,9 @@ static bool is_status_key(const char *key)
  * as tor answers). */
 static int getinfo_status(const char *key, const struct control_req *ans, struct control_buf *out)
 {
-	const struct control_buf *b = strcmp(key, "circuit-status") == 0 ? &ans->circs : &ans->streams;
+	const struct control_buf *b = strcmp(key, "circuit-status") == 0 ? &ans->circs
+				      : strcmp(key, "stream-status") == 0 ? &ans->streams
+									: &ans->orconns;
 	size_t len = b->len;
 
 	if (ans->result < 0)
@@ -926,8 +951,8 @@ static int getinfo_local(const char *key, const struct control_req *ans, struct 
 {
 	if (is_status_key(key)) /* no answer: the backend takes no requests */
 		return ans ? getinfo_status(key, ans, out) : -ENOTSUP;
-	if (strncmp(key, "ns/", 3) == 0)
-		return getinfo_ns(key, out);
+	if (strncmp(key, "ns/", 3) == 0 || strncmp(key, "md/", 3) == 0)
+		return getinfo_dir(key, out);
 	if (strcmp(key, "version") == 0) {
 		control_buf_printf(out, "%s (onionring-%s)", CONTROL_TOR_DIALECT, ONIONRING_VERSION);
 		return 0;
@@ -981,14 +1006,14 @@ static void getinfo_emit(struct control_session *s, const struct info *in, const
 
 static void req_start(struct control_session *s, struct control_req *r);
 
-/* When the keys name circuit-status or stream-status and the backend takes
+/* When the keys name circuit-status, stream-status or orconn-status and the backend takes
  * requests, start one for them and return true: the command is answered
  * when it completes. Malformed arguments are left for getinfo_answer. */
 static bool getinfo_needs_request(struct control_session *s, const struct control_cmd *c)
 {
 	struct control_args a = control_args_init(c->args, c->args_len);
 	struct control_arg arg;
-	bool circs = false, streams = false;
+	bool circs = false, streams = false, orconns = false;
 	const char *why;
 	struct control_req *r;
 
@@ -999,8 +1024,9 @@ static bool getinfo_needs_request(struct control_session *s, const struct contro
 			continue;
 		circs |= strcmp(arg.value, "circuit-status") == 0;
 		streams |= strcmp(arg.value, "stream-status") == 0;
+		orconns |= strcmp(arg.value, "orconn-status") == 0;
 	}
-	if (!circs && !streams)
+	if (!circs && !streams && !orconns)
 		return false;
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->args = malloc(c->args_len + 1)))
@@ -1011,6 +1037,7 @@ static bool getinfo_needs_request(struct control_session *s, const struct contro
 	r->kind = CONTROL_REQ_STATUS;
 	r->want_circs = circs;
 	r->want_streams = streams;
+	r->want_orconns = orconns;
 	req_start(s, r);
 	return true;
 }
@@ -1272,6 +1299,7 @@ static void req_free(struct control_req *r)
 {
 	control_buf_free(&r->circs);
 	control_buf_free(&r->streams);
+	control_buf_free(&r->orconns);
 	free(r->args);
 	free(r);
 }
@@ -1290,7 +1318,8 @@ static void req_answer(struct control_session *s, const struct control_req *r)
 	else if (r->result == -ENOENT)
 		reply(s, 552, ' ', "Unknown %s \"%llu\"", what, (unsigned long long)r->id);
 	else
-		reply(s, 551, ' ', "Cannot close the %s: %s", what, strerror(-r->result));
+		reply(s, 551, ' ', "Cannot close the %s: %s", what,
+		      r->result == -ESHUTDOWN ? "onionring is shutting down" : strerror(-r->result));
 }
 
 static void req_start(struct control_session *s, struct control_req *r)

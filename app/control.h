@@ -55,16 +55,17 @@ enum control_signal {
 };
 
 /* --- Requests answered later ------------------------------------------------
- * Circuits and streams live on every worker's shard, and a session must
- * not block its own worker waiting for the others. So CLOSESTREAM,
- * CLOSECIRCUIT and GETINFO circuit-status / stream-status become a request
+ * Circuits, streams and channels live on every worker's shard, and a
+ * session must not block its own worker waiting for the others. So
+ * CLOSESTREAM, CLOSECIRCUIT and GETINFO circuit-status / stream-status /
+ * orconn-status become a request
  * that the backend answers with control_req_done() on the session's
  * worker. Until then the session answers nothing else and keeps the input
  * that follows (control-spec 2.3: replies come in command order). */
 enum control_req_kind {
 	CONTROL_REQ_CLOSE_STREAM,  /* id, reason (3.16) */
 	CONTROL_REQ_CLOSE_CIRCUIT, /* id, if_unused (3.17) */
-	CONTROL_REQ_STATUS,        /* want_circs / want_streams (3.9) */
+	CONTROL_REQ_STATUS,        /* want_circs / want_streams / want_orconns (3.9) */
 };
 
 struct control_session;
@@ -75,11 +76,12 @@ struct control_req {
 	uint64_t id;
 	uint8_t reason;
 	bool if_unused;
-	bool want_circs, want_streams;
+	bool want_circs, want_streams, want_orconns;
 	/* The answer (the backend fills it before control_req_done). */
 	int result;                 /* 0; -ENOENT: no such id (552); else 551 */
 	struct control_buf circs;   /* circuit-status lines, each ending in "\n" */
 	struct control_buf streams; /* stream-status lines, each ending in "\n" */
+	struct control_buf orconns; /* orconn-status lines, each ending in "\n" */
 	/* control.c's own. */
 	struct control_session *s;  /* NULL once the session is gone */
 	bool done;

@@ -322,23 +322,32 @@ void events_publish_stream(uint64_t stream_id, enum events_stream_status status,
 						  source));
 }
 
+size_t events_format_orconn(char *out, size_t cap, const char *target, enum events_orconn_status status,
+			    const char *reason, int ncircs, uint64_t conn_id)
+{
+	size_t n = 0;
+
+	if ((unsigned)status >= ARRAY_LEN(orconn_status) || !has(target))
+		return 0;
+	/* 4.1.3: "650 ORCONN" SP (LongName / Target) SP ORStatus
+	 * [SP "REASON=" Reason] [SP "NCIRCS=" NumCircuits] [SP "ID=" ConnID] */
+	put(out, cap, &n, "650 ORCONN %s %s", target, orconn_status[status]);
+	if (has(reason))
+		put(out, cap, &n, " REASON=%s", reason);
+	if (ncircs >= 0)
+		put(out, cap, &n, " NCIRCS=%d", ncircs);
+	put(out, cap, &n, " ID=%llu", (unsigned long long)conn_id);
+	return finish(out, cap, n);
+}
+
 void events_publish_orconn(const char *target, enum events_orconn_status status, const char *reason,
 			   int ncircs, uint64_t conn_id)
 {
 	char line[LINE_MAX_];
-	size_t n = 0;
 
-	if (!events_wanted(EVENT_ORCONN) || (unsigned)status >= ARRAY_LEN(orconn_status) || !has(target))
-		return;
-	/* 4.1.3: "650 ORCONN" SP (LongName / Target) SP ORStatus
-	 * [SP "REASON=" Reason] [SP "NCIRCS=" NumCircuits] [SP "ID=" ConnID] */
-	put(line, sizeof(line), &n, "650 ORCONN %s %s", target, orconn_status[status]);
-	if (has(reason))
-		put(line, sizeof(line), &n, " REASON=%s", reason);
-	if (ncircs >= 0)
-		put(line, sizeof(line), &n, " NCIRCS=%d", ncircs);
-	put(line, sizeof(line), &n, " ID=%llu", (unsigned long long)conn_id);
-	publish_line(EVENT_ORCONN, line, finish(line, sizeof(line), n));
+	if (events_wanted(EVENT_ORCONN))
+		publish_line(EVENT_ORCONN, line,
+			     events_format_orconn(line, sizeof(line), target, status, reason, ncircs, conn_id));
 }
 
 void events_publish_bw(uint64_t read, uint64_t written)

@@ -147,8 +147,10 @@ enum events_orconn_status {
 /* Publish "650 ORCONN <target> <status> [REASON=<reason>] [NCIRCS=<n>]
  * ID=<conn_id>". target: "$FP~nick" when the relay is known, else
  * "addr:port". reason: NULL or 4.1.3's ("DONE", "CONNECTREFUSED",
- * "IDENTITY", "CONNECTRESET", "TIMEOUT", "NOROUTE", "IOERROR", "MISC").
- * ncircs < 0: left out. conn_id: process-unique, nonzero. */
+ * "IDENTITY", "CONNECTRESET", "TIMEOUT", "NOROUTE", "IOERROR",
+ * "RESOURCELIMIT", "MISC"). ncircs < 0: left out. conn_id:
+ * process-unique, nonzero. app/orconn.h publishes these for every channel
+ * the circuit managers' pools open. */
 void events_publish_orconn(const char *target, enum events_orconn_status status, const char *reason,
 			   int ncircs, uint64_t conn_id);
 
@@ -233,5 +235,7 @@ size_t events_format_circ_info(char *out, size_t cap, uint64_t circ_id, enum eve
 			       const struct events_circ_info *info);
 size_t events_format_stream(char *out, size_t cap, uint64_t stream_id, enum events_stream_status status,
 			    uint64_t circ_id, const char *target, const char *reason, const char *source);
+size_t events_format_orconn(char *out, size_t cap, const char *target, enum events_orconn_status status,
+			    const char *reason, int ncircs, uint64_t conn_id);
 
 #endif

@@ -68,6 +68,7 @@ static void worker_started(struct worker *w, void *arg)
 static void worker_stopping(struct worker *w, void *arg)
 {
 	(void)arg;
+	shardreq_worker_stopping(w);
 	circmgr_stop(w);
 }
 
@@ -500,15 +501,13 @@ static int control_getinfo(void *arg, const char *key, struct control_buf *out)
 					   g->cfg->socks_port.v[i].addr, g->cfg->socks_port.v[i].is_ipv6 ? "]" : "",
 					   g->socks_bound[i]);
 		pthread_mutex_unlock(&g->cfg_lock);
-	} else if (strncmp(key, "md/", 3) == 0) {
-		return -ENOTSUP; /* the directory manager does not publish these yet */
 	} else {
 		return -ENOENT;
 	}
 	return 0;
 }
 
-/* CLOSESTREAM, CLOSECIRCUIT, circuit-status, stream-status: every shard
+/* CLOSESTREAM, CLOSECIRCUIT, circuit-status, stream-status, orconn-status: every shard
  * is asked (app/shardreq.h). */
 static int control_request(void *arg, struct worker *w, struct control_req *req)
 {

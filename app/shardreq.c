@@ -2,6 +2,7 @@
 #include "app/shardreq.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include "app/circmgr.h"
 #include "app/control.h"
+#include "app/orconn.h"
 #include "core/log.h"
 #include "net/runtime.h"
 #include "net/worker.h"
@@ -22,7 +24,7 @@ struct part {
 	struct fanout *f;
 	bool in;                    /* arrived (origin only) */
 	int result;
-	struct control_buf circs, streams;
+	struct control_buf circs, streams, orconns;
 };
 
 struct fanout {
@@ -36,14 +38,45 @@ struct fanout {
 	enum control_req_kind kind;
 	uint64_t id;
 	uint8_t reason;
-	bool if_unused, want_circs, want_streams;
+	bool if_unused, want_circs, want_streams, want_orconns;
 	/* Origin only. */
 	struct control_req *req;    /* NULL once answered */
+	struct fanout *prev, *next; /* in open_list while req is set */
 	unsigned posted, arrived;
 	struct timer timer;
 	unsigned nparts;
 	struct part parts[];
 };
+
+/* Every fanout not answered yet, so that a worker that stops can answer
+ * its own (shardreq_worker_stopping): its timer never fires after the loop
+ * ends. Only the links are shared; each entry is the origin's. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fanout *open_list;
+
+static void open_add(struct fanout *f)
+{
+	pthread_mutex_lock(&open_lock);
+	f->prev = NULL;
+	f->next = open_list;
+	if (open_list)
+		open_list->prev = f;
+	open_list = f;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void open_remove(struct fanout *f)
+{
+	pthread_mutex_lock(&open_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		open_list = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&open_lock);
+}
 
 static void fanout_put(struct fanout *f)
 {
@@ -53,6 +86,7 @@ static void fanout_put(struct fanout *f)
 	for (unsigned i = 0; i < f->nparts; i++) {
 		control_buf_free(&f->parts[i].circs);
 		control_buf_free(&f->parts[i].streams);
+		control_buf_free(&f->parts[i].orconns);
 	}
 	free(f);
 }
@@ -87,6 +121,8 @@ static void part_run(struct worker *w, void *arg)
 			circmgr_status(w, true, add_line, &p->circs);
 		if (f->want_streams)
 			circmgr_status(w, false, add_line, &p->streams);
+		if (f->want_orconns && circmgr_chanpool(w))
+			orconn_status_lines(circmgr_chanpool(w), &p->orconns);
 		p->result = 0;
 		break;
 	}
@@ -105,19 +141,32 @@ struct line {
 static int line_cmp(const void *a, const void *b)
 {
 	const struct line *x = a, *y = b;
+	int c;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	/* orconn-status lines have no id (all 0): by text, then place. */
+	c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	if (c || x->len != y->len)
+		return c ? c : x->len < y->len ? -1 : 1;
+	return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* The part's buffer of one kind: 0 circuits, 1 streams, 2 channels. */
+static const struct control_buf *part_buf(const struct part *p, int kind)
+{
+	return kind == 0 ? &p->circs : kind == 1 ? &p->streams : &p->orconns;
 }
 
 /* Append every arrived part's lines of one kind to out, sorted by id (the
  * shards' order says nothing; sorted output is stable for controllers). */
-static void merge_lines(struct fanout *f, bool circs, struct control_buf *out)
+static void merge_lines(struct fanout *f, int kind, struct control_buf *out)
 {
 	struct line *v = NULL;
 	size_t n = 0, cap = 0;
 
 	for (unsigned i = 0; i < f->nparts; i++) {
-		const struct control_buf *b = circs ? &f->parts[i].circs : &f->parts[i].streams;
+		const struct control_buf *b = part_buf(&f->parts[i], kind);
 		const char *p, *end;
 
 		if (!f->parts[i].in || b->len == 0)
@@ -156,6 +205,7 @@ static void fanout_answer(struct fanout *f, int err)
 	bool found = false;
 
 	f->req = NULL;
+	open_remove(f);
 	timer_cancel(worker_timers(f->origin), &f->timer);
 	for (unsigned i = 0; i < f->nparts; i++)
 		if (f->parts[i].in && f->parts[i].result == 0)
@@ -164,15 +214,17 @@ static void fanout_answer(struct fanout *f, int err)
 		r->result = err;
 		if (!err) {
 			if (f->want_circs)
-				merge_lines(f, true, &r->circs);
+				merge_lines(f, 0, &r->circs);
 			if (f->want_streams)
-				merge_lines(f, false, &r->streams);
+				merge_lines(f, 1, &r->streams);
+			if (f->want_orconns)
+				merge_lines(f, 2, &r->orconns);
 		}
 	} else {
 		/* Ids are unique: one shard that found it is the answer. */
 		r->result = found ? 0 : err ? err : -ENOENT;
 	}
-	if (err)
+	if (err == -ETIMEDOUT)
 		log_notice("control: %u of %u shards answered within %u ms", f->arrived, f->posted,
 			   SHARDREQ_TIMEOUT_MS);
 	control_req_done(r);
@@ -218,10 +270,12 @@ int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req
 	f->if_unused = req->if_unused;
 	f->want_circs = req->want_circs;
 	f->want_streams = req->want_streams;
+	f->want_orconns = req->want_orconns;
 	f->req = req;
 	f->nparts = n;
 	timer_init(&f->timer, fanout_timeout, f);
 	atomic_init(&f->refs, 1);
+	open_add(f);
 	for (unsigned i = 0; i < n; i++) {
 		f->parts[i].f = f;
 		/* Count the reference before posting: the part may come back
@@ -241,4 +295,21 @@ int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req
 		log_warn("control: no timer for a shard request; it waits for every shard");
 	}
 	return 0;
+}
+
+void shardreq_worker_stopping(struct worker *w)
+{
+	struct fanout *f;
+
+	for (;;) {
+		pthread_mutex_lock(&open_lock);
+		for (f = open_list; f && f->origin != w; f = f->next)
+			;
+		pthread_mutex_unlock(&open_lock);
+		if (!f)
+			return;
+		/* Only w answers (and unlinks) its own fanouts, so f stays
+		 * valid after the lock is dropped. */
+		fanout_answer(f, -ESHUTDOWN);
+	}
 }

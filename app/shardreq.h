@@ -33,4 +33,11 @@ struct worker;
  * (nothing was started). Worker w only. */
 int shardreq_start(struct runtime *rt, struct worker *w, struct control_req *req);
 
+/* Answer every request whose session lives on w and is still waiting
+ * (result -ESHUTDOWN: 551, or nothing when the session is gone), so that
+ * its bookkeeping is freed: after the worker's loop ends its timers never
+ * fire. Parts still out on other shards are freed where they end. Call
+ * from the runtime's worker_stopping callback. Worker w only. */
+void shardreq_worker_stopping(struct worker *w);
+
 #endif

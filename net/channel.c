@@ -47,6 +47,7 @@ struct channel {
 	/* Circuit map: open addressing, linear probing, power-of-2 cap. */
 	struct circ_slot *slots;
 	size_t cap, n;
+	size_t n_at_close; /* n when the circuits were told it closed */
 	/* Circuits that got cells in the current batch (ids, <= n entries). */
 	uint32_t *batch;
 	size_t nbatch, batch_cap;
@@ -212,6 +213,7 @@ void channel_circ_unregister(struct channel *ch, uint32_t circ_id)
 }
 
 size_t channel_n_circs(const struct channel *ch) { return ch->n; }
+size_t channel_n_circs_at_close(const struct channel *ch) { return ch->n_at_close; }
 
 uint32_t channel_alloc_circ_id(struct channel *ch)
 {
@@ -235,6 +237,7 @@ static void circs_tell_closed(struct channel *ch, int err)
 	struct circ_slot *slots = ch->slots;
 	size_t cap = ch->cap;
 
+	ch->n_at_close = ch->n;
 	ch->slots = NULL;
 	ch->cap = 0;
 	ch->n = 0;

@@ -118,6 +118,9 @@ int channel_circ_register(struct channel *ch, uint32_t circ_id,
 /* Stop routing circ_id (no-op when unknown). Safe inside on_cell. */
 void channel_circ_unregister(struct channel *ch, uint32_t circ_id);
 size_t channel_n_circs(const struct channel *ch);
+/* How many circuits it carried when it closed (valid in on_closed, where
+ * channel_n_circs() is already 0). */
+size_t channel_n_circs_at_close(const struct channel *ch);
 
 enum channel_state channel_state(const struct channel *ch);
 bool channel_is_open(const struct channel *ch);

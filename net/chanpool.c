@@ -2,6 +2,7 @@
 #include "net/chanpool.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,17 @@ struct pool_entry {
 	struct channel *ch;
 	struct waiter *waiters;
 	uint8_t rsa_id[20];
+	uint64_t id;                       /* the observer's channel id */
 	bool hashed;
 	bool retired;
+	bool opened;                       /* CONNECTED was reported */
+	bool ended;                        /* FAILED or CLOSED was reported */
 };
+
+/* Channel ids for the observer: one counter for every shard's pool, so an
+ * id names one channel in the whole process (ORCONN's ID=). Relaxed: only
+ * uniqueness matters. */
+static _Atomic uint64_t next_chan_id = 1;
 
 struct chanpool {
 	struct worker *w;
@@ -102,6 +111,50 @@ static void entry_free(struct pool_entry *e)
 	free(e);
 }
 
+static size_t count_waiters(const struct pool_entry *e)
+{
+	size_t n = 0;
+
+	for (const struct waiter *wt = e->waiters; wt; wt = wt->next)
+		n++;
+	return n;
+}
+
+/* What the observer and chanpool_foreach see of e. */
+static void entry_info(const struct pool_entry *e, struct chanpool_chan_info *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->id = e->id;
+	ci->target = channel_target(e->ch);
+	ci->open = e->opened && !e->ended;
+	ci->ncircs = channel_n_circs(e->ch) + count_waiters(e);
+}
+
+/* Tell the observer about e; FAILED/CLOSED at most once, and CLOSED only
+ * after CONNECTED (else it is FAILED, as control-spec 4.1.3 defines). */
+static void observe(struct pool_entry *e, enum chanpool_chan_event ev, int err, const char *why,
+		    size_t ncircs)
+{
+	struct chanpool *p = e->pool;
+	struct chanpool_chan_info ci;
+
+	if (ev == CHANPOOL_CHAN_FAILED || ev == CHANPOOL_CHAN_CLOSED) {
+		if (e->ended)
+			return;
+		e->ended = true;
+		ev = e->opened ? CHANPOOL_CHAN_CLOSED : CHANPOOL_CHAN_FAILED;
+	} else if (ev == CHANPOOL_CHAN_CONNECTED) {
+		e->opened = true;
+	}
+	if (!p->cfg.observe)
+		return;
+	entry_info(e, &ci);
+	ci.ncircs = ncircs;
+	ci.err = err;
+	ci.why = why;
+	p->cfg.observe(p->cfg.observe_arg, ev, &ci);
+}
+
 /* Answer every waiter of e (ch NULL: with the error). The list is taken
  * first: a callback may call chanpool_get again. */
 static void wake_waiters(struct pool_entry *e, struct channel *ch, int err, const char *why)
@@ -123,9 +176,11 @@ static void pool_on_open(struct channel *ch, int err, const char *why, void *arg
 	struct pool_entry *e = arg;
 
 	if (err == 0) {
+		observe(e, CHANPOOL_CHAN_CONNECTED, 0, NULL, count_waiters(e));
 		wake_waiters(e, ch, 0, NULL);
 		return;
 	}
+	observe(e, CHANPOOL_CHAN_FAILED, err, why, count_waiters(e));
 	e->pool->stats.failed++;
 	unhash(e); /* the next get opens afresh */
 	wake_waiters(e, NULL, err, why);
@@ -135,9 +190,9 @@ static void pool_on_closed(struct channel *ch, int err, const char *why, void *a
 {
 	struct pool_entry *e = arg;
 
-	(void)ch;
 	if (err != 0 && !e->retired)
 		e->pool->stats.lost++;
+	observe(e, CHANPOOL_CHAN_CLOSED, err, why, channel_n_circs_at_close(ch) + count_waiters(e));
 	/* Normally empty; not when the open failed before anyone waited. */
 	wake_waiters(e, NULL, err ? err : -ECONNRESET, why);
 	entry_free(e);
@@ -221,7 +276,24 @@ struct channel *chanpool_get(struct chanpool *p, const struct relay_target *t, c
 		return NULL;
 	}
 	p->stats.opened++;
+	/* Relaxed: see next_chan_id. */
+	e->id = atomic_fetch_add_explicit(&next_chan_id, 1, memory_order_relaxed);
 	e->ch = channel_open(p->w, t, &p->cfg.chan, &pool_channel_ops, e, err);
+	if (p->cfg.observe) {
+		struct chanpool_chan_info ci = { .id = e->id, .target = t, .ncircs = 1 };
+
+		if (e->ch)
+			entry_info(e, &ci);
+		p->cfg.observe(p->cfg.observe_arg, CHANPOOL_CHAN_LAUNCHED, &ci);
+		if (!e->ch) {
+			/* Refused at once (no outbound slot: -EMFILE, or
+			 * stopping): still a launch that failed, as tor
+			 * reports one. */
+			ci.err = *err;
+			ci.why = "cannot open a connection";
+			p->cfg.observe(p->cfg.observe_arg, CHANPOOL_CHAN_FAILED, &ci);
+		}
+	}
 	if (!e->ch) {
 		free(e->waiters);
 		e->waiters = NULL;
@@ -315,6 +387,9 @@ void chanpool_free(struct chanpool *p)
 		return;
 	timer_cancel(worker_timers(p->w), &p->sweep);
 	while ((e = p->all) != NULL) {
+		if (e->ch)
+			observe(e, CHANPOOL_CHAN_CLOSED, -ECANCELED, "channel pool shut down",
+				channel_n_circs(e->ch) + count_waiters(e));
 		wake_waiters(e, NULL, -ECANCELED, "channel pool shut down");
 		if (e->ch) {
 			channel_set_owner(e->ch, NULL, NULL);
@@ -323,6 +398,19 @@ void chanpool_free(struct chanpool *p)
 		entry_free(e);
 	}
 	free(p);
+}
+
+void chanpool_foreach(const struct chanpool *p,
+		      void (*fn)(void *ctx, const struct chanpool_chan_info *ci), void *ctx)
+{
+	struct chanpool_chan_info ci;
+
+	for (const struct pool_entry *e = p->all; e; e = e->next) {
+		if (!e->ch || e->ended)
+			continue;
+		entry_info(e, &ci);
+		fn(ctx, &ci);
+	}
 }
 
 size_t chanpool_size(const struct chanpool *p) { return p->n; }

@@ -31,10 +31,37 @@
 
 struct chanpool;
 
+/* What happens to a channel the pool opens, for an observer above net/
+ * (app/ turns these into control-spec 4.1.3 ORCONN events). Each channel
+ * gets LAUNCHED, then CONNECTED or FAILED, and after CONNECTED one CLOSED. */
+enum chanpool_chan_event {
+	CHANPOOL_CHAN_LAUNCHED,  /* channel_open started (TCP connect) */
+	CHANPOOL_CHAN_CONNECTED, /* the link handshake is done */
+	CHANPOOL_CHAN_FAILED,    /* it ended before it opened */
+	CHANPOOL_CHAN_CLOSED,    /* it ended after it opened */
+};
+
+/* One channel as the observer and chanpool_foreach see it; borrowed for
+ * the call. */
+struct chanpool_chan_info {
+	uint64_t id;                      /* process-unique, nonzero */
+	const struct relay_target *target;
+	bool open;                        /* handshake done, not ended */
+	size_t ncircs;                    /* circuits on it, or waiting for it */
+	int err;                          /* FAILED/CLOSED: 0 or -errno */
+	const char *why;                  /* FAILED/CLOSED: text, or NULL */
+};
+
+typedef void (*chanpool_observe_fn)(void *arg, enum chanpool_chan_event ev,
+				    const struct chanpool_chan_info *ci);
+
 struct chanpool_config {
 	uint64_t max_idle_ns;     /* ChannelPoolMaxIdle */
 	uint64_t max_lifetime_ns; /* ChannelPoolMaxLifetime */
 	struct channel_config chan;
+	/* Optional: told of every channel's steps, on the owner shard. */
+	chanpool_observe_fn observe;
+	void *observe_arg;
 };
 
 struct chanpool_stats {
@@ -71,6 +98,10 @@ struct channel *chanpool_get(struct chanpool *p, const struct relay_target *t, c
 			     void *arg, int *err);
 /* Forget the pending gets with this cb and arg (a circuit that gave up). */
 void chanpool_cancel(struct chanpool *p, chanpool_cb cb, void *arg);
+/* Call fn(ctx, ci) for every channel the pool knows (opening, open or
+ * retired-but-busy), newest first. fn must not call into the pool. */
+void chanpool_foreach(const struct chanpool *p,
+		      void (*fn)(void *ctx, const struct chanpool_chan_info *ci), void *ctx);
 /* Channels the pool knows (open, opening or retired-but-busy). */
 size_t chanpool_size(const struct chanpool *p);
 const struct chanpool_stats *chanpool_stats(const struct chanpool *p);

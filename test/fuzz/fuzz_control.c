@@ -4,7 +4,7 @@
  * whole-buffer and byte-at-a-time framing agree), the reply writers'
  * length prediction, and a whole app/control session (NULL
  * authentication, a fake backend) fed the same bytes. The backend answers
- * CLOSESTREAM/CLOSECIRCUIT/circuit-status requests at once, later (after
+ * CLOSESTREAM/CLOSECIRCUIT/circuit-status/orconn-status requests at once, later (after
  * the input, so the kept input runs then), or refuses them, in turn; the
  * last one may outlive its session. */
 #include <errno.h>
@@ -119,6 +119,8 @@ static void fake_answer(struct control_req *req)
 				   (unsigned long long)req->id);
 	if (req->want_streams)
 		control_buf_printf(&req->streams, "42 SUCCEEDED 7 example.com:80\n");
+	if (req->want_orconns)
+		control_buf_printf(&req->orconns, "$0123456789ABCDEF0123456789ABCDEF01234567~g CONNECTED\n");
 }
 
 static int fake_request(void *arg, struct worker *w, struct control_req *req)

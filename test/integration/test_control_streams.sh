@@ -3,7 +3,9 @@
 # streams, driven by stem.
 #
 # For: issue 9's "proven with a real client" part that needs traffic:
-# subscribe to CIRC and STREAM, run curl through onionring's SocksPort,
+# subscribe to ORCONN before bootstrap (a second stem process) and see a
+# relay's channel LAUNCHED and CONNECTED, GETINFO orconn-status list it,
+# ns/id and md/id for the guard parsed by stem; subscribe to CIRC and STREAM, run curl through onionring's SocksPort,
 # check a STREAM SUCCEEDED event names a circuit that CIRC events
 # announced, send SIGNAL NEWNYM and check the next stream uses a different
 # circuit. Then, while slow downloads run: GETINFO stream-status and
@@ -25,13 +27,40 @@ $py -c 'import stem' 2>/dev/null || { echo "skipped: python3-stem is not install
 fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
 
-onionring_start "ControlPort auto" "CookieAuthentication 1"
+# ORCONN from before bootstrap: the watcher (stem imported, waiting for
+# the port) is started first, because the gateway opens its channels
+# while it bootstraps, within a second on a live test network.
+watch_dir=$(mktemp -d /tmp/onionring-orconn.XXXXXX)
+orconn_log="$watch_dir/orconn.jsonl"
+: > "$orconn_log"
+timeout 400 $py "$here/control_stem.py" orconn-watch --port-file "$watch_dir/port" --out "$orconn_log" \
+	--seconds 380 > "$watch_dir/watch.log" 2>&1 &
+watch_pid=$!
+trap 'kill "$watch_pid" 2>/dev/null || true; rm -rf "$watch_dir"' EXIT
+
+# ChannelPoolMaxIdle 10: channels to directory authorities close soon
+# after their fetch, so later fetches open (and report) new ones.
+onionring_start "ControlPort auto" "CookieAuthentication 1" "ChannelPoolMaxIdle 10"
+trap 'kill "$watch_pid" 2>/dev/null || true; onionring_stop; rm -rf "$watch_dir"' EXIT
+port=""
+for ((i = 0; i < 3000; i++)); do # 30 s
+	port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)
+	[ -n "$port" ] && break
+	sleep 0.01
+done
+[ -n "$port" ] || fail "no 'ControlPort listening' line"
+echo "$port" > "$watch_dir/port.tmp" && mv "$watch_dir/port.tmp" "$watch_dir/port"
+for ((i = 0; i < 100; i++)); do # 10 s
+	grep -q "subscribed to ORCONN" "$watch_dir/watch.log" 2>/dev/null && break
+	kill -0 "$watch_pid" 2>/dev/null || break
+	sleep 0.1
+done
+grep -q "subscribed to ORCONN" "$watch_dir/watch.log" || fail "the ORCONN watcher did not subscribe: $(cat "$watch_dir/watch.log")"
+
 if ! onionring_wait_bootstrap 120; then
 	echo "skipped: onionring did not bootstrap, so there are no circuits to report"
 	exit 77
 fi
-port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)
-[ -n "$port" ] || fail "no 'ControlPort listening' line"
 
 ok=0
 for i in 1 2 3; do
@@ -47,7 +76,8 @@ if [ $ok = 0 ]; then
 fi
 
 rc=0
-timeout 300 $py "$here/control_stem.py" streams --port "$port" --socks "$OR_SOCKS_PORT" --url "$web" || rc=$?
+timeout 300 $py "$here/control_stem.py" streams --port "$port" --socks "$OR_SOCKS_PORT" --url "$web" \
+	--orconn-log "$orconn_log" || rc=$?
 case $rc in
 	0) echo "PASS" ;;
 	77) exit 77 ;; # control_stem.py printed the reason as its last line

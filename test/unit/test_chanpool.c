@@ -294,7 +294,41 @@ static struct {
 	_Atomic int open0;
 	_Atomic int reg_dup, reg_zero, n_circs_after;
 	struct chanpool_stats stats;
+	/* What the observer saw, one "EVENT nick ncircs=N err=E" line each,
+	 * and what chanpool_foreach listed ("nick open|opening" lines). */
+	pthread_mutex_t ev_lock;
+	char events[2048];
+	char listed[512];
+	uint64_t last_id;
 } T;
+
+static const char *const ev_names[] = { "LAUNCHED", "CONNECTED", "FAILED", "CLOSED" };
+
+static void observe(void *arg, enum chanpool_chan_event ev, const struct chanpool_chan_info *ci)
+{
+	size_t n;
+
+	(void)arg;
+	pthread_mutex_lock(&T.ev_lock);
+	n = strlen(T.events);
+	snprintf(T.events + n, sizeof(T.events) - n, "%s %s ncircs=%zu err=%d\n", ev_names[ev], ci->target->nickname,
+		 ci->ncircs, ci->err);
+	assert_true(ci->id > 0);
+	if (ev == CHANPOOL_CHAN_LAUNCHED) {
+		assert_true(ci->id > T.last_id); /* a new id per channel */
+		T.last_id = ci->id;
+	}
+	pthread_mutex_unlock(&T.ev_lock);
+}
+
+/* Take (and clear) the observer's lines. */
+static void events_take(char *out, size_t cap)
+{
+	pthread_mutex_lock(&T.ev_lock);
+	snprintf(out, cap, "%s", T.events);
+	T.events[0] = '\0';
+	pthread_mutex_unlock(&T.ev_lock);
+}
 
 struct job {
 	void (*fn)(struct job *j);
@@ -344,6 +378,19 @@ static void job_get(struct job *j)
 	ch = chanpool_get(T.pool, &t, got_channel, r, &err);
 	if (ch || err < 0)
 		got_channel(ch, err, err < 0 ? "failed at once" : NULL, r);
+}
+
+/* A target no socket address fits: conn_connect refuses it at once. */
+static void job_get_unconnectable(struct job *j)
+{
+	struct relay_target t;
+	int err;
+	struct result *r = &T.res[j->slot];
+
+	target_of(&t, j->peer, false);
+	t.addr_len = sizeof(t.addr) + 1;
+	if (!chanpool_get(T.pool, &t, got_channel, r, &err) && err < 0)
+		got_channel(NULL, err, "failed at once", r);
 }
 
 static void on_cell(struct channel *ch, const struct cell_view *cv, void *arg)
@@ -444,6 +491,21 @@ static void job_check_open0(struct job *j)
 	atomic_store(&T.open0, channel_is_open(T.res[0].ch));
 }
 
+static void list_one(void *ctx, const struct chanpool_chan_info *ci)
+{
+	size_t n = strlen(T.listed);
+
+	(void)ctx;
+	snprintf(T.listed + n, sizeof(T.listed) - n, "%s %s\n", ci->target->nickname, ci->open ? "open" : "opening");
+}
+
+static void job_list(struct job *j)
+{
+	(void)j;
+	T.listed[0] = '\0';
+	chanpool_foreach(T.pool, list_one, NULL);
+}
+
 static void job_pool_new(struct job *j)
 {
 	(void)j;
@@ -503,6 +565,7 @@ static void setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
 		exit(77);
 	}
 	memset(&T, 0, sizeof(T));
+	pthread_mutex_init(&T.ev_lock, NULL);
 	runtime_config_defaults(&rc);
 	rc.nworkers = 1;
 	rc.max_conns = 64;
@@ -518,6 +581,7 @@ static void setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
 		T.cfg.max_idle_ns = idle_ns;
 	if (lifetime_ns)
 		T.cfg.max_lifetime_ns = lifetime_ns;
+	T.cfg.observe = observe;
 	on_worker(job_pool_new, 0, 0, false);
 	assert_non_null(T.pool);
 }
@@ -712,6 +776,62 @@ static void test_old_channel_is_retired_and_replaced(void **state)
 	teardown_all();
 }
 
+/* The observer (ORCONN events above net/) hears LAUNCHED, then CONNECTED
+ * or FAILED with the error, and CLOSED only after CONNECTED, once per
+ * channel; NCIRCS counts the circuits on it or waiting for it. */
+static void test_chanpool_tells_its_observer_each_channel_step(void **state)
+{
+	char ev[2048];
+
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	on_worker(job_get, PEER_STALL, 1, false);
+	on_worker(job_list, 0, 0, false);
+	assert_non_null(strstr(T.listed, "peer0 opening\n"));
+	assert_non_null(strstr(T.listed, "peer5 opening\n"));
+	wait_done(0);
+	on_worker(job_list, 0, 0, false);
+	assert_non_null(strstr(T.listed, "peer0 open\n"));
+	expect_failure(1, PEER_STALL, "timed out");
+	on_worker(job_list, 0, 0, false);
+	assert_string_equal(T.listed, "peer0 open\n"); /* the failed one is gone */
+	events_take(ev, sizeof(ev));
+	assert_string_equal(ev, "LAUNCHED peer0 ncircs=1 err=0\n"
+				"LAUNCHED peer5 ncircs=1 err=0\n"
+				"CONNECTED peer0 ncircs=1 err=0\n"
+				"FAILED peer5 ncircs=1 err=-110\n");
+	/* The relay hangs up a channel with one circuit: CLOSED, once. */
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.cells, 2));
+	on_worker(job_send_destroy, PEER_GOOD, 0, false);
+	assert_true(wait_until(&T.circ_closed, 1));
+	on_worker(job_snapshot, 0, 0, false);
+	events_take(ev, sizeof(ev));
+	assert_string_equal(ev, "CLOSED peer0 ncircs=1 err=-104\n"); /* -ECONNRESET */
+	/* A wrong identity fails; an open channel closes when the pool goes. */
+	on_worker(job_get, PEER_GOOD, 2, true);
+	expect_failure(2, PEER_GOOD, "identity mismatch");
+	on_worker(job_get, PEER_GOOD, 3, false);
+	wait_done(3);
+	/* Refused before any connection: LAUNCHED and FAILED at once. */
+	on_worker(job_get_unconnectable, PEER_GARBAGE, 4, false);
+	wait_done(4);
+	assert_int_equal(T.res[4].err, -EINVAL);
+	on_worker(job_pool_free, 0, 0, false);
+	events_take(ev, sizeof(ev));
+	assert_string_equal(ev, "LAUNCHED peer0 ncircs=1 err=0\n"
+				"FAILED peer0 ncircs=1 err=-1\n"
+				"LAUNCHED peer0 ncircs=1 err=0\n"
+				"CONNECTED peer0 ncircs=1 err=0\n"
+				"LAUNCHED peer1 ncircs=1 err=0\n"
+				"FAILED peer1 ncircs=1 err=-22\n"
+				"CLOSED peer0 ncircs=0 err=-125\n");
+	runtime_stop(T.rt);
+	runtime_join(T.rt);
+	runtime_free(T.rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_identity_is_refused_naming_both),
 		cmocka_unit_test(test_idle_channel_closes_after_max_idle_but_busy_one_stays),
 		cmocka_unit_test(test_old_channel_is_retired_and_replaced),
+		cmocka_unit_test(test_chanpool_tells_its_observer_each_channel_step),
 	};
 	int rc;
 

@@ -20,7 +20,10 @@
 #include <cmocka.h>
 
 #include "app/control.h"
+#include "app/netdir.h"
 #include "core/config.h"
+#include "core/crypto.h"
+#include "netdoc_vectors.h"
 #include "proto/control.h"
 
 #define TOR_FOO "16:CF3DA2048E823D736070E84D8560E0A81977691904D3DAA3E09508AA53"
@@ -41,7 +44,7 @@ struct fake {
 	int request_result;           /* what the request callback returns */
 	bool defer;                   /* keep the request for the test to finish */
 	struct control_req *pending;
-	const char *circ_lines, *stream_lines;
+	const char *circ_lines, *stream_lines, *orconn_lines;
 	int closed_by_session;        /* the session's close callback ran */
 	char out[16384];
 	size_t out_len;
@@ -91,6 +94,8 @@ static void fake_answer(struct control_req *req)
 			control_buf_printf(&req->circs, "%s", fk.circ_lines);
 		if (req->want_streams && fk.stream_lines)
 			control_buf_printf(&req->streams, "%s", fk.stream_lines);
+		if (req->want_orconns && fk.orconn_lines)
+			control_buf_printf(&req->orconns, "%s", fk.orconn_lines);
 		req->result = 0;
 		break;
 	}
@@ -259,6 +264,8 @@ static void test_control_refuses_every_command_before_auth(void **state)
 		"SETEVENTS CIRC\r\n", "SIGNAL NEWNYM\r\n", "CLOSESTREAM 42 1\r\n", "CLOSECIRCUIT 7\r\n",
 		"CLOSESTREAM 42 1 IfUnused\r\n", "CLOSECIRCUIT 7 IfUnused\r\n", "CLOSESTREAM\r\n", "CLOSECIRCUIT x\r\n",
 		"GETINFO circuit-status\r\n", "GETINFO stream-status\r\n", "FOO\r\n", "+LOADCONF\r\nx\r\n.\r\n",
+		"GETINFO orconn-status\r\n", "GETINFO md/all\r\n", "GETINFO ns/all\r\n",
+		"GETINFO md/id/31C0B3337428D38061A7222A14A8839B3EFBC381\r\n", "GETINFO ns/name/relay000\r\n",
 	};
 
 	(void)state;
@@ -821,6 +828,128 @@ static void test_control_getinfo_status_lists_every_line(void **state)
 	control_session_free(s);
 }
 
+static void test_control_getinfo_orconn_status_lists_every_channel(void **state)
+{
+	struct control_session *s;
+
+	(void)state;
+	server_setup(true, NULL);
+	s = authed();
+	assert_true(say(s, "GETINFO orconn-status\r\n"));
+	assert_string_equal(fk.out, "250-orconn-status=\r\n250 OK\r\n");
+	assert_int_equal(fk.nrequests, 1);
+	fk.orconn_lines = "$31C0B3337428D38061A7222A14A8839B3EFBC381~relay000 CONNECTED\n"
+			  "$7939B730BDE7D1AB1906041FA1292F5E433C6378~relay001 LAUNCHED\n";
+	assert_true(say(s, "GETINFO orconn-status circuit-status\r\n"));
+	assert_string_equal(fk.out, "250+orconn-status=\r\n"
+				    "$31C0B3337428D38061A7222A14A8839B3EFBC381~relay000 CONNECTED\r\n"
+				    "$7939B730BDE7D1AB1906041FA1292F5E433C6378~relay001 LAUNCHED\r\n.\r\n"
+				    "250-circuit-status=\r\n250 OK\r\n");
+	assert_int_equal(fk.nrequests, 2); /* one request answers both keys */
+	assert_true(say(s, "GETINFO orconn-status=x\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "GETINFO orconn-status nosuch\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"nosuch\"\r\n");
+	/* A gateway that cannot ask its shards: 551, the connection stays. */
+	fk.request_result = -ESHUTDOWN;
+	assert_true(say(s, "GETINFO orconn-status\r\n"));
+	assert_string_equal(fk.out, "551 orconn-status is not available yet\r\n");
+	control_session_free(s);
+}
+
+/* ns/ and md/ keys answer from the published directory snapshot
+ * (consensus-small + microdescs-small, test/vectors/gen_netdoc.py). */
+static void test_control_getinfo_ns_and_md_from_the_directory_snapshot(void **state)
+{
+	/* relay001 as dir-spec 3.4.1 lines (no descriptor digest in a
+	 * microdesc consensus: zeros, as tor writes). */
+	static const char ns1[] = "250+ns/id/7939B730BDE7D1AB1906041FA1292F5E433C6378=\r\n"
+				  "r relay001 eTm3ML3n0asZBgQfoSkvXkM8Y3g AAAAAAAAAAAAAAAAAAAAAAAAAAA 2026-11-27 12:01:00 "
+				  "10.0.0.1 9002 0\r\ns Fast Running V2Dir Valid\r\nw Bandwidth=110\r\n.\r\n250 OK\r\n";
+	/* SHA-256 of relay002's microdescriptor: the consensus "m" line,
+	 * Jt18Wk6jS3PgnXNDBqktsVFhWkKGxlaR350yQGR/qA0, in hex. */
+	static const uint8_t md2_digest[SHA256_LEN] = {
+		0x26, 0xdd, 0x7c, 0x5a, 0x4e, 0xa3, 0x4b, 0x73, 0xe0, 0x9d, 0x73, 0x43, 0x06, 0xa9, 0x2d, 0xb1,
+		0x51, 0x61, 0x5a, 0x42, 0x86, 0xc6, 0x56, 0x91, 0xdf, 0x9d, 0x32, 0x40, 0x64, 0x7f, 0xa8, 0x0d,
+	};
+	struct netdoc_err e = { 0 };
+	struct consensus *c = NULL;
+	struct microdesc_batch *b = NULL;
+	struct consensus_ref *cr;
+	struct md_batch_ref *mb;
+	struct control_session *s;
+	uint8_t digest[SHA256_LEN];
+	char body[2048];
+	size_t len, n = 0;
+	char *doc;
+	const char *p, *end;
+
+	(void)state;
+	doc = vec_load("consensus-small", &len);
+	assert_int_equal(consensus_parse(doc, len, &c, &e), PARSE_OK);
+	free(doc);
+	doc = vec_load("microdescs-small", &len);
+	assert_int_equal(microdesc_parse_batch(doc, len, &b, &e), PARSE_OK);
+	free(doc);
+	cr = consensus_ref_new(c);
+	mb = md_batch_ref_new(b);
+	netdir_slot_publish(netdir_global(), netdir_new(cr, &mb, 1));
+	server_setup(true, NULL);
+	s = authed();
+
+	assert_true(say(s, "GETINFO ns/id/7939B730BDE7D1AB1906041FA1292F5E433C6378\r\n"));
+	assert_string_equal(fk.out, ns1);
+	/* With "$", lower-case hex, or by nickname (any case): the same lines. */
+	assert_true(say(s, "GETINFO ns/id/$7939b730bde7d1ab1906041fa1292f5e433c6378 ns/name/RELAY001\r\n"));
+	assert_non_null(strstr(fk.out, "250+ns/name/RELAY001=\r\nr relay001 eTm3ML3n0asZBgQfoSkvXkM8Y3g "));
+	assert_true(say(s, "GETINFO ns/all\r\n"));
+	assert_non_null(strstr(fk.out, "r relay000 "));
+	assert_non_null(strstr(fk.out, "\r\na [fd00::1]:9001\r\n"));
+	assert_non_null(strstr(fk.out, "r relay002 "));
+
+	/* md/: the microdescriptor as the directory sent it. */
+	assert_true(say(s, "GETINFO md/name/relay002\r\n"));
+	assert_memory_equal(fk.out, "250+md/name/relay002=\r\nonion-key\r\n", 34);
+	p = fk.out + 23; /* after "250+md/name/relay002=\r\n" */
+	end = strstr(p, "\r\n.\r\n250 OK\r\n");
+	assert_non_null(end);
+	for (; p < end + 2; p++) /* CRLF back to LF: the text that was hashed */
+		if (*p != '\r')
+			body[n++] = *p;
+	crypto_sha256(body, n, digest);
+	assert_memory_equal(digest, md2_digest, SHA256_LEN);
+	assert_true(say(s, "GETINFO md/id/EAD190152A0B52C98707DC69057318F21AA65D62\r\n"));
+	assert_non_null(strstr(fk.out, "250+md/id/EAD190152A0B52C98707DC69057318F21AA65D62=\r\nonion-key\r\n"));
+	assert_true(say(s, "GETINFO md/all\r\n"));
+	for (n = 0, p = fk.out; (p = strstr(p, "\r\nonion-key\r\n")); p++)
+		n++;
+	assert_int_equal(n, 3);
+
+	/* Unknown relays and malformed keys: 552, the connection stays. */
+	assert_true(say(s, "GETINFO ns/id/0000000000000000000000000000000000000000\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"ns/id/0000000000000000000000000000000000000000\"\r\n");
+	assert_true(say(s, "GETINFO md/name/nosuchrelay\r\n"));
+	assert_string_equal(fk.out, "552 Unrecognized key \"md/name/nosuchrelay\"\r\n");
+	assert_true(say(s, "GETINFO md/id/7939B730BDE7D1AB1906041FA1292F5E433C637\r\n")); /* 39 digits */
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "GETINFO md/id/7939B730BDE7D1AB1906041FA1292F5E433C637X\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "GETINFO md/name/\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+	assert_true(say(s, "GETINFO md/bogus\r\n"));
+	assert_memory_equal(fk.out, "552 ", 4);
+
+	/* The slot emptied: 551 for well-formed keys. */
+	netdir_slot_publish(netdir_global(), NULL);
+	assert_true(say(s, "GETINFO md/id/7939B730BDE7D1AB1906041FA1292F5E433C6378\r\n"));
+	assert_string_equal(fk.out, "551 md/id/7939B730BDE7D1AB1906041FA1292F5E433C6378 is not available yet\r\n");
+	assert_true(say(s, "GETINFO md/all\r\n"));
+	assert_string_equal(fk.out, "551 md/all is not available yet\r\n");
+	control_session_free(s);
+	consensus_ref_put(cr);
+	md_batch_ref_put(mb);
+}
+
 static void test_control_waits_for_the_answer_and_keeps_command_order(void **state)
 {
 	struct control_session *s;
@@ -1048,6 +1177,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_closecircuit_rejects_wrong_arguments, teardown),
 		cmocka_unit_test_teardown(test_control_close_commands_answer_551_when_the_gateway_cannot, teardown),
 		cmocka_unit_test_teardown(test_control_getinfo_status_lists_every_line, teardown),
+		cmocka_unit_test_teardown(test_control_getinfo_orconn_status_lists_every_channel, teardown),
+		cmocka_unit_test_teardown(test_control_getinfo_ns_and_md_from_the_directory_snapshot, teardown),
 		cmocka_unit_test_teardown(test_control_waits_for_the_answer_and_keeps_command_order, teardown),
 		cmocka_unit_test_teardown(test_control_answer_after_the_session_is_gone_is_dropped, teardown),
 		cmocka_unit_test_teardown(test_control_drops_a_controller_that_floods_while_waiting, teardown),

@@ -1,11 +1,13 @@
 /* Control requests answered by every shard (app/shardreq.h) on a real
  * two-worker runtime with a circuit manager per worker (no directory, so
  * no circuits): a control session on worker 0 sends CLOSECIRCUIT,
- * CLOSESTREAM, GETINFO circuit-status/stream-status pipelined in one
+ * CLOSESTREAM, GETINFO circuit-status/stream-status/orconn-status pipelined in one
  * batch; each is answered from both shards' messages, in command order,
  * without blocking the session's worker. A shard that does not answer
  * (its worker blocked) costs SHARDREQ_TIMEOUT_MS and a 551, and its late
- * part is dropped. Closing real circuits and streams is
+ * part is dropped. A runtime that stops while a request waits answers it
+ * (551) and frees its bookkeeping (the ASan run checks for leaks). Closing
+ * real circuits and streams is
  * test/integration/test_control_streams.sh's part. */
 #include <errno.h>
 #include <setjmp.h>
@@ -65,6 +67,7 @@ static void worker_started(struct worker *w, void *arg)
 static void worker_stopping(struct worker *w, void *arg)
 {
 	(void)arg;
+	shardreq_worker_stopping(w);
 	circmgr_stop(w);
 }
 
@@ -79,13 +82,14 @@ static void msg_session(struct worker *w, void *arg)
 
 static _Atomic int blocked;
 
-/* Keep this worker busy for 6 s: it answers no message meanwhile. */
+/* Keep this worker busy for arg ms (NULL: 6 s): it answers no message
+ * meanwhile. */
 static void msg_block(struct worker *w, void *arg)
 {
-	struct timespec ts = { 6, 0 };
+	long ms = arg ? (long)(uintptr_t)arg : 6000;
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	(void)w;
-	(void)arg;
 	atomic_store(&blocked, 1);
 	nanosleep(&ts, NULL);
 	atomic_store(&blocked, 0);
@@ -163,7 +167,7 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 	static const char want[] = "250 OK\r\n"
 				   "552 Unknown circuit \"5\"\r\n"
 				   "552 Unknown stream \"6\"\r\n"
-				   "250-circuit-status=\r\n250-stream-status=\r\n250 OK\r\n"
+				   "250-circuit-status=\r\n250-stream-status=\r\n250-orconn-status=\r\n250 OK\r\n"
 				   "552 Unknown circuit \"5\"\r\n";
 
 	(void)state;
@@ -171,7 +175,7 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 		skip();
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
 				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nCLOSESTREAM 6 1\r\n"
-				     "GETINFO circuit-status stream-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
+				     "GETINFO circuit-status stream-status orconn-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
 			 0);
 	/* The shards answer within milliseconds; the library's own timeout
 	 * (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
@@ -217,11 +221,44 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 	stop_runtime();
 }
 
+static void test_shardreq_answers_a_waiting_request_when_the_runtime_stops(void **state)
+{
+	static const char want[] = "250 OK\r\n551 Cannot close the circuit: onionring is shutting down\r\n";
+
+	(void)state;
+	if (!start_runtime())
+		skip();
+	/* Worker 1 holds its part for 1.5 s: well inside the 5 s timeout, so
+	 * only the stop can answer the request. */
+	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, (void *)(uintptr_t)1500), 0);
+	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
+		sleep_ms(10);
+	assert_true(atomic_load(&blocked));
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session, "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\n"), 0);
+	wait_output(strlen("250 OK\r\n"));
+	sleep_ms(100);
+	pthread_mutex_lock(&out_lock);
+	assert_string_equal(out, "250 OK\r\n"); /* still waiting for worker 1 */
+	pthread_mutex_unlock(&out_lock);
+	runtime_stop(rt);
+	runtime_join(rt);
+	/* Worker 0 answered on its way out; worker 1's part, run after its
+	 * block, found worker 0 gone and was freed there. */
+	assert_string_equal(out, want);
+	assert_false(atomic_load(&blocked));
+	control_session_free(session); /* both workers have exited */
+	session = NULL;
+	for (unsigned i = 0; i < 2; i++)
+		circmgr_free(runtime_worker(rt, i));
+	runtime_free(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shardreq_answers_from_every_shard_in_command_order),
 		cmocka_unit_test(test_shardreq_gives_up_on_a_silent_shard_after_the_timeout),
+		cmocka_unit_test(test_shardreq_answers_a_waiting_request_when_the_runtime_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
