@@ -788,7 +788,9 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	on_worker(job_get, PEER_GOOD, 0, false);
 	on_worker(job_get, PEER_STALL, 1, false);
 	on_worker(job_list, 0, 0, false);
-	assert_non_null(strstr(T.listed, "peer0 opening\n"));
+	/* peer0's handshake may already be done (local, fast); the stalled
+	 * one is still opening. */
+	assert_true(strstr(T.listed, "peer0 opening\n") || strstr(T.listed, "peer0 open\n"));
 	assert_non_null(strstr(T.listed, "peer5 opening\n"));
 	wait_done(0);
 	on_worker(job_list, 0, 0, false);
