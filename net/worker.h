@@ -145,10 +145,12 @@ const char *conn_peer_name(const struct conn *c);
  *   - it failed: on_failed(c, err, arg) runs here, later (never from
  *     inside conn_handoff), and c is back with its ops, working as before
  *     (bytes that arrived meanwhile go to its on_recv after on_failed).
- *     err: -ENFILE (to has no free descriptor slot), -EOWNERDEAD or -ESRCH
- *     (to has stopped), another -errno from the kernel, or, when c closed
- *     meanwhile (the peer went away, or the runtime is stopping), its
- *     close error or -EPIPE: then c is closing and its on_closed follows.
+ *     err: -ENFILE (to has no free descriptor slot), -EOWNERDEAD (to's
+ *     thread is gone), another -errno from the kernel (-EOVERFLOW: see
+ *     net/README.md), or, when c closed meanwhile (the peer went away, or
+ *     the runtime is stopping), its close error or -EPIPE. Whatever err
+ *     is, conn_is_closing(c) says whether c is still usable; when it is
+ *     closing, its on_closed follows.
  * Either way arg is delivered exactly once. on_arrival and on_failed may
  * call conn_handoff again on their conn. Returns -errno otherwise:
  * -EINVAL, -EPIPE (closing), -EALREADY, -ENOTCONN, -EBUSY, -ESHUTDOWN,
