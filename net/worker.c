@@ -826,7 +826,9 @@ static void handle_accept(struct worker *w, struct io_uring_cqe *cqe, unsigned l
 		}
 	} else if (res != -ECANCELED) {
 		/* -ENFILE: every slot is taken: the connection limit. The
-		 * kernel keeps new connections in the backlog meanwhile. */
+		 * kernel has already taken that connection off the backlog and
+		 * closes it (the client reads EOF; seen on 6.18 with a 2-slot
+		 * table), and ends the multishot accept, re-armed below. */
 		log_info("worker %u: accept: %s", w->id, strerror(-res));
 	}
 	if (!l->armed && !w->stopping && l->fd >= 0) {
