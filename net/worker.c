@@ -207,7 +207,6 @@ static void conn_release(struct worker *w, struct conn *c)
 	int err = c->close_err;
 	uint32_t slot = c->slot;
 	bool outbound = c->flags & CONN_OUTBOUND;
-
 	bool handed = c->flags & CONN_HANDED;
 
 	BUG_ON(c->ho); /* a hand-off resolves before the slot can be released */
@@ -1055,8 +1054,11 @@ static void worker_loop(struct worker *w)
 		/* A stopping worker waits for the hand-offs reserved to it; a
 		 * failed one only shows as the sender's decrement, with no CQE
 		 * here, so look again now and then. */
-		if (w->stopping && atomic_load_explicit(&w->handoffs_in, memory_order_relaxed) != 0)
-			next = MIN(next, clock_mono_ns() + 10000000u);
+		if (w->stopping && atomic_load_explicit(&w->handoffs_in, memory_order_relaxed) != 0) {
+			uint64_t soon = clock_mono_ns() + 10000000u;
+
+			next = MIN(next, soon);
+		}
 		if (next != UINT64_MAX) {
 			uint64_t now = clock_mono_ns();
 			uint64_t d = next > now ? next - now : 0;
