@@ -129,6 +129,8 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 		w->buf_size = rt->cfg.recv_buf_size;
 		atomic_init(&w->ring_fd, -1);
 		atomic_init(&w->dead, false);
+		atomic_init(&w->handoffs_in, 0);
+		atomic_init(&w->handoffs_closed, false);
 		w->conns = calloc(w->max_conns, sizeof(*w->conns));
 		w->free_out = calloc(w->out_slots, sizeof(*w->free_out));
 		w->send_wanted = calloc(w->max_conns, sizeof(*w->send_wanted));

@@ -93,6 +93,26 @@ static inline void uring_prep_fixed_fd_install(struct io_uring_sqe *sqe, unsigne
 	sqe->flags |= IOSQE_FIXED_FILE;
 }
 
+/* Pass the direct descriptor in our slot src_slot to the ring whose fd is
+ * target_ring_fd, into a slot that the target's kernel allocates from its
+ * file-alloc range (IORING_OP_MSG_RING with IORING_MSG_SEND_FD and
+ * IORING_FILE_INDEX_ALLOC, kernel >= 6.0). On success the target gets a
+ * CQE whose user_data is target_ud and res its new slot, and ours has res
+ * = that slot; ours has -errno otherwise (-ENFILE: no free slot there) and
+ * the target gets nothing. Our slot keeps its descriptor either way:
+ * closing it is the caller's job. Replaces io_uring_prep_msg_ring_fd_alloc
+ * (liburing >= 2.4): the kernel reads the source slot from addr3, the
+ * target slot + 1 (or ALLOC) from file_index and the target's user_data
+ * from off (io_uring/msg_ring.c, io_msg_ring_prep). */
+static inline void uring_prep_msg_ring_fd_alloc(struct io_uring_sqe *sqe, int target_ring_fd, unsigned src_slot,
+						uint64_t target_ud)
+{
+	io_uring_prep_rw(IORING_OP_MSG_RING, sqe, target_ring_fd, (void *)(uintptr_t)IORING_MSG_SEND_FD, 0,
+			 target_ud);
+	sqe->addr3 = src_slot;
+	sqe->file_index = IORING_FILE_INDEX_ALLOC;
+}
+
 /* Cancel every request on fixed file `slot`. */
 static inline void uring_prep_cancel_fixed(struct io_uring_sqe *sqe, unsigned slot)
 {

@@ -207,14 +207,18 @@ static void conn_release(struct worker *w, struct conn *c)
 	int err = c->close_err;
 	uint32_t slot = c->slot;
 	bool outbound = c->flags & CONN_OUTBOUND;
+	bool handed = c->flags & CONN_HANDED;
 
+	BUG_ON(c->ho); /* a hand-off resolves before the slot can be released */
 	conn_free_out(c);
 	c->flags = 0;
 	w->open_conns--;
 	STAT_ADD(w, conns_open, (uint64_t)-1);
-	STAT_ADD(w, closed, 1);
 	if (outbound && slot < w->out_slots)
 		w->free_out[w->nfree_out++] = slot;
+	if (handed)
+		return; /* the socket lives on in another worker: nobody here is told */
+	STAT_ADD(w, closed, 1);
 	if (ops && ops->on_closed)
 		ops->on_closed(c, err);
 }
@@ -223,7 +227,7 @@ static void conn_arm_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->flags & (CONN_RECV_ARMED | CONN_RECV_PAUSED | CONN_CLOSING))
+	if (c->flags & (CONN_RECV_ARMED | CONN_RECV_PAUSED | CONN_CLOSING | CONN_HANDOFF))
 		return;
 	sqe = get_sqe(w);
 	io_uring_prep_recv(sqe, (int)c->slot, NULL, w->buf_size, 0);
@@ -344,6 +348,8 @@ int conn_send(struct conn *c, const void *data, size_t len)
 
 	if (c->flags & CONN_CLOSING)
 		return -EPIPE;
+	if (unlikely(c->flags & CONN_HANDOFF))
+		return -EBUSY; /* the caller gave c away (conn_handoff) */
 	while (len > 0) {
 		struct out_chunk *t = c->out_tail;
 		size_t n;
@@ -458,6 +464,231 @@ struct conn *conn_connect(struct worker *w, const struct sockaddr *addr, socklen
 	return c;
 }
 
+/* --- moving a connection to another worker --------------------------------
+ *
+ * conn_handoff (worker.h) in three steps on the sending worker: cancel the
+ * armed receive and wait until nothing of c is in flight (CONN_HANDOFF),
+ * pass the descriptor with MSG_RING (CONN_HANDOFF_SENT: from here on the
+ * record may be the target's), then close our slot quietly on
+ * success or give c back on failure. The receiving worker learns of it
+ * from the CQE the kernel posts with the descriptor's new slot
+ * (handle_handoff_in). */
+
+/* Reserve a hand-off to `to`: return 0, or -ESRCH when it takes no more.
+ * Seq_cst increment then load, paired with the seq_cst store then load in
+ * worker_main: either we see handoffs_closed and back off, or `to` sees our
+ * reservation and stays in its loop until the hand-off has resolved, so
+ * the descriptor never lands in a table that nobody reads. */
+static int handoff_reserve(struct worker *to)
+{
+	/* Load-acquire pairs with the store-release in worker_main. */
+	if (atomic_load_explicit(&to->ring_fd, memory_order_acquire) < 0)
+		return -ESRCH;
+	atomic_fetch_add_explicit(&to->handoffs_in, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&to->handoffs_closed, memory_order_seq_cst)) {
+		atomic_fetch_sub_explicit(&to->handoffs_in, 1, memory_order_seq_cst);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+static void handoff_unreserve(struct worker *to)
+{
+	/* Pairs with the loads in worker_done and worker_main. */
+	atomic_fetch_sub_explicit(&to->handoffs_in, 1, memory_order_seq_cst);
+}
+
+/* Nothing of c is in flight: send the descriptor. */
+static void handoff_submit(struct worker *w, struct conn *c)
+{
+	struct handoff *h = c->ho;
+	/* Load-acquire pairs with the store-release in worker_main; the
+	 * reservation keeps that ring open. */
+	int fd = atomic_load_explicit(&h->to->ring_fd, memory_order_acquire);
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	c->flags |= CONN_HANDOFF_SENT;
+	/* Pairs with the load-acquire in handle_handoff_in: every write to h
+	 * (and to the caller's arg) is before this. */
+	atomic_fetch_add_explicit(&h->posted, 1, memory_order_release);
+	uring_prep_msg_ring_fd_alloc(sqe, fd, c->slot, ud_ptr(UOP_HANDOFF_IN, h));
+	io_uring_sqe_set_data64(sqe, ud_conn(UOP_HANDOFF_SENT, c));
+	c->inflight++;
+}
+
+/* After on_arrival or on_failed returned: unless the callback handed c on
+ * (h went with it), give c the bytes net/ carried, then let it receive. */
+static void handoff_settle(struct worker *w, struct conn *c, struct handoff *h)
+{
+	if (c->flags & CONN_HANDOFF)
+		return;
+	c->ho = NULL;
+	if (h->carry_len && !(c->flags & CONN_CLOSING) && c->ops && c->ops->on_recv)
+		c->ops->on_recv(c, h->carry, h->carry_len);
+	free(h);
+	conn_arm_recv(w, c);
+}
+
+/* The hand-off of c did not happen: c stays here, its owner is told. */
+static void handoff_fail(struct worker *w, struct conn *c, int err)
+{
+	struct handoff *h = c->ho;
+
+	handoff_unreserve(h->to);
+	c->flags &= ~(CONN_HANDOFF | CONN_HANDOFF_SENT);
+	STAT_ADD(w, handoff_failed, 1);
+	h->on_failed(c, err, h->arg);
+	handoff_settle(w, c, h);
+}
+
+/* A receive that completed while c waits to leave: keep the bytes for the
+ * new owner. At most one receive is armed and none is re-armed during a
+ * hand-off, so they fit the record's one buffer. */
+static void handoff_carry(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
+{
+	struct handoff *h = c->ho;
+
+	BUG_ON((c->flags & CONN_HANDOFF_SENT) || len > h->carry_cap - h->carry_len);
+	memcpy(h->carry + h->carry_len, data, len);
+	h->carry_len += (uint32_t)len;
+	STAT_ADD(w, handoff_carried, len);
+}
+
+/* A completion of c came in while its receive is being cancelled. */
+static void handoff_progress(struct worker *w, struct conn *c)
+{
+	if (c->flags & CONN_CLOSING) {
+		/* The peer closed, a receive failed, or we are stopping. */
+		handoff_fail(w, c, c->close_err ? c->close_err : -EPIPE);
+		return;
+	}
+	if (c->inflight == 0)
+		handoff_submit(w, c);
+}
+
+int conn_handoff(struct conn *c, struct worker *to, conn_accept_fn on_arrival, conn_handoff_fail_fn on_failed,
+		 void *arg)
+{
+	struct worker *w = c->w;
+	struct handoff *h = c->ho;
+	int r;
+
+	BUG_ON(current_worker != w);
+	if (!to || !on_arrival || !on_failed || to == w || to->rt != w->rt)
+		return -EINVAL;
+	if (c->flags & CONN_CLOSING)
+		return -EPIPE;
+	if (c->flags & CONN_HANDOFF)
+		return -EALREADY;
+	if (!(c->flags & CONN_CONNECTED))
+		return -ENOTCONN;
+	if (c->out_bytes || (c->flags & CONN_SEND_ARMED))
+		return -EBUSY;
+	if (w->stopping)
+		return -ESHUTDOWN;
+	if (!h) {
+		/* Otherwise on_arrival or on_failed is running and c->ho holds
+		 * the record with bytes not yet delivered: they travel on. */
+		h = malloc(sizeof(*h) + w->buf_size);
+		if (!h)
+			return -ENOMEM;
+		memset(h, 0, sizeof(*h));
+		atomic_init(&h->posted, 0);
+		h->carry_cap = w->buf_size;
+		memcpy(&h->peer_addr, &c->peer_addr, sizeof(h->peer_addr));
+		memcpy(h->peer, c->peer, sizeof(h->peer));
+	}
+	r = handoff_reserve(to);
+	if (r < 0) {
+		if (h != c->ho)
+			free(h);
+		return r;
+	}
+	h->on_arrival = on_arrival;
+	h->on_failed = on_failed;
+	h->arg = arg;
+	h->to = to;
+	c->ho = h;
+	c->flags |= CONN_HANDOFF;
+	if (c->flags & CONN_RECV_ARMED) {
+		/* Its completion (-ECANCELED, or bytes we carry, or the peer's
+		 * close) and the cancel's own drive handoff_progress. */
+		struct io_uring_sqe *sqe = get_sqe(w);
+
+		io_uring_prep_cancel64(sqe, ud_conn(UOP_RECV, c), 0);
+		io_uring_sqe_set_data64(sqe, ud_conn(UOP_CANCEL, c));
+		c->inflight++;
+	}
+	if (c->inflight == 0)
+		handoff_submit(w, c);
+	return 0;
+}
+
+/* Our MSG_RING for c completed: res is the descriptor's slot in the
+ * target's table, or -errno. */
+static void handle_handoff_sent(struct worker *w, struct conn *c, int res)
+{
+	struct handoff *h = c->ho;
+
+	BUG_ON(!(c->flags & CONN_HANDOFF_SENT) || !h);
+	if (res >= 0) {
+		/* The target owns the socket and h (it may be using or have
+		 * freed h already: do not read it): close our slot, tell
+		 * nobody (conn_release). */
+		c->ho = NULL;
+		c->flags = (c->flags & ~(CONN_HANDOFF | CONN_HANDOFF_SENT | CONN_FLUSH)) | CONN_HANDED | CONN_CLOSING;
+		c->ops = NULL;
+		c->user = NULL;
+		STAT_ADD(w, handoffs_out, 1);
+		return; /* handle_conn_cqe closes the slot */
+	}
+	if (res == -EOVERFLOW)
+		/* The kernel installed the descriptor in the target's table but
+		 * could not post its CQE (io_uring/msg_ring.c): that slot holds
+		 * the socket, unknown to the target, until its ring goes. */
+		log_warn("worker %u: hand-off of %s to worker %u: the target's completion queue overflowed; "
+			 "the connection stays here",
+			 w->id, conn_peer_name(c), h->to->id);
+	else
+		log_debug("worker %u: hand-off of %s to worker %u failed: %s", w->id, conn_peer_name(c), h->to->id,
+			  strerror(-res));
+	handoff_fail(w, c, res);
+}
+
+/* A connection arrived from another worker in our slot `res`. */
+static void handle_handoff_in(struct worker *w, struct handoff *h, int res)
+{
+	struct conn *c;
+
+	/* Pairs with the store-release in handoff_submit. */
+	BUG_ON(atomic_load_explicit(&h->posted, memory_order_acquire) == 0);
+	if (res < 0) {
+		/* The kernel posts this CQE only after installing the
+		 * descriptor; the sender was told the error and still owns h. */
+		log_err("worker %u: hand-off completion with error %d", w->id, res);
+		return;
+	}
+	c = conn_at(w, (uint32_t)res);
+	handoff_unreserve(w);
+	if (!c || (c->flags & CONN_IN_USE)) {
+		/* The kernel allocated a slot we think is taken: our table and
+		 * the kernel's disagree. The caller's arg is lost with h. */
+		log_err("worker %u: hand-off arrived in unexpected slot %d", w->id, res);
+		free(h);
+		return;
+	}
+	conn_init_slot(w, c, (uint32_t)res, false);
+	c->flags |= CONN_CONNECTED;
+	memcpy(&c->peer_addr, &h->peer_addr, sizeof(c->peer_addr));
+	memcpy(c->peer, h->peer, sizeof(c->peer));
+	c->ho = h;
+	STAT_ADD(w, handoffs_in, 1);
+	h->on_arrival(w, c, h->arg);
+	if (w->stopping && !(c->flags & (CONN_CLOSING | CONN_HANDOFF)))
+		conn_close(c, -ESHUTDOWN, false);
+	handoff_settle(w, c, h);
+}
+
 /* --- completions ---------------------------------------------------------- */
 
 static void recycle_buf(struct worker *w, unsigned bid)
@@ -477,7 +708,9 @@ static void handle_recv(struct worker *w, struct conn *c, struct io_uring_cqe *c
 
 		BUG_ON(!(cqe->flags & IORING_CQE_F_BUFFER));
 		STAT_ADD(w, bytes_in, (uint64_t)res);
-		if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_recv)
+		if (unlikely(c->flags & CONN_HANDOFF) && !(c->flags & CONN_CLOSING))
+			handoff_carry(w, c, w->bufs + (size_t)bid * w->buf_size, (size_t)res);
+		else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_recv)
 			c->ops->on_recv(c, w->bufs + (size_t)bid * w->buf_size, (size_t)res);
 		recycle_buf(w, bid);
 		conn_arm_recv(w, c);
@@ -492,7 +725,7 @@ static void handle_recv(struct worker *w, struct conn *c, struct io_uring_cqe *c
 		conn_arm_recv(w, c);
 		return;
 	}
-	if (res == -ECANCELED && (c->flags & CONN_CLOSING))
+	if (res == -ECANCELED && (c->flags & (CONN_CLOSING | CONN_HANDOFF)))
 		return;
 	conn_close(c, res == 0 ? 0 : res, false);
 }
@@ -592,7 +825,9 @@ static void handle_accept(struct worker *w, struct io_uring_cqe *cqe, unsigned l
 		}
 	} else if (res != -ECANCELED) {
 		/* -ENFILE: every slot is taken: the connection limit. The
-		 * kernel keeps new connections in the backlog meanwhile. */
+		 * kernel has already taken that connection off the backlog and
+		 * closes it (the client reads EOF; seen on 6.18 with a 2-slot
+		 * table), and ends the multishot accept, re-armed below. */
 		log_info("worker %u: accept: %s", w->id, strerror(-res));
 	}
 	if (!l->armed && !w->stopping && l->fd >= 0) {
@@ -641,12 +876,19 @@ static void handle_conn_cqe(struct worker *w, enum uop op, uint64_t ud, struct i
 	case UOP_SEND:
 		handle_send(w, c, cqe->res);
 		break;
+	case UOP_HANDOFF_SENT:
+		handle_handoff_sent(w, c, cqe->res);
+		break;
 	case UOP_CANCEL:
 	case UOP_CLOSE: /* CONN_CLOSE_SENT is set: the slot is released below */
 		break;
 	default:
 		BUG_ON(1);
 	}
+	/* Before the close below: a hand-off that fails because c closed
+	 * meanwhile reports on_failed before on_closed. */
+	if ((c->flags & (CONN_HANDOFF | CONN_HANDOFF_SENT)) == CONN_HANDOFF)
+		handoff_progress(w, c);
 	if (c->flags & CONN_CLOSING) {
 		if (c->inflight == 0 && (c->flags & CONN_CLOSE_SENT))
 			conn_release(w, c);
@@ -671,6 +913,9 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		break;
 	case UOP_MSG_SENT:
 		handle_msg_sent(w, ud_to_ptr(ud), cqe->res);
+		break;
+	case UOP_HANDOFF_IN:
+		handle_handoff_in(w, ud_to_ptr(ud), cqe->res);
 		break;
 	default:
 		handle_conn_cqe(w, op, ud, cqe);
@@ -790,9 +1035,11 @@ static void worker_report_start(struct worker *w, int err)
 	pthread_mutex_unlock(&rt->lock);
 }
 
-static bool worker_done(const struct worker *w)
+static bool worker_done(struct worker *w)
 {
-	return w->stopping && w->open_conns == 0 && w->pending_msgs == 0;
+	/* Relaxed: a hint that is re-read seq_cst once the loop ended (worker_main). */
+	return w->stopping && w->open_conns == 0 && w->pending_msgs == 0 &&
+	       atomic_load_explicit(&w->handoffs_in, memory_order_relaxed) == 0;
 }
 
 static void worker_loop(struct worker *w)
@@ -804,6 +1051,14 @@ static void worker_loop(struct worker *w)
 		unsigned head, n = 0;
 		int r;
 
+		/* A stopping worker waits for the hand-offs reserved to it; a
+		 * failed one only shows as the sender's decrement, with no CQE
+		 * here, so look again now and then. */
+		if (w->stopping && atomic_load_explicit(&w->handoffs_in, memory_order_relaxed) != 0) {
+			uint64_t soon = clock_mono_ns() + 10000000u;
+
+			next = MIN(next, soon);
+		}
 		if (next != UINT64_MAX) {
 			uint64_t now = clock_mono_ns();
 			uint64_t d = next > now ? next - now : 0;
@@ -884,6 +1139,13 @@ void *worker_main(void *arg)
 	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
 		worker_begin_stop(w, NULL);
 	worker_loop(w);
+	/* No new hand-offs from here on. Seq_cst store then load, paired with
+	 * the seq_cst increment then load in handoff_reserve: either the
+	 * sender sees this flag and backs off, or we see its reservation and
+	 * serve it (the connection arrives and is closed like any other). */
+	atomic_store_explicit(&w->handoffs_closed, true, memory_order_seq_cst);
+	while (atomic_load_explicit(&w->handoffs_in, memory_order_seq_cst) != 0)
+		worker_loop(w);
 	if (rt->cfg.worker_stopping)
 		rt->cfg.worker_stopping(w, rt->cfg.arg);
 	/* Store-release pairs with the load-acquire in worker_post: senders

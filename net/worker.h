@@ -41,6 +41,9 @@ struct conn_ops {
 typedef void (*conn_accept_fn)(struct worker *w, struct conn *c, void *arg);
 /* A message run on the target worker. */
 typedef void (*worker_msg_fn)(struct worker *w, void *arg);
+/* A hand-off that did not happen (conn_handoff): runs on the worker that
+ * still owns c, with the arg given to conn_handoff. */
+typedef void (*conn_handoff_fail_fn)(struct conn *c, int err, void *arg);
 
 /* Per-worker counters: written by the owner only, read by anyone with
  * relaxed loads (stats aggregation on the coordinator). */
@@ -58,6 +61,10 @@ struct worker_stats {
 	uint64_t sockopts;       /* TCP_NODELAY set on an outbound socket */
 	uint64_t sockopt_failed; /* the kernel refused it (logged once) */
 	uint64_t sends;          /* send operations prepared */
+	uint64_t handoffs_out;   /* connections that left for another worker */
+	uint64_t handoffs_in;    /* connections that arrived from another worker */
+	uint64_t handoff_failed; /* hand-offs that failed: the connection stayed here */
+	uint64_t handoff_carried; /* bytes received during a hand-off and carried by net/ */
 };
 
 /* --- The worker ---------------------------------------------------------- */
@@ -104,5 +111,51 @@ void conn_close(struct conn *c, int err, bool flush);
 bool conn_is_closing(const struct conn *c);
 /* The peer's address as text ("127.0.0.1:4242"), or "?" when unknown. */
 const char *conn_peer_name(const struct conn *c);
+
+/* --- Moving a connection to another worker (owner worker only) ------------
+ *
+ * What for: a shard with no ready circuit hands a SOCKS client to a shard
+ * that has one (issue 6, net/README.md). The socket moves; the protocol
+ * state is the caller's to move, inside arg.
+ *
+ * conn_handoff() gives c to worker `to`: the descriptor travels with
+ * IORING_OP_MSG_RING / IORING_MSG_SEND_FD into a free slot of to's ring,
+ * then to runs on_arrival(to, c2, arg) with a new struct conn c2 for the
+ * same socket (set its ops there, as in an accept callback; its receive is
+ * armed when on_arrival returns, not paused; conn_peer_name is kept).
+ *
+ * The rule, checked at the call (nothing changes when it returns < 0):
+ *   - c is connected, not closing, not already being handed off;
+ *   - nothing is queued for sending and no send is in flight (-EBUSY:
+ *     try again from on_drained);
+ *   - to is another worker of the same runtime that is running (-ESRCH
+ *     once it has stopped taking hand-offs), and ours is not stopping
+ *     (-ESHUTDOWN).
+ * The armed receive is cancelled first. Bytes that it still delivers in
+ * that window are net/'s to carry: to's on_recv gets them first, right
+ * after on_arrival. Bytes the caller already got through on_recv and has
+ * not consumed (a half-parsed request) are the caller's to put in arg.
+ *
+ * Returns 0: c now belongs to the hand-off. Do not use c (no send, close,
+ * pause) until exactly one of these happens:
+ *   - it arrived: on_arrival runs on `to` with the new conn (also when to
+ *     is stopping: then c2 is closed with -ESHUTDOWN right after, and its
+ *     on_closed follows). Our c is released quietly: no on_closed, and its
+ *     ops and user pointer are forgotten.
+ *   - it failed: on_failed(c, err, arg) runs here, later (never from
+ *     inside conn_handoff), and c is back with its ops, working as before
+ *     (bytes that arrived meanwhile go to its on_recv after on_failed).
+ *     err: -ENFILE (to has no free descriptor slot), -EOWNERDEAD (to's
+ *     thread is gone), another -errno from the kernel (-EOVERFLOW: see
+ *     net/README.md), or, when c closed meanwhile (the peer went away, or
+ *     the runtime is stopping), its close error or -EPIPE. Whatever err
+ *     is, conn_is_closing(c) says whether c is still usable; when it is
+ *     closing, its on_closed follows.
+ * Either way arg is delivered exactly once. on_arrival and on_failed may
+ * call conn_handoff again on their conn. Returns -errno otherwise:
+ * -EINVAL, -EPIPE (closing), -EALREADY, -ENOTCONN, -EBUSY, -ESHUTDOWN,
+ * -ESRCH, -ENOMEM. Owner worker of c only. */
+int conn_handoff(struct conn *c, struct worker *to, conn_accept_fn on_arrival, conn_handoff_fail_fn on_failed,
+		 void *arg);
 
 #endif

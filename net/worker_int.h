@@ -32,6 +32,8 @@ enum uop {
 	UOP_MSG,      /* a message arrived from another thread */
 	UOP_MSG_SENT, /* our MSG_RING to another worker completed */
 	UOP_SOCKOPT,  /* setsockopt (URING_CMD) on a new outbound socket */
+	UOP_HANDOFF_SENT, /* our MSG_RING that passes a connection away completed */
+	UOP_HANDOFF_IN,   /* a connection arrived from another worker (a pointer) */
 };
 
 struct out_chunk {
@@ -55,6 +57,33 @@ enum conn_flag {
 	CONN_CANCEL_SENT = 1u << 9,
 	CONN_SOCKET_FAILED = 1u << 10,
 	CONN_SEND_WANTED = 1u << 11, /* in worker.send_wanted: send at the end of this iteration */
+	CONN_HANDOFF = 1u << 12,     /* leaving: c->ho is the hand-off under way; without
+					HANDOFF_SENT, the armed receive is being cancelled */
+	CONN_HANDOFF_SENT = 1u << 13, /* the MSG_RING is in flight: c->ho may be the target's
+					 already, do not read it before the completion */
+	CONN_HANDED = 1u << 14,      /* left: our slot closes without on_closed */
+};
+
+/* A hand-off (conn_handoff): allocated by the sending worker, owned by it
+ * until the kernel has installed the descriptor in the target's table, by
+ * the target from then on. Also held by a conn (c->ho, no CONN_HANDOFF)
+ * while on_arrival or on_failed runs, so that bytes net/ carries reach the
+ * new owner's on_recv after them, or travel on if the callback hands the
+ * connection on again. */
+struct handoff {
+	conn_accept_fn on_arrival;
+	conn_handoff_fail_fn on_failed;
+	void *arg;
+	struct worker *to;
+	/* Store-release by the sender right before the MSG_RING (a new value
+	 * each time the record travels), load-acquire by the receiver: the
+	 * kernel orders them, this shows it to the memory model and TSan. */
+	_Atomic uint32_t posted;
+	struct sockaddr_storage peer_addr;
+	char peer[64];
+	uint32_t carry_len;
+	uint32_t carry_cap; /* one receive buffer: at most one receive lands in a hand-off */
+	uint8_t carry[];
 };
 
 struct conn {
@@ -69,6 +98,7 @@ struct conn {
 	struct out_chunk *out_head;
 	struct out_chunk *out_tail;
 	size_t out_bytes;
+	struct handoff *ho;
 	struct sockaddr_storage peer_addr;
 	char peer[64];
 };
@@ -123,6 +153,14 @@ struct worker {
 	CACHE_ALIGNED _Atomic int ring_fd; /* -1 until the ring is up; store-release pairs
 					      with the load-acquire in worker_post */
 	_Atomic bool dead;                 /* set when the thread left its loop */
+	/* Hand-offs to this worker that are reserved and not yet resolved:
+	 * incremented by the sender in conn_handoff, decremented by us when
+	 * one arrives or by the sender when it failed. A stopping worker does
+	 * not leave its loop while it is non-zero (the descriptor could land
+	 * in a table nobody reads). Seq_cst, with handoffs_closed: see
+	 * handoff_reserve in worker.c. */
+	_Atomic unsigned handoffs_in;
+	_Atomic bool handoffs_closed;      /* set when the loop ended: no new reservations */
 	struct worker_stats stats;         /* relaxed stores by owner, relaxed loads by readers */
 };
 

@@ -2,7 +2,8 @@
  * kernel facts the runtime's TCP_NODELAY choice rests on: an accepted
  * socket inherits TCP_NODELAY from its listener (plain accept and io_uring
  * multishot accept into a direct descriptor), and the setsockopt SQE sets
- * it on a socket that exists only as a direct descriptor. Direct
+ * it on a socket that exists only as a direct descriptor; and the
+ * MSG_RING fd-passing SQE that conn_handoff uses. Direct
  * descriptors are read back by installing them as normal fds
  * (FIXED_FD_INSTALL). Exits 77 when io_uring is refused; a test whose
  * kernel feature is missing is skipped, never passed. */
@@ -249,6 +250,67 @@ static void test_refused_setsockopt_does_not_cancel_the_next_link(void **state)
 	io_uring_queue_exit(&ring);
 }
 
+/* uring_prep_msg_ring_fd_alloc: the descriptor in our slot 0 lands in the
+ * target ring's allocation range, the target's CQE carries our user_data
+ * and its new slot, our CQE the same slot; with the range full we get
+ * -ENFILE and the target nothing. What conn_handoff (net/worker.c) builds
+ * on. Both rings are this thread's, so the kernel's task work for the
+ * DEFER_TASKRUN target runs when our own syscalls return. */
+static void test_msg_ring_fd_alloc_passes_a_direct_socket(void **state)
+{
+	struct io_uring src, dst;
+	struct io_uring_sqe *sqe;
+	int res[8] = { 0 }, got[8] = { 0 };
+	int sv[2], fd;
+	char b[4];
+
+	(void)state;
+	skip_without_io_uring();
+	ring_init(&src);
+	ring_init(&dst);
+	assert_int_equal(io_uring_register_file_alloc_range(&dst, 6, 2), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(io_uring_register_files_update(&src, 0, &sv[0], 1), 1);
+	close(sv[0]); /* slot 0 holds it now */
+	for (uint64_t i = 0; i < 3; i++) {
+		sqe = io_uring_get_sqe(&src);
+		uring_prep_msg_ring_fd_alloc(sqe, dst.ring_fd, 0, 5);
+		io_uring_sqe_set_data64(sqe, i);
+	}
+	/* The kernel runs the three installs as task work, in no promised
+	 * order (here: the last first): two get slots 6 and 7, one -ENFILE. */
+	reap(&src, 3, res);
+	assert_int_equal(res[0] + res[1] + res[2], 6 + 7 - ENFILE);
+	for (int i = 0; i < 3; i++)
+		assert_true(res[i] == 6 || res[i] == 7 || res[i] == -ENFILE);
+	assert_true(res[0] != res[1] && res[1] != res[2] && res[0] != res[2]);
+	for (int i = 0; i < 3; i++) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = i < 2 ? 999999999 : 50000000 };
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe_timeout(&dst, &cqe, &ts);
+
+		if (i == 2) {
+			assert_int_equal(r, -ETIME); /* nothing for the refused one */
+			break;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(cqe->user_data, 5);
+		got[cqe->res == 6 ? 0 : 1] = cqe->res;
+		io_uring_cqe_seen(&dst, cqe);
+	}
+	assert_int_equal(got[0], 6);
+	assert_int_equal(got[1], 7);
+	/* The target's slot 6 is the same socket. */
+	fd = install_fd(&dst, 6);
+	assert_int_equal(write(sv[1], "ping", 4), 4);
+	assert_int_equal(read(fd, b, 4), 4);
+	assert_memory_equal(b, "ping", 4);
+	close(fd);
+	close(sv[1]);
+	io_uring_queue_exit(&src);
+	io_uring_queue_exit(&dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_multishot_accept_direct_inherits_nodelay),
 		cmocka_unit_test(test_setsockopt_sqe_sets_nodelay_on_direct_socket),
 		cmocka_unit_test(test_refused_setsockopt_does_not_cancel_the_next_link),
+		cmocka_unit_test(test_msg_ring_fd_alloc_passes_a_direct_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
