@@ -57,12 +57,63 @@ struct gateway {
 
 /* --- per-worker set-up ------------------------------------------------------ */
 
+/* MaxClientConnections spread over the workers (rounded up). */
+static uint64_t session_share(const struct config *cfg, unsigned nworkers)
+{
+	return ((uint64_t)cfg->max_client_connections + nworkers - 1) / nworkers;
+}
+
 static void worker_started(struct worker *w, void *arg)
 {
 	struct gateway *g = arg;
+	struct circmgr_config cc;
+	uint64_t share;
 
-	if (circmgr_start(w, &g->circ_cfg) < 0)
+	pthread_mutex_lock(&g->cfg_lock); /* a SETCONF on a worker already up may swap them */
+	cc = g->circ_cfg;
+	share = session_share(g->cfg, runtime_nworkers(g->rt));
+	pthread_mutex_unlock(&g->cfg_lock);
+	socks_set_session_limit(share);
+	if (circmgr_start(w, &cc) < 0)
 		log_err("worker %u: cannot start its circuit manager", worker_id(w));
+}
+
+/* The run-time keys each shard holds a copy of, on their way to it. */
+struct shard_reconf {
+	struct circmgr_config circ;
+	uint64_t session_share;
+};
+
+static void shard_reconfigure(struct worker *w, void *arg)
+{
+	struct shard_reconf *rc = arg;
+
+	circmgr_reconfigure(w, &rc->circ);
+	socks_set_session_limit(rc->session_share);
+	free(rc);
+}
+
+/* Send the shard copies of ncfg's keys (borrowed) to every worker: their
+ * state is owner-only, so each applies them on its own thread. Any thread;
+ * a worker that has stopped misses them (it takes no new work anyway). */
+static void post_shard_config(struct gateway *g, const struct config *ncfg)
+{
+	unsigned n = runtime_nworkers(g->rt);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct shard_reconf *rc = malloc(sizeof(*rc));
+		int r;
+
+		if (!rc)
+			abort(); /* control-plane allocation (STYLE.md, Memory) */
+		rc->circ = g->circ_cfg;
+		rc->session_share = session_share(ncfg, n);
+		r = worker_post(runtime_worker(g->rt, i), shard_reconfigure, rc);
+		if (r < 0) {
+			log_info("worker %u did not take the new configuration: %s", i, strerror(-r));
+			free(rc);
+		}
+	}
 }
 
 static void worker_stopping(struct worker *w, void *arg)
@@ -415,7 +466,6 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 {
 	const struct config_ports *ports = &g->cfg->socks_port;
-	unsigned nworkers = runtime_nworkers(g->rt);
 
 	if (ports->n > GATEWAY_MAX_SOCKS_PORTS) {
 		snprintf(err, errlen, "at most %d SocksPort lines are supported", GATEWAY_MAX_SOCKS_PORTS);
@@ -427,7 +477,6 @@ static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 
 		if (socks_listener_init(l, (unsigned)i, &ports->v[i], err, errlen) < 0)
 			return -1;
-		l->max_sessions = ((uint64_t)g->cfg->max_client_connections + nworkers - 1) / nworkers;
 		if (open_listeners(g, &one, "SocksPort", socks_accept, l) < 0) {
 			snprintf(err, errlen, "cannot open a SocksPort listener (see the log)");
 			return -1;
@@ -549,13 +598,34 @@ static void control_config_read(void *arg, void (*fn)(const struct config *cfg, 
 	pthread_mutex_unlock(&g->cfg_lock);
 }
 
-/* Put ncfg in force; g->cfg_lock held. */
+/* Whether the first Log lines of a and b (borrowed) send lines to the same
+ * place (the level aside). */
+static bool log_sink_same(const struct config *a, const struct config *b)
+{
+	const struct config_log *x = a->log.n ? &a->log.v[0] : NULL, *y = b->log.n ? &b->log.v[0] : NULL;
+
+	if (!x || !y)
+		return x == y;
+	if (x->sink != y->sink)
+		return false;
+	return x->sink != CONFIG_LOG_FILE || strcmp(x->path, y->path) == 0;
+}
+
+/* Put ncfg (owned, taken) in force; g->cfg_lock held. Run-time keys held
+ * by the shards go to every worker (post_shard_config); the rest are read
+ * from g->cfg or the directory view where they are used. */
 static void config_apply_locked(struct gateway *g, struct config *ncfg)
 {
 	if (ncfg->log.n > 0)
 		log_set_level(ncfg->log.v[0].min);
+	/* core/log has one descriptor that every thread writes without a lock:
+	 * only the level can change safely while they run. */
+	if (!log_sink_same(g->cfg, ncfg))
+		log_warn("Log: the new destination needs a restart; the level applies now, the old destination stays");
 	dirview_set_config(ncfg);
 	socks_set_timeout((uint64_t)ncfg->socks_timeout * 1000000000ull);
+	circmgr_config_from(&g->circ_cfg, ncfg);
+	post_shard_config(g, ncfg);
 	config_free(g->cfg);
 	g->cfg = ncfg;
 }
