@@ -611,6 +611,24 @@ static bool log_sink_same(const struct config *a, const struct config *b)
 	return x->sink != CONFIG_LOG_FILE || strcmp(x->path, y->path) == 0;
 }
 
+/* Whether a key that shapes paths differs between a and b (borrowed). Tor
+ * abandons its circuits when ExcludeNodes, ExcludeExitNodes, ExitNodes or
+ * StrictNodes change (options_act: unused ones closed, dirty ones take no
+ * new streams); EnforceDistinctSubnets is a path rule here too. */
+static bool node_rules_changed(const struct config *a, const struct config *b)
+{
+	static const char *const keys[] = { "EnforceDistinctSubnets", "ExcludeNodes", "ExcludeExitNodes",
+					    "ExitNodes", "StrictNodes" };
+	const struct config_key *changed[64];
+	size_t n = config_diff(a, b, changed, sizeof(changed) / sizeof(changed[0]));
+
+	for (size_t i = 0; i < n && i < sizeof(changed) / sizeof(changed[0]); i++)
+		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+			if (strcmp(changed[i]->name, keys[j]) == 0)
+				return true;
+	return false;
+}
+
 /* Put ncfg (owned, taken) in force; g->cfg_lock held. Run-time keys held
  * by the shards go to every worker (post_shard_config); the rest are read
  * from g->cfg or the directory view where they are used. */
@@ -623,6 +641,11 @@ static void config_apply_locked(struct gateway *g, struct config *ncfg)
 	if (!log_sink_same(g->cfg, ncfg))
 		log_warn("Log: the new destination needs a restart; the level applies now, the old destination stays");
 	dirview_set_config(ncfg);
+	/* Circuits built under the old rules take no new streams: the NEWNYM
+	 * epoch does exactly that on every shard (and the prebuild replaces
+	 * the clean ones). */
+	if (node_rules_changed(g->cfg, ncfg) && events_newnym() == 0)
+		log_notice("node rules changed: new streams get new circuits");
 	socks_set_timeout((uint64_t)ncfg->socks_timeout * 1000000000ull);
 	circmgr_config_from(&g->circ_cfg, ncfg);
 	post_shard_config(g, ncfg);

@@ -11,7 +11,10 @@
 #     fetches /small.txt over its existing stream, byte for byte; once they
 #     are gone a new client is served again.
 #  3. SETCONF MaxClientConnections=100 on the control port: 8 new clients
-#     held at once are all served.
+#     held at once are all served;
+#  4. ExcludeExitNodes added by SIGHUP, naming the exit of the newest
+#     (clean, ready) circuits: none of the circuits 8 isolated fetches then
+#     use ends at that exit.
 # Not for: SocksTimeout after SIGHUP (test_socks_bad_input.sh), or keys
 # that need a restart (test/unit/test_config.c checks the flags; reload
 # refuses such a change and logs it). Takes ~10 s on a running network.
@@ -208,4 +211,39 @@ out=$(timeout 60 "$py" "$tmp/setconf.py" "$ctl_port" "$OR_SOCKS_PORT" 2>&1) || f
 served=${out#served }
 echo "MaxClientConnections 2 -> 100 by SETCONF: $served of 8 clients held at once served"
 [ "$served" = 8 ] || fail "after SETCONF MaxClientConnections=100 only $served of 8 clients served"
+# 4. ExcludeExitNodes added by SIGHUP while clean circuits through that
+# exit are ready: no stream after it uses one (tor abandons its circuits
+# when the node lists change). The exit is the one the newest circuits end
+# at; circuits are "{wN} circuit ID" in the log, paths end "$FP~nickname".
+last=$(grep "built (3 hops)" "$OR_LOG" | tail -1)
+xfp=$(sed -n 's/.*,\$\([0-9A-F]\{40\}\)~[A-Za-z0-9]*$/\1/p' <<< "$last")
+[ -n "$xfp" ] || fail "no exit in the last built circuit: $last"
+ready1=$(grep -c "built (3 hops).*,\$$xfp~" "$OR_LOG" || true)
+echo "excluding exit \$$xfp (${last##*~}); circuits built through it so far: $ready1"
+off=$(stat -c %s "$OR_LOG")
+echo "ExcludeExitNodes \$$xfp" >> "$OR_DIR/onionring.conf"
+kill -HUP "$OR_PID"
+for ((i = 0; i < 50; i++)); do
+	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && break
+	sleep 0.1
+done
+tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" || fail "SIGHUP with ExcludeExitNodes not applied"
+for ((k = 0; k < 8; k++)); do # 8 isolation keys: 8 circuits, clean ones first
+	curl -sS --fail --max-time 30 --socks5-hostname "u$k:p@127.0.0.1:$OR_SOCKS_PORT" -o "$tmp/small" \
+		"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "fetch $k after ExcludeExitNodes failed"
+done
+# Every circuit a stream was attached to after the SIGHUP, and its exit.
+used=$(tail -c +$((off + 1)) "$OR_LOG" | sed -n 's/.*\({w[0-9]*}\) stream [0-9]* (isolation [0-9a-f]*) attached to circuit \([0-9a-f]*\).*/\1 \2/p' | sort -u)
+n_used=0 n_bad=0
+while read -r w c; do
+	[ -n "$c" ] || continue
+	path=$(grep -F "$w circuit $c built (3 hops)" "$OR_LOG" | tail -1 || true)
+	[ -n "$path" ] || continue # a directory circuit (1 hop)
+	n_used=$((n_used + 1))
+	case "$path" in *",\$$xfp~"*) n_bad=$((n_bad + 1)); echo "after ExcludeExitNodes: $path" ;; esac
+done <<< "$used"
+echo "ExcludeExitNodes by SIGHUP: $n_used exit circuits used afterwards, $n_bad through the excluded exit"
+[ "$n_used" -ge 8 ] || fail "only $n_used exit circuits seen for 8 isolated fetches"
+[ "$n_bad" -eq 0 ] || fail "$n_bad circuits through the newly excluded exit took streams"
+
 echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize and MaxClientConnections on every worker"
