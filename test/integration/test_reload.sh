@@ -246,4 +246,4 @@ echo "ExcludeExitNodes by SIGHUP: $n_used exit circuits used afterwards, $n_bad 
 [ "$n_used" -ge 8 ] || fail "only $n_used exit circuits seen for 8 isolated fetches"
 [ "$n_bad" -eq 0 ] || fail "$n_bad circuits through the newly excluded exit took streams"
 
-echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize and MaxClientConnections on every worker"
+echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize, MaxClientConnections and ExcludeExitNodes on every worker"
