@@ -598,17 +598,26 @@ static void control_config_read(void *arg, void (*fn)(const struct config *cfg, 
 	pthread_mutex_unlock(&g->cfg_lock);
 }
 
-/* Whether the first Log lines of a and b (borrowed) send lines to the same
- * place (the level aside). */
-static bool log_sink_same(const struct config *a, const struct config *b)
+/* Point the log where ncfg's first Log line (borrowed) says, as main.c's
+ * apply_log does at start. Reopened on every apply even when unchanged, so
+ * a SIGHUP after rotating the file starts a new one, as in tor. */
+static void log_apply(const struct config *ncfg)
 {
-	const struct config_log *x = a->log.n ? &a->log.v[0] : NULL, *y = b->log.n ? &b->log.v[0] : NULL;
+	const struct config_log *lg = ncfg->log.n ? &ncfg->log.v[0] : NULL;
+	const char *path = NULL;
+	int r;
 
-	if (!x || !y)
-		return x == y;
-	if (x->sink != y->sink)
-		return false;
-	return x->sink != CONFIG_LOG_FILE || strcmp(x->path, y->path) == 0;
+	if (!lg)
+		return;
+	log_set_level(lg->min);
+	if (lg->sink == CONFIG_LOG_FILE)
+		path = lg->path;
+	else if (lg->sink == CONFIG_LOG_STDOUT)
+		path = "/dev/stdout";
+	r = log_redirect(path);
+	if (r < 0)
+		log_warn("Log: cannot switch to %s: %s; lines still go where they went", path ? path : "stderr",
+			 strerror(-r));
 }
 
 /* Whether a key that shapes paths differs between a and b (borrowed). Tor
@@ -634,12 +643,7 @@ static bool node_rules_changed(const struct config *a, const struct config *b)
  * from g->cfg or the directory view where they are used. */
 static void config_apply_locked(struct gateway *g, struct config *ncfg)
 {
-	if (ncfg->log.n > 0)
-		log_set_level(ncfg->log.v[0].min);
-	/* core/log has one descriptor that every thread writes without a lock:
-	 * only the level can change safely while they run. */
-	if (!log_sink_same(g->cfg, ncfg))
-		log_warn("Log: the new destination needs a restart; the level applies now, the old destination stays");
+	log_apply(ncfg);
 	dirview_set_config(ncfg);
 	/* Circuits built under the old rules take no new streams: the NEWNYM
 	 * epoch does exactly that on every shard (and the prebuild replaces

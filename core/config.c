@@ -60,7 +60,7 @@ static const struct config_key config_table[] = {
 	K_STRING("DataDirectory", data_directory, 0,
 		 "Directory for cached directory documents and state; unset keeps nothing on disk, so every start fetches a fresh consensus."),
 	K_LOG("Log", log, "notice stderr", RT,
-	      "Where log lines go and from which level: LEVEL[-LEVEL] stderr, stdout or file PATH. notice is tor's default: quiet but reports problems. Only the first Log line is used for now. At run time only the level changes; a new destination is reported and needs a restart."),
+	      "Where log lines go and from which level: LEVEL[-LEVEL] stderr, stdout or file PATH. notice is tor's default: quiet but reports problems. Only the first Log line is used for now. SIGHUP and SETCONF apply a new level and destination and reopen the file (for log rotation)."),
 	K_PORTS("SocksPort", socks_port, "127.0.0.1:9050", 0,
 		"SOCKS5 listener: PORT, ADDRESS:PORT, auto or 0 (off), then flags such as IsolateDestAddr or IsolateSOCKSAuth that the gateway reads. Default is tor's: loopback only, so the gateway is not open to the network."),
 	K_PORTS("MetricsPort", metrics_port, "0", 0,

@@ -14,7 +14,9 @@
 #     held at once are all served;
 #  4. ExcludeExitNodes added by SIGHUP, naming the exit of the newest
 #     (clean, ready) circuits: none of the circuits 8 isolated fetches then
-#     use ends at that exit.
+#     use ends at that exit;
+#  5. Log moved to another file by SIGHUP: the re-read notice and worker
+#     lines land there.
 # Not for: SocksTimeout after SIGHUP (test_socks_bad_input.sh), or keys
 # that need a restart (test/unit/test_config.c checks the flags; reload
 # refuses such a change and logs it). Takes ~10 s on a running network.
@@ -246,4 +248,26 @@ echo "ExcludeExitNodes by SIGHUP: $n_used exit circuits used afterwards, $n_bad 
 [ "$n_used" -ge 8 ] || fail "only $n_used exit circuits seen for 8 isolated fetches"
 [ "$n_bad" -eq 0 ] || fail "$n_bad circuits through the newly excluded exit took streams"
 
-echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize, MaxClientConnections and ExcludeExitNodes on every worker"
+# 5. Log to another file by SIGHUP: the re-read notice and the workers'
+# lines after it go to the new file only; the old one ends before them.
+new_log="$OR_DIR/rotated.log"
+rereads=$(grep -c "SIGHUP: configuration re-read" "$OR_LOG" || true)
+sed -i "s|^Log .*|Log info file $new_log|" "$OR_DIR/onionring.conf"
+kill -HUP "$OR_PID"
+for ((i = 0; i < 50; i++)); do
+	grep -q "SIGHUP: configuration re-read" "$new_log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "SIGHUP: configuration re-read" "$new_log" 2>/dev/null || fail "Log file not switched by SIGHUP"
+curl -sS --fail --max-time 30 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o "$tmp/small" \
+	"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "fetch after the Log switch failed"
+for ((i = 0; i < 20; i++)); do
+	grep -q "{w[0-9]*} stream [0-9]* (isolation" "$new_log" && break
+	sleep 0.1
+done
+grep -q "{w[0-9]*} stream [0-9]* (isolation" "$new_log" || fail "no worker line in the new Log file"
+[ "$(grep -c "SIGHUP: configuration re-read" "$OR_LOG" || true)" = "$rereads" ] || fail "the re-read notice went to the old Log file too"
+echo "Log file switched by SIGHUP: $(wc -l < "$new_log") lines in the new file"
+OR_LOG=$new_log # for fail() and onionring_stop
+
+echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize, MaxClientConnections, ExcludeExitNodes and Log"
