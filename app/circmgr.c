@@ -1643,6 +1643,23 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	return 0;
 }
 
+void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg)
+{
+	struct shard *sh = shard_of(w);
+	uint64_t build_timeout_ns;
+
+	if (!sh || sh->stopped)
+		return;
+	build_timeout_ns = sh->cfg.build_timeout_ns; /* not a key: app/cbt owns it */
+	sh->cfg = *cfg;
+	sh->cfg.build_timeout_ns = build_timeout_ns;
+	if (chanpool_reconfigure(sh->chans, cfg->chan_max_idle_ns, cfg->chan_max_lifetime_ns) < 0)
+		log_warn("worker %u: channel pool sweep not re-armed after a configuration change", worker_id(w));
+	/* A raised pool size is acted on at once, not after the next period. */
+	if (cfg->prebuild)
+		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w));
+}
+
 void circmgr_stop(struct worker *w)
 {
 	struct shard *sh = shard_of(w);

@@ -76,6 +76,13 @@ extern const double circmgr_build_bounds_ms[12];
 
 /* Create and destroy the shard's manager; w's user pointer holds it. */
 int circmgr_start(struct worker *w, const struct circmgr_config *cfg);
+/* Put cfg (borrowed) in force on this shard (SIGHUP/SETCONF; owner shard
+ * only). MaxCircuitDirtiness applies to every circuit, open ones included,
+ * at its next stream; a raised CircuitPoolMinSize is acted on at once (at
+ * most two launches a second); lowered pool sizes or CircuitPrebuild 0 build
+ * no more, but close nothing: clean circuits stay until a stream uses them
+ * or they die. The channel keys go to chanpool_reconfigure. */
+void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg);
 /* Close every circuit and channel (on the worker, as it stops); the
  * counters stay readable until circmgr_free (after the workers joined). */
 void circmgr_stop(struct worker *w);

@@ -57,12 +57,63 @@ struct gateway {
 
 /* --- per-worker set-up ------------------------------------------------------ */
 
+/* MaxClientConnections spread over the workers (rounded up). */
+static uint64_t session_share(const struct config *cfg, unsigned nworkers)
+{
+	return ((uint64_t)cfg->max_client_connections + nworkers - 1) / nworkers;
+}
+
 static void worker_started(struct worker *w, void *arg)
 {
 	struct gateway *g = arg;
+	struct circmgr_config cc;
+	uint64_t share;
 
-	if (circmgr_start(w, &g->circ_cfg) < 0)
+	pthread_mutex_lock(&g->cfg_lock); /* a SETCONF on a worker already up may swap them */
+	cc = g->circ_cfg;
+	share = session_share(g->cfg, runtime_nworkers(g->rt));
+	pthread_mutex_unlock(&g->cfg_lock);
+	socks_set_session_limit(share);
+	if (circmgr_start(w, &cc) < 0)
 		log_err("worker %u: cannot start its circuit manager", worker_id(w));
+}
+
+/* The run-time keys each shard holds a copy of, on their way to it. */
+struct shard_reconf {
+	struct circmgr_config circ;
+	uint64_t session_share;
+};
+
+static void shard_reconfigure(struct worker *w, void *arg)
+{
+	struct shard_reconf *rc = arg;
+
+	circmgr_reconfigure(w, &rc->circ);
+	socks_set_session_limit(rc->session_share);
+	free(rc);
+}
+
+/* Send the shard copies of ncfg's keys (borrowed) to every worker: their
+ * state is owner-only, so each applies them on its own thread. Any thread;
+ * a worker that has stopped misses them (it takes no new work anyway). */
+static void post_shard_config(struct gateway *g, const struct config *ncfg)
+{
+	unsigned n = runtime_nworkers(g->rt);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct shard_reconf *rc = malloc(sizeof(*rc));
+		int r;
+
+		if (!rc)
+			abort(); /* control-plane allocation (STYLE.md, Memory) */
+		rc->circ = g->circ_cfg;
+		rc->session_share = session_share(ncfg, n);
+		r = worker_post(runtime_worker(g->rt, i), shard_reconfigure, rc);
+		if (r < 0) {
+			log_info("worker %u did not take the new configuration: %s", i, strerror(-r));
+			free(rc);
+		}
+	}
 }
 
 static void worker_stopping(struct worker *w, void *arg)
@@ -424,7 +475,6 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 {
 	const struct config_ports *ports = &g->cfg->socks_port;
-	unsigned nworkers = runtime_nworkers(g->rt);
 
 	if (ports->n > GATEWAY_MAX_SOCKS_PORTS) {
 		snprintf(err, errlen, "at most %d SocksPort lines are supported", GATEWAY_MAX_SOCKS_PORTS);
@@ -436,7 +486,6 @@ static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 
 		if (socks_listener_init(l, (unsigned)i, &ports->v[i], err, errlen) < 0)
 			return -1;
-		l->max_sessions = ((uint64_t)g->cfg->max_client_connections + nworkers - 1) / nworkers;
 		if (open_listeners(g, &one, "SocksPort", socks_accept, l) < 0) {
 			snprintf(err, errlen, "cannot open a SocksPort listener (see the log)");
 			return -1;
@@ -556,13 +605,61 @@ static void control_config_read(void *arg, void (*fn)(const struct config *cfg, 
 	pthread_mutex_unlock(&g->cfg_lock);
 }
 
-/* Put ncfg in force; g->cfg_lock held. */
+/* Point the log where ncfg's first Log line (borrowed) says, as main.c's
+ * apply_log does at start. Reopened on every apply even when unchanged, so
+ * a SIGHUP after rotating the file starts a new one, as in tor. */
+static void log_apply(const struct config *ncfg)
+{
+	const struct config_log *lg = ncfg->log.n ? &ncfg->log.v[0] : NULL;
+	const char *path = NULL;
+	int r;
+
+	if (!lg)
+		return;
+	log_set_level(lg->min);
+	if (lg->sink == CONFIG_LOG_FILE)
+		path = lg->path;
+	else if (lg->sink == CONFIG_LOG_STDOUT)
+		path = "/dev/stdout";
+	r = log_redirect(path);
+	if (r < 0)
+		log_warn("Log: cannot switch to %s: %s; lines still go where they went", path ? path : "stderr",
+			 strerror(-r));
+}
+
+/* Whether a key that shapes paths differs between a and b (borrowed). Tor
+ * abandons its circuits when ExcludeNodes, ExcludeExitNodes, ExitNodes or
+ * StrictNodes change (options_act: unused ones closed, dirty ones take no
+ * new streams); EnforceDistinctSubnets is a path rule here too. */
+static bool node_rules_changed(const struct config *a, const struct config *b)
+{
+	static const char *const keys[] = { "EnforceDistinctSubnets", "ExcludeNodes", "ExcludeExitNodes",
+					    "ExitNodes", "StrictNodes" };
+	const struct config_key *changed[64];
+	size_t n = config_diff(a, b, changed, sizeof(changed) / sizeof(changed[0]));
+
+	for (size_t i = 0; i < n && i < sizeof(changed) / sizeof(changed[0]); i++)
+		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+			if (strcmp(changed[i]->name, keys[j]) == 0)
+				return true;
+	return false;
+}
+
+/* Put ncfg (owned, taken) in force; g->cfg_lock held. Run-time keys held
+ * by the shards go to every worker (post_shard_config); the rest are read
+ * from g->cfg or the directory view where they are used. */
 static void config_apply_locked(struct gateway *g, struct config *ncfg)
 {
-	if (ncfg->log.n > 0)
-		log_set_level(ncfg->log.v[0].min);
+	log_apply(ncfg);
 	dirview_set_config(ncfg);
+	/* Circuits built under the old rules take no new streams: the NEWNYM
+	 * epoch does exactly that on every shard (and the prebuild replaces
+	 * the clean ones). */
+	if (node_rules_changed(g->cfg, ncfg) && events_newnym() == 0)
+		log_notice("node rules changed: new streams get new circuits");
 	socks_set_timeout((uint64_t)ncfg->socks_timeout * 1000000000ull);
+	circmgr_config_from(&g->circ_cfg, ncfg);
+	post_shard_config(g, ncfg);
 	config_free(g->cfg);
 	g->cfg = ncfg;
 }

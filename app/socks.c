@@ -43,6 +43,7 @@ struct socks_session {
 };
 
 static _Thread_local uint64_t sessions_open;
+static _Thread_local uint64_t session_limit = UINT64_MAX; /* MaxClientConnections, this worker's share */
 
 /* SocksTimeout; written by the main thread (config), read by workers at
  * accept. Relaxed both ways: a session needs some recent value, and it
@@ -54,6 +55,8 @@ void socks_set_timeout(uint64_t ns)
 	atomic_store_explicit(&socks_timeout_ns, ns, memory_order_relaxed); /* pairs with socks_accept's load */
 }
 
+void socks_set_session_limit(uint64_t per_worker) { session_limit = per_worker; }
+
 uint64_t socks_sessions_open(void) { return sessions_open; }
 
 int socks_listener_init(struct socks_listener *l, unsigned index, const struct config_port *p, char *err,
@@ -64,7 +67,6 @@ int socks_listener_init(struct socks_listener *l, unsigned index, const struct c
 	memset(l, 0, sizeof(*l));
 	l->index = index;
 	l->isolate_socks_auth = true;
-	l->max_sessions = UINT64_MAX;
 	if (!p || !p->flags)
 		return 0;
 	copy = strdup(p->flags);
@@ -517,10 +519,9 @@ static const struct conn_ops session_ops = {
 
 void socks_accept(struct worker *w, struct conn *c, void *arg)
 {
-	const struct socks_listener *lst = arg;
 	struct socks_session *s;
 
-	if (sessions_open >= lst->max_sessions) {
+	if (sessions_open >= session_limit) {
 		static _Thread_local uint64_t last_log_ns;
 		if (worker_now_ns(w) - last_log_ns > 10ull * 1000000000ull) {
 			log_warn("MaxClientConnections reached (%llu on this worker): refusing new SOCKS clients",

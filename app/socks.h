@@ -18,7 +18,6 @@ struct socks_listener {
 	bool isolate_socks_auth; /* default on (IsolateSOCKSAuth / NoIsolateSOCKSAuth) */
 	bool isolate_dest_addr;
 	bool isolate_dest_port;
-	uint64_t max_sessions;   /* per worker: MaxClientConnections spread over the workers */
 };
 
 /* Fill l from a SocksPort entry's flags text. Return 0, or -1 with a
@@ -35,6 +34,14 @@ void socks_accept(struct worker *w, struct conn *c, void *arg);
  * the same deadline, then the client gets an error. Applies to clients
  * that connect after the call (SIGHUP, SETCONF). Any thread. */
 void socks_set_timeout(uint64_t ns);
+
+/* Most SOCKS sessions the calling worker keeps open at once, over all its
+ * SocksPorts (MaxClientConnections spread over the workers; unlimited until
+ * the first call). A lowered limit closes no session: clients beyond it
+ * are refused at accept until enough sessions have ended. Owner shard: call
+ * it on each worker (at start, and from a worker_post message on SIGHUP or
+ * SETCONF). */
+void socks_set_session_limit(uint64_t per_worker);
 
 /* Open SOCKS sessions on the calling worker (for metrics). */
 uint64_t socks_sessions_open(void);

@@ -29,22 +29,46 @@ enum log_level log_get_level(void)
 	return (enum log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
+/* Open path for appending, or dup stderr for NULL; the descriptor is >= 3. */
+static int log_open(const char *path)
+{
+	int fd = path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : fcntl(2, F_DUPFD_CLOEXEC, 3);
+
+	return fd < 0 ? -errno : fd;
+}
+
 int log_set_file(const char *path)
 {
-	int fd;
+	int fd = log_open(path);
 
-	if (!path) {
-		if (log_fd > 2)
-			close(log_fd);
-		log_fd = 2;
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (log_fd > 2)
 		close(log_fd);
 	log_fd = fd;
+	return 0;
+}
+
+int log_redirect(const char *path)
+{
+	int fd;
+
+	if (log_fd <= 2)
+		return -EBUSY; /* stderr itself: not ours to replace */
+	fd = log_open(path);
+	if (fd < 0)
+		return fd;
+	/* log_fd keeps its number and dup3 swaps the file behind it in one
+	 * step: a write on another thread reaches the old file or the new one,
+	 * never a closed or reused descriptor (closing and reassigning log_fd
+	 * could do both). */
+	if (dup3(fd, log_fd, O_CLOEXEC) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	close(fd);
 	return 0;
 }
 

@@ -21,8 +21,18 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
 /* Send lines to the file at path (appending), or to stderr when path is
- * NULL. Return 0 or -errno. Call before threads start. */
+ * NULL. Return 0 or -errno. Call before threads start. Either way the lines
+ * go through a descriptor of the log's own (a dup of stderr for NULL), which
+ * log_redirect can later point elsewhere. */
 int log_set_file(const char *path);
+
+/* Point the log at the file at path (appending; opened afresh, so the same
+ * path reopens a rotated file), or at stderr when path is NULL, while other
+ * threads log (SIGHUP/SETCONF). A line is written whole to the old or the
+ * new destination. Return 0, -errno when path cannot be opened (the old
+ * destination stays), or -EBUSY before log_set_file. Callers serialize
+ * among themselves (app/ holds its config lock). */
+int log_redirect(const char *path);
 
 /* Name this thread in log lines ("w0", "coord"); borrows name, which must
  * outlive the thread. Calling thread only. */

@@ -352,10 +352,33 @@ static void sweep(struct timer *t, void *arg)
 	timer_arm(worker_timers(p->w), t, now + p->sweep_ns);
 }
 
+/* Sweep often enough that a channel outlives its limit by <= 25%. */
+static uint64_t sweep_period(const struct chanpool_config *cfg)
+{
+	uint64_t m = cfg->max_idle_ns < cfg->max_lifetime_ns ? cfg->max_idle_ns : cfg->max_lifetime_ns;
+
+	m /= 4;
+	if (m < SWEEP_MIN_NS)
+		m = SWEEP_MIN_NS;
+	if (m > SWEEP_MAX_NS)
+		m = SWEEP_MAX_NS;
+	return m;
+}
+
+int chanpool_reconfigure(struct chanpool *p, uint64_t max_idle_ns, uint64_t max_lifetime_ns)
+{
+	if (max_idle_ns)
+		p->cfg.max_idle_ns = max_idle_ns;
+	if (max_lifetime_ns)
+		p->cfg.max_lifetime_ns = max_lifetime_ns;
+	p->sweep_ns = sweep_period(&p->cfg);
+	/* Re-arm from now: a shorter limit must not wait out the old period. */
+	return timer_arm(worker_timers(p->w), &p->sweep, worker_now_ns(p->w) + p->sweep_ns);
+}
+
 struct chanpool *chanpool_new(struct worker *w, const struct chanpool_config *cfg)
 {
 	struct chanpool *p = calloc(1, sizeof(*p));
-	uint64_t m;
 
 	if (!p)
 		return NULL;
@@ -364,13 +387,7 @@ struct chanpool *chanpool_new(struct worker *w, const struct chanpool_config *cf
 		p->cfg = *cfg;
 	else
 		chanpool_config_defaults(&p->cfg);
-	/* Sweep often enough that a channel outlives its limit by <= 25%. */
-	m = p->cfg.max_idle_ns < p->cfg.max_lifetime_ns ? p->cfg.max_idle_ns : p->cfg.max_lifetime_ns;
-	p->sweep_ns = m / 4;
-	if (p->sweep_ns < SWEEP_MIN_NS)
-		p->sweep_ns = SWEEP_MIN_NS;
-	if (p->sweep_ns > SWEEP_MAX_NS)
-		p->sweep_ns = SWEEP_MAX_NS;
+	p->sweep_ns = sweep_period(&p->cfg);
 	timer_init(&p->sweep, sweep, p);
 	if (timer_arm(worker_timers(w), &p->sweep, worker_now_ns(w) + p->sweep_ns) < 0) {
 		free(p);

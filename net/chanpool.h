@@ -90,6 +90,15 @@ struct chanpool *chanpool_new(struct worker *w, const struct chanpool_config *cf
  * with -ECANCELED. NULL-safe. */
 void chanpool_free(struct chanpool *p);
 
+/* Put new limits in force (ChannelPoolMaxIdle / ChannelPoolMaxLifetime
+ * changed at run time; 0 keeps a limit as it is). They apply to the
+ * channels already open too, at the next sweep, which is re-armed from now:
+ * a channel idle or old beyond a lowered limit closes (or retires) within
+ * about a quarter of the new limit (at most 10 s); a raised limit lets it
+ * stay longer. Return 0, or -ENOMEM when the sweep timer could not be
+ * re-armed (the pool then stops sweeping). */
+int chanpool_reconfigure(struct chanpool *p, uint64_t max_idle_ns, uint64_t max_lifetime_ns);
+
 /* Get a channel to t (copied when a channel is opened). Returns an open
  * channel (borrowed: valid until its circuits are told it closed), or NULL:
  * with *err == 0 cb(arg) runs later with the outcome; with *err < 0 the get

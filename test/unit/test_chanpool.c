@@ -291,6 +291,7 @@ static struct {
 	_Atomic int cells, batch_ends, circ_closed, msg_done;
 	_Atomic int cells_before_first_end;
 	_Atomic long pool_size;
+	_Atomic int reconf_rc;
 	_Atomic int open0;
 	_Atomic int reg_dup, reg_zero, n_circs_after;
 	struct chanpool_stats stats;
@@ -482,6 +483,13 @@ static void job_snapshot(struct job *j)
 	(void)j;
 	atomic_store(&T.pool_size, (long)chanpool_size(T.pool));
 	T.stats = *chanpool_stats(T.pool);
+}
+
+/* ChannelPoolMaxIdle lowered to 150 ms at run time (SIGHUP/SETCONF). */
+static void job_reconfigure_short_idle(struct job *j)
+{
+	(void)j;
+	atomic_store(&T.reconf_rc, chanpool_reconfigure(T.pool, 150 * 1000000ull, 0));
 }
 
 /* Only while res[0]'s channel still carries our circuit (so is not freed). */
@@ -834,6 +842,35 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	runtime_free(T.rt);
 }
 
+/* The pool starts with the default 3-minute idle limit and its sweep ten
+ * seconds out; lowering the limit at run time must close the idle channel
+ * within a bounded time, not after the old limit or the old sweep period. */
+static void test_lowered_max_idle_closes_an_open_idle_channel(void **state)
+{
+	(void)state;
+	setup_with(0, 0);
+	on_worker(job_get, PEER_GOOD, 0, false);
+	wait_done(0);
+	assert_int_equal(T.res[0].err, 0);
+	on_worker(job_register_and_send, PEER_GOOD, 0, false);
+	on_worker(job_unregister, PEER_GOOD, 0, false);
+	usleep(300000); /* idle longer than the new limit, far below the old one */
+	on_worker(job_snapshot, 0, 0, false);
+	assert_int_equal(atomic_load(&T.pool_size), 1);
+	assert_int_equal(T.stats.closed_idle, 0);
+	on_worker(job_reconfigure_short_idle, 0, 0, false);
+	assert_int_equal(atomic_load(&T.reconf_rc), 0);
+	for (int i = 0; i < 200; i++) { /* bounded: 2 s, the old sweep was 10 s */
+		on_worker(job_snapshot, 0, 0, false);
+		if (atomic_load(&T.pool_size) == 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(atomic_load(&T.pool_size), 0);
+	assert_int_equal(T.stats.closed_idle, 1);
+	teardown_all();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_idle_channel_closes_after_max_idle_but_busy_one_stays),
 		cmocka_unit_test(test_old_channel_is_retired_and_replaced),
 		cmocka_unit_test(test_chanpool_tells_its_observer_each_channel_step),
+		cmocka_unit_test(test_lowered_max_idle_closes_an_open_idle_channel),
 	};
 	int rc;
 

@@ -591,6 +591,39 @@ static void test_config_diff_lists_changed_keys_in_table_order(void **state)
 	config_free(c);
 }
 
+/* The run-time flag is a promise in doc/configuration.md: SIGHUP and
+ * SETCONF apply these keys (app/gateway.c config_apply_locked, the shards
+ * through circmgr_reconfigure / chanpool_reconfigure /
+ * socks_set_session_limit) and refuse a change to any other. A key gains
+ * or loses the flag only together with the code that applies it. */
+static void test_config_runtime_keys_are_exactly_those_applied_while_running(void **state)
+{
+	static const char *const rt[] = {
+		"Log", "HashedControlPassword", "ChannelPoolMaxIdle", "ChannelPoolMaxLifetime",
+		"CircuitPoolMinSize", "CircuitPoolMaxSize", "CircuitPrebuild", "MaxCircuitDirtiness",
+		"EnforceDistinctSubnets", "ExcludeNodes", "ExcludeExitNodes", "ExitNodes", "StrictNodes",
+		"ClientOnionAuthDir", "MaxClientConnections", "SocksTimeout", "MaxMemInQueues",
+		"SafeLogging", "ShutdownWaitLength",
+	};
+	const size_t nrt = sizeof(rt) / sizeof(rt[0]);
+	const struct config_key *keys;
+	size_t n, runtime = 0;
+
+	(void)state;
+	keys = config_keys(&n);
+	for (size_t i = 0; i < n; i++) {
+		bool listed = false;
+
+		for (size_t j = 0; j < nrt; j++)
+			listed |= strcmp(keys[i].name, rt[j]) == 0;
+		if (listed != config_key_is_runtime(&keys[i]))
+			fail_msg("%s: run-time flag is %d, expected %d", keys[i].name, config_key_is_runtime(&keys[i]),
+				 listed);
+		runtime += listed;
+	}
+	assert_int_equal(runtime, nrt); /* every listed name is a key */
+}
+
 static char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -682,6 +715,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_config_fixture_file_loads),
 		cmocka_unit_test(test_config_every_prefix_loads_or_fails_cleanly),
 		cmocka_unit_test(test_config_diff_lists_changed_keys_in_table_order),
+		cmocka_unit_test(test_config_runtime_keys_are_exactly_those_applied_while_running),
 		cmocka_unit_test(test_config_doc_file_matches_the_key_table),
 		cmocka_unit_test(test_config_table_rows_are_documented_and_defaults_load),
 	};
