@@ -98,6 +98,14 @@ struct hs_client {
 	struct hs_desc_entry *cache;
 };
 
+static struct hs_client_io io = { dirfetch_start_anon, clock_wall };
+
+void hs_client_set_io(const struct hs_client_io *set)
+{
+	io.fetch = set && set->fetch ? set->fetch : dirfetch_start_anon;
+	io.wall = set && set->wall ? set->wall : clock_wall;
+}
+
 static struct worker *hc_worker(const struct hs_client *hc) { return hc->sh->w; }
 static uint64_t hc_now(const struct hs_client *hc) { return worker_now_ns(hc_worker(hc)); }
 
@@ -435,7 +443,7 @@ static void fetch_done(void *arg, int status, uint8_t *body, size_t len, const c
 		return;
 	}
 	err = hs_desc_decode((const char *)body, len, cn->blinded, cn->subcred, cn->has_auth_key ? cn->auth_sk : NULL,
-			     clock_wall(), &d, &rev, &dwhy);
+			     io.wall(), &d, &rev, &dwhy);
 	free(body);
 	if (err != HS_DESC_OK) {
 		log_info("onion service %s...: descriptor from %s unusable: %s (%s)", cn->name,
@@ -474,7 +482,7 @@ static void conn_fetch_next(struct hs_conn *cn)
 		if (!f)
 			break;
 		f->conn = cn;
-		if (dirfetch_start_anon(hc_worker(cn->hc), t, path, HS_FETCH_MAX, HS_FETCH_TIMEOUT_NS, fetch_done, f) == 0) {
+		if (io.fetch(hc_worker(cn->hc), t, path, HS_FETCH_MAX, HS_FETCH_TIMEOUT_NS, fetch_done, f) == 0) {
 			cn->fetch = f;
 			return;
 		}

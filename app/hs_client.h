@@ -19,6 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "app/dirfetch.h"
 
 struct consensus;
 struct hop_target;
@@ -68,5 +71,21 @@ bool hs_client_intro_target(const struct hs_desc_intro *ip, struct hop_target *t
  * length (at most HS_CLIENT_LSPEC_MAX). */
 #define HS_CLIENT_LSPEC_MAX 80
 size_t hs_client_rend_link_specs(const struct hop_target *t, uint8_t out[HS_CLIENT_LSPEC_MAX]);
+
+/* --- Test seam ---------------------------------------------------------------- */
+
+/* How every shard's client asks an HSDir for a descriptor and reads the
+ * wall clock that the descriptor's certificates are checked against. The
+ * defaults are dirfetch_start_anon and clock_wall; a unit test
+ * (test/unit/test_hs_client_desc.c) serves altered real descriptors
+ * through fetch and sets the clock to their capture time. */
+struct hs_client_io {
+	int (*fetch)(struct worker *w, const struct relay_target *t, const char *path, size_t max_len,
+		     uint64_t timeout_ns, dirfetch_done_fn done, void *arg);
+	time_t (*wall)(void);
+};
+/* Use io (copied; a NULL member or io NULL: the default). Call before the
+ * workers start or while no onion connection exists (not thread-safe). */
+void hs_client_set_io(const struct hs_client_io *io);
 
 #endif

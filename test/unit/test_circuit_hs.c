@@ -132,7 +132,7 @@ static void service_send(struct fx *x, struct cell *cl, uint8_t cmd, uint16_t si
 	memset(cl, 0, sizeof(*cl));
 	cl->circ_id = x->c.circ_id;
 	cl->command = CELL_RELAY;
-	if (len)
+	if (len) /* body may be NULL for an empty message (memcpy must not get NULL) */
 		memcpy(cl->payload + RELAY_HEADER_LEN, body, len);
 	relay_header_write(cl->payload, cmd, sid, len, NULL);
 	hs_hop_seal_out(&x->service, cl->payload);
