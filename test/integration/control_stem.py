@@ -359,9 +359,9 @@ def wait_for(what, fn, timeout=20.0):
 
 def close_commands(a, c, http_port, circ_events, stream_events, lock):
     """stream-status, circuit-status, CLOSESTREAM and CLOSECIRCUIT while
-    slow downloads run (each would take minutes: 64 MB at 200 KB/s)."""
+    slow downloads run (each would take about a minute: 64 MB at 1 MB/s)."""
     def download(tag):
-        return subprocess.Popen(["curl", "-sS", "--fail", "--max-time", "120", "--limit-rate", "200K",
+        return subprocess.Popen(["curl", "-sS", "--fail", "--max-time", "150", "--limit-rate", "1M",
                                  "--socks5-hostname", "127.0.0.1:%d" % a.socks, "-o", "/dev/null",
                                  "%s/bytes/67108864?%s" % (a.url, tag)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -376,15 +376,16 @@ def close_commands(a, c, http_port, circ_events, stream_events, lock):
     def ended(proc, what):
         # The gateway ends an open stream's SOCKS connection after the bytes
         # it already queued are written (app/README.md), and the kernel
-        # buffers on loopback hold up to tcp_wmem's 4 MiB of them: at curl's
-        # 200 KB/s that alone is ~20 s, so 20 s was a coin toss under load.
+        # buffers on loopback hold up to tcp_wmem's 4 MiB of them plus curl's
+        # receive buffer: at 200 KB/s that took over 60 s once under load,
+        # hence curl's 1 MB/s and a 90 s bound.
         t0 = time.monotonic()
         try:
-            rc = proc.wait(timeout=60)
+            rc = proc.wait(timeout=90)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            fail("curl still downloading 60 s after %s" % what)
+            fail("curl still downloading 90 s after %s" % what)
         print("note: curl ended %.1f s after %s" % (time.monotonic() - t0, what))
         return rc
 
