@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/compiler.h"
+#include "net/runtime.h"
 #include "net/worker.h"
 
 #define LINE_MAX_ 4096
@@ -127,7 +128,11 @@ static void enqueue_locked(struct events_sub *s, const char *line, size_t len)
 		s->head = q;
 	s->tail = q;
 	s->queued++;
-	if (!s->kicked && worker_post(s->w, deliver_msg, (void *)(uintptr_t)s->id) == 0)
+	/* Not once the runtime stops: a message posted to a worker that is
+	 * finishing may land after its last look at its ring and be lost
+	 * (leaked). The queued lines are freed by events_unsubscribe. */
+	if (!s->kicked && !runtime_stopping(worker_runtime(s->w)) &&
+	    worker_post(s->w, deliver_msg, (void *)(uintptr_t)s->id) == 0)
 		s->kicked = true;
 }
 
