@@ -11,6 +11,7 @@
 
 #include "app/badrelays.h"
 #include "app/circmgr_int.h"
+#include "app/circpool.h"
 #include "app/hs_client.h"
 #include "app/events.h"
 #include "app/guardmgr.h"
@@ -443,9 +444,12 @@ static size_t stream_write_early(struct stream *st, const uint8_t *data, size_t 
 	return take;
 }
 
+static void ready_publish(struct shard *sh);
+
 /* Close oc: tell the relay (send_destroy) unless it told us, then fail or
- * retry its streams. */
-static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
+ * retry its streams. ctl_reason is the CIRC event's REASON (NULL: from
+ * how it died: TIMEOUT, REQUESTED or DESTROYED). */
+static void ocirc_close_reason(struct ocirc *oc, bool send_destroy, const char *why, const char *ctl_reason)
 {
 	struct shard *sh = oc->sh;
 	struct stream *st;
@@ -472,8 +476,10 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 	if (oc->purpose == OC_HS && oc->hs)
 		hs_client_circ_closed(oc, why); /* clears oc->hs */
 	publish_circ(oc, was_open ? EVENTS_CIRC_CLOSED : EVENTS_CIRC_FAILED,
-		     oc->timed_out ? "TIMEOUT" : send_destroy ? "REQUESTED" : "DESTROYED");
+		     ctl_reason ? ctl_reason : oc->timed_out ? "TIMEOUT" : send_destroy ? "REQUESTED" : "DESTROYED");
 	oc->state = OC_CLOSED;
+	if (oc->prebuilt && was_open)
+		ready_publish(sh);
 	timer_cancel(worker_timers(sh->w), &oc->build_timer);
 	if (oc->ch) {
 		if (send_destroy && oc->circ_id) {
@@ -500,6 +506,11 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		oc->dead = true;
 	else
 		ocirc_free(oc);
+}
+
+static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
+{
+	ocirc_close_reason(oc, send_destroy, why, NULL);
 }
 
 static void build_timed_out(struct timer *t, void *arg)
@@ -544,6 +555,8 @@ static void ocirc_opened(struct ocirc *oc)
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);
 	}
+	if (oc->prebuilt)
+		ready_publish(sh);
 	if (oc->purpose == OC_HS && oc->hs)
 		hs_client_circ_opened(oc);
 	else if (oc->purpose == OC_HSDIR && !oc->streams)
@@ -744,6 +757,48 @@ static void node_to_targets(const struct node *n, struct hop_target *h, struct r
 	}
 }
 
+/* The set-up every 3-hop circuit shares: the shard's hard cap
+ * (max_circuits), a new circuit of purpose holding the current directory,
+ * and *req for path purpose pp through the process's guard (guard-spec:
+ * every circuit enters through it) with the shard's failed relays. With
+ * strict_guard, "every guard is down" fails the launch (exit circuits do
+ * not go around the guards). Returns the circuit (not announced, not
+ * connecting) or NULL with *why (nothing left behind). */
+static struct ocirc *circ_prepare(struct shard *sh, enum ocirc_purpose purpose, enum path_purpose pp,
+				  bool strict_guard, struct path_request *req, const char **why)
+{
+	struct ocirc *oc;
+	uint8_t gid[20];
+
+	if (sh->ncircs >= sh->cfg.max_circuits) {
+		*why = "too many circuits on this shard";
+		return NULL;
+	}
+	oc = ocirc_new(sh, purpose);
+	if (!oc) {
+		*why = "out of memory";
+		return NULL;
+	}
+	if (!dir_acquire || !dir_acquire(&oc->dv)) {
+		ocirc_free(oc);
+		*why = "no usable directory yet (not bootstrapped)";
+		return NULL;
+	}
+	oc->has_dv = true;
+	memset(req, 0, sizeof(*req));
+	if (guardmgr_current(gid)) {
+		req->guard = nodelist_find(oc->dv.nl, gid);
+	} else if (strict_guard && guardmgr_all_down()) {
+		ocirc_free(oc);
+		*why = "every entry guard is unreachable";
+		return NULL;
+	}
+	req->purpose = pp;
+	req->now_ms = worker_now_ns(sh->w) / 1000000u;
+	req->bad = sh->bad;
+	return oc;
+}
+
 /* Launch an exit circuit for port (0: any) on sh: directory, guard, path
  * avoiding the exits excl (NULL: none) remembers.
  * Returns the circuit, connecting to its first hop, or NULL with *code
@@ -756,42 +811,13 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const str
 	struct ocirc *oc;
 	enum path_err pe;
 
-	if (sh->ncircs >= sh->cfg.max_circuits) {
-		*code = SOCKS5_GENERAL_FAILURE;
-		*why = "too many circuits on this shard";
-		return NULL;
-	}
-	oc = ocirc_new(sh, OC_EXIT);
+	oc = circ_prepare(sh, OC_EXIT, PATH_PURPOSE_EXIT, true, &req, why);
 	if (!oc) {
 		*code = SOCKS5_GENERAL_FAILURE;
-		*why = "out of memory";
 		return NULL;
 	}
-	if (!dir_acquire || !dir_acquire(&oc->dv)) {
-		ocirc_free(oc);
-		*code = SOCKS5_GENERAL_FAILURE;
-		*why = "no usable directory yet (not bootstrapped)";
-		return NULL;
-	}
-	oc->has_dv = true;
-	memset(&req, 0, sizeof(req));
-	{
-		/* guard-spec: every circuit enters through the process's guard. */
-		uint8_t gid[20];
-		if (guardmgr_current(gid))
-			req.guard = nodelist_find(oc->dv.nl, gid);
-		else if (guardmgr_all_down()) { /* not around the guards */
-			ocirc_free(oc);
-			*code = SOCKS5_GENERAL_FAILURE;
-			*why = "every entry guard is unreachable";
-			return NULL;
-		}
-	}
-	req.purpose = PATH_PURPOSE_EXIT;
 	req.port = port;
 	req.need_stable = path_port_needs_stable(req.port);
-	req.now_ms = worker_now_ns(sh->w) / 1000000u;
-	req.bad = sh->bad;
 	if (excl) {
 		req.exclude_exits = excl->excluded[0];
 		req.n_exclude_exits = excl->nexcluded;
@@ -832,31 +858,10 @@ struct ocirc *circmgr_launch_internal(struct shard *sh, const uint8_t *last_id,
 	struct ocirc *oc;
 	enum path_err pe;
 
-	if (sh->ncircs >= sh->cfg.max_circuits) {
-		*why = "too many circuits on this shard";
+	oc = circ_prepare(sh, OC_HS, PATH_PURPOSE_INTERNAL, false, &req, why);
+	if (!oc)
 		return NULL;
-	}
-	oc = ocirc_new(sh, OC_HS);
-	if (!oc) {
-		*why = "out of memory";
-		return NULL;
-	}
-	if (!dir_acquire || !dir_acquire(&oc->dv)) {
-		ocirc_free(oc);
-		*why = "no usable directory yet (not bootstrapped)";
-		return NULL;
-	}
-	oc->has_dv = true;
-	memset(&req, 0, sizeof(req));
-	{
-		uint8_t gid[20];
-		if (guardmgr_current(gid))
-			req.guard = nodelist_find(oc->dv.nl, gid);
-	}
-	req.purpose = PATH_PURPOSE_INTERNAL;
 	req.need_stable = true; /* path-spec 2.2: onion-service circuits are long-lived */
-	req.now_ms = worker_now_ns(sh->w) / 1000000u;
-	req.bad = sh->bad;
 	if (last_id) {
 		req.last = nodelist_find(oc->dv.nl, last_id);
 		if (!req.last && !last_target) {
@@ -946,35 +951,163 @@ static void circ_launch_for(struct shard *sh, struct stream *st)
 	ocirc_connect_first(oc);
 }
 
-/* CircuitPrebuild: keep CircuitPoolMinSize clean exit circuits (no
- * isolation key yet) open or building on this shard, for the port streams
- * asked for last, so a new stream rarely waits for a build. The first
- * stream that uses one gives it its isolation key. */
+/* --- the circuit pool (issue 6; the policy is app/circpool.h) ------------------ */
+
 #define PREBUILD_PERIOD_NS (1000000000ull)
+#define PREBUILD_LAUNCHES_MAX 2 /* a second: a failing network is not hammered */
 
-static void prebuild_tick(struct timer *t, void *arg)
+/* Whether oc will never take another stream: SIGNAL NEWNYM or a node-rule
+ * change since its launch (both bump the epoch), MaxCircuitDirtiness past
+ * its first stream, or marked unusable (an exit failed a stream on it, it
+ * is full). */
+static bool circ_is_retired(const struct shard *sh, const struct ocirc *oc)
 {
-	struct shard *sh = arg;
-	unsigned clean = 0, launched = 0;
+	return oc->unusable || oc->epoch != events_newnym_epoch() ||
+	       (oc->dirty_ns && worker_now_ns(sh->w) - oc->dirty_ns > sh->cfg.max_dirtiness_ns);
+}
 
-	if (sh->stopped || runtime_stopping(worker_runtime(sh->w)))
-		return; /* not re-armed: the worker is stopping */
-	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
-		if (oc->purpose == OC_EXIT && !oc->has_iso && !oc->unusable && oc->state != OC_CLOSED &&
-		    oc->epoch == events_newnym_epoch())
-			clean++;
-	/* At most two launches a second: a failing network is not hammered. */
-	while (clean + launched < sh->cfg.prebuild && launched < 2) {
+/* A pool circuit no stream has used, still able to take its first. */
+static bool circ_is_clean(const struct shard *sh, const struct ocirc *oc)
+{
+	return oc->purpose == OC_EXIT && oc->prebuilt && oc->state != OC_CLOSED && !circ_is_retired(sh, oc);
+}
+
+/* Store the open clean circuits for circmgr_ready_clean and the metrics
+ * gauges. Owner shard; called whenever a pool circuit opens, is taken or
+ * closes, and once a second. */
+static void ready_publish(struct shard *sh)
+{
+	uint64_t any = 0, reserved = 0;
+
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		if (oc->state != OC_OPEN || !circ_is_clean(sh, oc))
+			continue;
+		if (oc->has_iso)
+			reserved++;
+		else
+			any++;
+	}
+	/* Relaxed stores pair with circmgr_stats_read's and
+	 * circmgr_ready_clean's relaxed loads: a count, no data behind it. */
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_ready, any, memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_reserved, reserved, memory_order_relaxed);
+}
+
+/* Close the open exit circuits that will take no new stream and carry
+ * none, as tor's circuit_expire_old_circuits_clientside does (END_CIRC_
+ * REASON_FINISHED: CIRC CLOSED REASON=FINISHED). One with a stream
+ * attached or waiting stays until its last stream ends: never cut one. */
+static void pool_sweep(struct shard *sh)
+{
+	struct ocirc *next;
+
+	for (struct ocirc *oc = sh->circs; oc; oc = next) {
+		next = oc->next;
+		if (oc->purpose != OC_EXIT || oc->state != OC_OPEN || oc->streams || oc->waiting ||
+		    !circ_is_retired(sh, oc))
+			continue;
+		STAT_ADD(sh, circs_retired, 1);
+		ocirc_close_reason(oc, true, oc->epoch != events_newnym_epoch() ? "retired: new identity or node rules"
+					      : oc->unusable ? "retired: takes no new streams"
+					      : "retired: past MaxCircuitDirtiness", "FINISHED");
+	}
+}
+
+/* Describe oc for the planner: clean or carrying its key, and which
+ * predicted ports its exit allows. */
+static void pool_describe(const struct shard *sh, const struct ocirc *oc, struct circpool_circ *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->clean = oc->prebuilt;
+	c->has_key = oc->has_iso;
+	if (oc->has_iso)
+		c->key = oc->iso;
+	for (unsigned i = 0; i < sh->pool.nports; i++) {
+		uint16_t port = sh->pool.ports[i].port;
+
+		if (oc->exit_port == port || (oc->exit && node_allows_exit_port(oc->exit, port)))
+			c->port_mask |= 1u << i;
+	}
+}
+
+/* Ask the planner what the pool needs (CircuitPoolMinSize circuits any
+ * key may take, one reserved for each recent key without a usable
+ * circuit, the predicted ports covered; CircuitPoolMaxSize clean ones at
+ * most), close open clean circuits it does not keep, and launch up to
+ * PREBUILD_LAUNCHES_MAX of what it asks for. */
+static void pool_refill(struct shard *sh)
+{
+	struct circpool_launch out[PREBUILD_LAUNCHES_MAX];
+	struct circpool_circ *cv = calloc(sh->ncircs + 1, sizeof(*cv));
+	struct ocirc **who = calloc(sh->ncircs + 1, sizeof(*who));
+	size_t n = 0, nl;
+
+	if (!cv || !who) {
+		free(cv);
+		free(who);
+		log_warn("worker %u: out of memory planning the circuit pool", worker_id(sh->w));
+		return;
+	}
+	for (struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		if (oc->purpose != OC_EXIT || oc->state == OC_CLOSED || circ_is_retired(sh, oc) ||
+		    (!oc->prebuilt && !oc->has_iso))
+			continue;
+		pool_describe(sh, oc, &cv[n]);
+		who[n++] = oc;
+	}
+	nl = circpool_plan(&sh->pool, sh->cfg.prebuild, sh->cfg.pool_max, cv, n, out, PREBUILD_LAUNCHES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		/* Surplus: beyond CircuitPoolMaxSize (lowered), or demand that
+		 * aged out. A building one is left to open and go next tick. */
+		if (cv[i].clean && !cv[i].keep && who[i]->state == OC_OPEN) {
+			STAT_ADD(sh, circs_retired, 1);
+			ocirc_close_reason(who[i], true, "surplus clean circuit", "FINISHED");
+		}
+	}
+	for (size_t i = 0; i < nl; i++) {
 		enum socks5_reply code;
 		const char *why;
-		struct ocirc *oc = circ_launch_exit(sh, sh->predicted_port, NULL, &code, &why);
+		struct ocirc *oc = circ_launch_exit(sh, out[i].port, NULL, &code, &why);
 
 		if (!oc)
 			break;
-		launched++;
+		oc->prebuilt = true;
+		if (out[i].has_key) {
+			oc->has_iso = true; /* only that key's streams may take it */
+			oc->iso = out[i].key;
+		}
 		ocirc_connect_first(oc);
 	}
+	free(cv);
+	free(who);
+}
+
+/* The pool's tick: retire, forget old demand, refill. */
+static void prebuild_tick(struct timer *t, void *arg)
+{
+	struct shard *sh = arg;
+
+	if (sh->stopped || runtime_stopping(worker_runtime(sh->w)))
+		return; /* not re-armed: the worker is stopping */
+	pool_sweep(sh);
+	circpool_expire(&sh->pool, worker_now_ns(sh->w));
+	pool_refill(sh);
+	ready_publish(sh);
 	timer_arm(worker_timers(sh->w), t, worker_now_ns(sh->w) + PREBUILD_PERIOD_NS);
+}
+
+/* Armed when a retired circuit's last stream ends: close it now rather
+ * than at the next tick (not from stream_detach itself, whose callers may
+ * still look at the circuit). */
+static void retire_tick(struct timer *t, void *arg)
+{
+	struct shard *sh = arg;
+
+	(void)t;
+	if (sh->stopped)
+		return;
+	pool_sweep(sh);
+	ready_publish(sh);
 }
 
 /* --- events --------------------------------------------------------------------- */
@@ -998,6 +1131,11 @@ static void stream_detach(struct ocirc *oc, struct stream *st)
 	if (!oc->streams && !oc->waiting && oc->state == OC_OPEN &&
 	    (oc->purpose == OC_HSDIR || (oc->purpose == OC_HS && oc->c.hs_joined && oc->unusable)))
 		ocirc_close(oc, true, oc->purpose == OC_HSDIR ? "descriptor fetch done" : "rendezvous circuit retired");
+	/* An exit circuit that takes no new streams goes with its last one
+	 * (tor: circuit_expire_old_circuits_clientside). */
+	else if (oc->purpose == OC_EXIT && !oc->streams && !oc->waiting && oc->state == OC_OPEN &&
+		 circ_is_retired(oc->sh, oc))
+		timer_arm(worker_timers(oc->sh->w), &oc->sh->retire_timer, worker_now_ns(oc->sh->w));
 }
 
 static void stream_end_to_session(struct stream *st, enum socks5_reply code, const char *why)
@@ -1198,6 +1336,10 @@ static void stream_attach(struct ocirc *oc, struct stream *st)
 	stream_link(&oc->streams, st);
 	if (!oc->dirty_ns)
 		oc->dirty_ns = worker_now_ns(oc->sh->w);
+	if (oc->prebuilt) {
+		oc->prebuilt = false; /* taken: no longer the pool's */
+		ready_publish(oc->sh);
+	}
 	/* The isolation key's first bytes let tests and operators see which
 	 * streams share a circuit without logging destinations. */
 	log_info("stream %u (isolation %02x%02x%02x%02x) attached to circuit %08x", sid, st->t.iso.digest[0],
@@ -1264,6 +1406,7 @@ static void stream_place(struct shard *sh, struct stream *st)
 		if (oc->state == OC_OPEN) {
 			stream_attach(oc, st);
 		} else {
+			oc->prebuilt = false; /* taken while building */
 			st->oc = oc;
 			stream_link(&oc->waiting, st);
 		}
@@ -1429,8 +1572,9 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	timer_init(&st->timer, stream_tick, st);
 	stream_arm(st, st->retry.deadline_ns);
 	publish_stream(st, EVENTS_STREAM_NEW, NULL);
-	if (target->kind == STREAM_CONNECT && !st->onion)
-		sh->predicted_port = target->port;
+	if (!st->onion) /* the pool's demand: predicted ports and recent keys */
+		circpool_note(&sh->pool, target->kind == STREAM_CONNECT ? target->port : 0, &target->iso,
+			      worker_now_ns(w));
 	queue_for_placement(sh, st);
 	return st;
 }
@@ -1560,6 +1704,7 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->chan_max_idle_ns = (uint64_t)cfg->channel_pool_max_idle * 1000000000ull;
 	out->chan_max_lifetime_ns = (uint64_t)cfg->channel_pool_max_lifetime * 1000000000ull;
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
+	out->pool_max = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_max_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
 	if (cfg->client_onion_auth_dir)
 		snprintf(out->onion_auth_dir, sizeof(out->onion_auth_dir), "%s", cfg->client_onion_auth_dir);
@@ -1629,13 +1774,14 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	events_newnym_set_supported();
 	for (unsigned i = 0; i < OUT_CAP; i++)
 		sh->outp[i] = &sh->out[i];
-	sh->predicted_port = 80; /* tor predicts port 80 before any stream */
+	circpool_init(&sh->pool, 0); /* no demand yet: port 80, as tor predicts */
 	sh->bad = badrelays_new(10ull * 60 * 1000); /* a failure weighs half after 10 minutes */
 	sh->hs = hs_client_new(sh);
 	timer_init(&sh->prebuild_timer, prebuild_tick, sh);
+	timer_init(&sh->retire_timer, retire_tick, sh);
 	timer_init(&sh->pending_timer, place_pending, sh);
-	if (cfg->prebuild)
-		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w) + PREBUILD_PERIOD_NS);
+	/* Always ticking: even with CircuitPrebuild 0 it retires circuits. */
+	timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w) + PREBUILD_PERIOD_NS);
 	timer_init(&sh->summary_timer, summary_tick, sh);
 	if (timer_arm(worker_timers(w), &sh->summary_timer, worker_now_ns(w) + SUMMARY_PERIOD_NS) < 0)
 		log_warn("worker %u: no metrics summary timer", worker_id(w));
@@ -1655,9 +1801,9 @@ void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg)
 	sh->cfg.build_timeout_ns = build_timeout_ns;
 	if (chanpool_reconfigure(sh->chans, cfg->chan_max_idle_ns, cfg->chan_max_lifetime_ns) < 0)
 		log_warn("worker %u: channel pool sweep not re-armed after a configuration change", worker_id(w));
-	/* A raised pool size is acted on at once, not after the next period. */
-	if (cfg->prebuild)
-		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w));
+	/* A changed pool size is acted on at once, not after the next
+	 * period: launches for a raised one, closes for a lowered one. */
+	timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w));
 }
 
 void circmgr_stop(struct worker *w)
@@ -1687,6 +1833,7 @@ void circmgr_stop(struct worker *w)
 		ocirc_close(sh->circs, false, "shutting down");
 	timer_cancel(worker_timers(w), &sh->summary_timer);
 	timer_cancel(worker_timers(w), &sh->prebuild_timer);
+	timer_cancel(worker_timers(w), &sh->retire_timer);
 	chanpool_free(sh->chans);
 	sh->chans = NULL;
 	badrelays_free(sh->bad);
@@ -1722,6 +1869,19 @@ void circmgr_stats_read(struct worker *w, struct circmgr_stats *out)
 		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
 }
 
+unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind)
+{
+	struct shard *sh = shard_of(w);
+	const _Atomic uint64_t *src;
+
+	if (!sh)
+		return 0;
+	src = (const _Atomic uint64_t *)(kind == CIRCMGR_READY_RESERVED ? &sh->stats.circs_reserved
+									   : &sh->stats.circs_ready);
+	/* Relaxed: pairs with ready_publish's relaxed store (a count only). */
+	return (unsigned)atomic_load_explicit(src, memory_order_relaxed);
+}
+
 void circmgr_summary_read(struct worker *w, struct circmgr_summary *out)
 {
 	struct shard *sh = shard_of(w);
@@ -1747,7 +1907,10 @@ void circmgr_dump(struct worker *w)
 		log_notice("circuit %08x: %s, %u hops, state %d, %s", oc->circ_id,
 			   oc->purpose == OC_DIR ? "dir" : oc->purpose == OC_EXIT ? "exit"
 			   : oc->ctl_purpose ? oc->ctl_purpose : "onion service", oc->nhops, oc->state,
-			   oc->unusable ? "no new streams" : "usable");
+			   oc->purpose == OC_EXIT && circ_is_retired(sh, oc) ? "no new streams"
+			   : oc->unusable ? "no new streams"
+			   : circ_is_clean(sh, oc) ? (oc->has_iso ? "clean, reserved for a key" : "clean")
+			   : "usable");
 }
 
 /* --- the control port (control-spec 3.9, 3.16, 3.17) ------------------------------- */

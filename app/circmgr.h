@@ -47,8 +47,12 @@ struct circmgr_config {
 	uint64_t build_timeout_ns;   /* until app/cbt learns better: 60 s */
 	uint64_t chan_max_idle_ns;   /* ChannelPoolMaxIdle */
 	uint64_t chan_max_lifetime_ns; /* ChannelPoolMaxLifetime */
-	unsigned prebuild;           /* ready clean exit circuits to keep (CircuitPoolMinSize; 0 = off) */
-	unsigned max_circuits;       /* per shard, CircuitPoolMaxSize * 64 as a safety cap */
+	unsigned prebuild;           /* ready clean exit circuits any key may take
+				      * (CircuitPoolMinSize; 0 with CircuitPrebuild 0) */
+	unsigned pool_max;           /* clean (prebuilt, unused) circuits at most
+				      * (CircuitPoolMaxSize; 0 with CircuitPrebuild 0) */
+	unsigned max_circuits;       /* hard cap on all circuits of a shard, streams'
+				      * included: CircuitPoolMaxSize * 64, at least 64 */
 	char onion_auth_dir[512];    /* ClientOnionAuthDir ("": none), read when an onion
 				      * connection starts */
 };
@@ -67,6 +71,9 @@ struct circmgr_stats {
 	uint64_t streams_retried;
 	uint64_t streams_open;    /* gauge */
 	uint64_t optimistic_bytes; /* client bytes sent after BEGIN, before CONNECTED */
+	uint64_t circs_ready;     /* gauge: open clean circuits any key may take */
+	uint64_t circs_reserved;  /* gauge: open clean circuits kept for a recent key */
+	uint64_t circs_retired;   /* closed after their last stream (dirty, NEWNYM, rules) or as surplus */
 	uint64_t cells_in;
 	uint64_t cells_out;
 	uint64_t build_ms_sum;
@@ -78,16 +85,26 @@ extern const double circmgr_build_bounds_ms[12];
 int circmgr_start(struct worker *w, const struct circmgr_config *cfg);
 /* Put cfg (borrowed) in force on this shard (SIGHUP/SETCONF; owner shard
  * only). MaxCircuitDirtiness applies to every circuit, open ones included,
- * at its next stream; a raised CircuitPoolMinSize is acted on at once (at
- * most two launches a second); lowered pool sizes or CircuitPrebuild 0 build
- * no more, but close nothing: clean circuits stay until a stream uses them
- * or they die. The channel keys go to chanpool_reconfigure. */
+ * at its next stream (and one past it with no stream left closes); a raised
+ * CircuitPoolMinSize is acted on at once (at most two launches a second);
+ * a lowered CircuitPoolMaxSize or CircuitPrebuild 0 closes the clean
+ * circuits beyond the new bound at once (never one carrying a stream).
+ * The channel keys go to chanpool_reconfigure. */
 void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg);
 /* Close every circuit and channel (on the worker, as it stops); the
  * counters stay readable until circmgr_free (after the workers joined). */
 void circmgr_stop(struct worker *w);
 void circmgr_free(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
+
+/* How many ready clean circuits (open, prebuilt, never used) the shard of
+ * w has of kind: CIRCMGR_READY_ANY, which any stream may take, or
+ * CIRCMGR_READY_RESERVED, which the pool keeps for an isolation key that
+ * asked recently. Any thread (e.g. cross-shard rebalancing): a relaxed
+ * load of the count the owner stores whenever a pool circuit opens, is
+ * taken or closes, so it may be a moment old; 0 before circmgr_start. */
+enum circmgr_ready_kind { CIRCMGR_READY_ANY, CIRCMGR_READY_RESERVED };
+unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind);
 
 /* What only the owner shard may read (its channel pool's plain counters,
  * each open circuit's congestion state), copied once a second by a

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "app/circmgr.h"
+#include "app/circpool.h"
 #include "app/path.h"
 #include "app/stream.h"
 #include "app/stream_retry.h"
@@ -77,6 +78,7 @@ struct ocirc {
 	bool has_iso;
 	struct isolation_key iso;
 	bool unusable;             /* no new streams (dirty, or an exit failed one) */
+	bool prebuilt;             /* launched by the pool and not used yet (clean) */
 	uint16_t exit_port;        /* the port the exit was chosen for (0: any) */
 	const struct node *exit;   /* in dv: the exit's policy decides other ports */
 	uint64_t launched_ns, opened_ns, dirty_ns;
@@ -101,13 +103,14 @@ struct ocirc {
 struct shard {
 	struct worker *w;
 	bool stopped;
-	uint16_t predicted_port;   /* the port streams asked for last (prebuilt circuits) */
+	struct circpool pool;      /* recent demand: what to prebuild (app/circpool.h) */
 	struct badrelays *bad;     /* relays that failed our extends lately (path-spec: avoid a while) */
 	uint64_t path_warned_ns;   /* last "cannot choose a path" notice */
 	struct stream *pending;    /* opened, waiting for place_pending */
 	struct stream *backoff;    /* ST_BACKOFF: waiting to try again */
 	struct timer pending_timer;
-	struct timer prebuild_timer;
+	struct timer prebuild_timer; /* the pool's 1 s tick: plan, launch, sweep */
+	struct timer retire_timer;   /* soon after a retired circuit's last stream ended */
 	struct hs_client *hs;      /* onion-service client state (app/hs_client.h) */
 	struct circmgr_config cfg;
 	struct chanpool *chans;

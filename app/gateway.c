@@ -299,6 +299,13 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_circuits_failed_total", METRICS_COUNTER,
 		  "Circuits that closed before opening (failed or timed out).", cs, circs_failed);
 	SHARD_U64("onionring_circuits", METRICS_GAUGE, "Open circuits.", cs, circs_open);
+	SHARD_U64("onionring_circuits_ready", METRICS_GAUGE,
+		  "Open clean (prebuilt, unused) circuits any stream may take.", cs, circs_ready);
+	SHARD_U64("onionring_circuits_reserved", METRICS_GAUGE,
+		  "Open clean circuits the pool keeps for an isolation key seen recently.", cs, circs_reserved);
+	SHARD_U64("onionring_circuits_retired_total", METRICS_COUNTER,
+		  "Circuits closed once they could take no new stream and carried none, or as pool surplus.", cs,
+		  circs_retired);
 	collect_build_times(b, cs, n);
 	SHARD_U64("onionring_streams_opened_total", METRICS_COUNTER, "Streams the exit connected.", cs, streams_opened);
 	SHARD_U64("onionring_streams_failed_total", METRICS_COUNTER, "Streams that ended before connecting.", cs,
