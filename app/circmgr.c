@@ -555,6 +555,10 @@ static void ocirc_opened(struct ocirc *oc)
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);
 	}
+	/* Launched for streams that all left while it was building: a clean
+	 * circuit for their key now, the pool's to keep or close. */
+	if (oc->purpose == OC_EXIT && !oc->streams && !oc->dirty_ns)
+		oc->prebuilt = true;
 	if (oc->prebuilt)
 		ready_publish(sh);
 	if (oc->purpose == OC_HS && oc->hs)
