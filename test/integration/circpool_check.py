@@ -232,6 +232,8 @@ def pool_bound(g, tmp, conf, pid):
         len(g.exit_circuits()), time.monotonic() - t0, g.metric("onionring_circuits_retired_total")))
     time.sleep(3)
     check(len(g.exit_circuits()) <= 1, "and it stays so")
+    clean = g.metric("onionring_circuits_ready") + g.metric("onionring_circuits_reserved")
+    check(clean <= 1, "the clean-circuit gauges dropped to %d" % clean)
 
 
 def main():
