@@ -5,8 +5,9 @@
  * one proto/ call), and retries streams on another circuit when an exit
  * fails them the way tor does.
  *
- * Every function: owner shard only, except circmgr_set_directory and the
- * stats reader. Not for choosing paths (path.c), the link handshake
+ * Every function: owner shard only, except circmgr_set_directory, the
+ * stats and summary readers and circmgr_ready_clean. The prebuild policy
+ * (which clean circuits to keep) is app/circpool.h. Not for choosing paths (path.c), the link handshake
  * (net/channel.c) or per-cell protocol rules (proto/circuit.c). */
 #ifndef ONIONRING_APP_CIRCMGR_H
 #define ONIONRING_APP_CIRCMGR_H
