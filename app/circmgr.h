@@ -103,7 +103,9 @@ void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
  * CIRCMGR_READY_RESERVED, which the pool keeps for an isolation key that
  * asked recently. Any thread (e.g. cross-shard rebalancing): a relaxed
  * load of the count the owner stores whenever a pool circuit opens, is
- * taken or closes, so it may be a moment old; 0 before circmgr_start. */
+ * taken or closes, so it may be a moment old; 0 before circmgr_start.
+ * Like circmgr_stats_read, not after circmgr_free (app/README: the known
+ * race with a stopping runtime). */
 enum circmgr_ready_kind { CIRCMGR_READY_ANY, CIRCMGR_READY_RESERVED };
 unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind);
 
