@@ -200,6 +200,55 @@ static void flush_ctrl(struct ocirc *oc)
 	}
 }
 
+/* --- supply and demand (circmgr.h "Rebalancing") ---------------------------------- */
+
+static bool circ_is_ready_clean(const struct ocirc *oc)
+{
+	return oc->purpose == OC_EXIT && oc->state == OC_OPEN && !oc->has_iso && !oc->unusable &&
+	       oc->epoch == events_newnym_epoch();
+}
+
+/* Count this shard's ready clean exit circuits and the streams waiting
+ * for a circuit (queued, backing off, or on a circuit still building) and
+ * publish them for other threads. Walks the shard's circuits: called when
+ * either figure changed (a clean circuit opened, was taken or closed, a
+ * stream started to wait) and from the 1 s summary tick. Owner shard. */
+static void publish_supply(struct shard *sh)
+{
+	uint64_t ready = 0, waiting = 0;
+
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		if (circ_is_ready_clean(oc))
+			ready++;
+		else if (oc->state != OC_OPEN && oc->state != OC_CLOSED)
+			for (const struct stream *st = oc->waiting; st; st = st->next)
+				waiting += !st->is_dir;
+	}
+	for (const struct stream *st = sh->pending; st; st = st->next)
+		waiting += !st->is_dir;
+	for (const struct stream *st = sh->backoff; st; st = st->next)
+		waiting++;
+	/* Relaxed stores pair with circmgr_ready_clean / circmgr_waiting. */
+	atomic_store_explicit(&sh->ready_clean, ready, memory_order_relaxed);
+	atomic_store_explicit(&sh->waiting, waiting, memory_order_relaxed);
+}
+
+/* True when another shard of the runtime has a ready clean circuit that no
+ * hand-off has claimed yet. Owner shard. */
+static bool ready_elsewhere(const struct shard *sh)
+{
+	struct runtime *rt = worker_runtime(sh->w);
+	unsigned n = runtime_nworkers(rt);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = runtime_worker(rt, i);
+
+		if (w != sh->w && circmgr_available(w) > 0)
+			return true;
+	}
+	return false;
+}
+
 /* --- circuit lifecycle --------------------------------------------------------- */
 
 static void circ_launch_for(struct shard *sh, struct stream *st);
@@ -233,8 +282,19 @@ static void ocirc_free(struct ocirc *oc)
 static void stream_place(struct shard *sh, struct stream *st);
 static void stream_detach(struct ocirc *oc, struct stream *st);
 
+/* Give back the claim a stream handed here holds (circmgr_claim_ready). */
+static void stream_drop_claim(struct stream *st)
+{
+	if (!st->holds_claim)
+		return;
+	st->holds_claim = false;
+	/* Relaxed: pairs with circmgr_claim_ready's CAS; a count, no data. */
+	atomic_fetch_sub_explicit(&st->sh->claimed, 1, memory_order_relaxed);
+}
+
 static void stream_free(struct stream *st)
 {
+	stream_drop_claim(st);
 	timer_cancel(worker_timers(st->sh->w), &st->timer);
 	free(st->early);
 	free(st);
@@ -496,6 +556,8 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 		stream_unlink(&oc->waiting, st);
 		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, why);
 	}
+	if (was_open && oc->purpose == OC_EXIT && !oc->has_iso)
+		publish_supply(sh); /* a ready clean circuit went away */
 	if (oc->busy)
 		oc->dead = true;
 	else
@@ -544,6 +606,8 @@ static void ocirc_opened(struct ocirc *oc)
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);
 	}
+	if (oc->purpose == OC_EXIT)
+		publish_supply(sh);
 	if (oc->purpose == OC_HS && oc->hs)
 		hs_client_circ_opened(oc);
 	else if (oc->purpose == OC_HSDIR && !oc->streams)
@@ -956,15 +1020,23 @@ static void prebuild_tick(struct timer *t, void *arg)
 {
 	struct shard *sh = arg;
 	unsigned clean = 0, launched = 0;
+	/* The coordinator's quota move (circmgr_set_prebuild_boost): relaxed,
+	 * pairs with its store; a target, no data. */
+	int64_t target = (int64_t)sh->cfg.prebuild + atomic_load_explicit(&sh->prebuild_boost, memory_order_relaxed);
 
 	if (sh->stopped || runtime_stopping(worker_runtime(sh->w)))
 		return; /* not re-armed: the worker is stopping */
+	if (target < 0)
+		target = 0;
+	if (target > (int64_t)sh->cfg.max_circuits)
+		target = sh->cfg.max_circuits;
+	publish_supply(sh);
 	for (struct ocirc *oc = sh->circs; oc; oc = oc->next)
 		if (oc->purpose == OC_EXIT && !oc->has_iso && !oc->unusable && oc->state != OC_CLOSED &&
 		    oc->epoch == events_newnym_epoch())
 			clean++;
 	/* At most two launches a second: a failing network is not hammered. */
-	while (clean + launched < sh->cfg.prebuild && launched < 2) {
+	while (clean + launched < (unsigned)target && launched < 2) {
 		enum socks5_reply code;
 		const char *why;
 		struct ocirc *oc = circ_launch_exit(sh, sh->predicted_port, NULL, &code, &why);
@@ -1234,18 +1306,48 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 	return true;
 }
 
+/* st found no open circuit here and would wait for a build. On its first
+ * placement, when another shard has a ready clean circuit, offer its
+ * session the move (stream_events.on_would_wait); count the wait
+ * otherwise. Return true when st is gone (moved). Owner shard. */
+static bool stream_moved_away(struct shard *sh, struct stream *st, bool first)
+{
+	bool elsewhere;
+
+	if (!first)
+		return false; /* a retry: not a new stream */
+	elsewhere = ready_elsewhere(sh);
+	if (elsewhere && st->ev->on_would_wait && st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+		/* The session is on its way to another shard, where it opens a
+		 * new stream (a NEW event with a new id). */
+		publish_stream(st, EVENTS_STREAM_DETACHED, "MISC");
+		stream_free(st);
+		return true;
+	}
+	STAT_ADD(sh, streams_waited_build, 1);
+	if (elsewhere) {
+		STAT_ADD(sh, streams_waited_ready_elsewhere, 1);
+		log_info("stream %llu waits for a circuit build while another shard has a ready circuit",
+			 (unsigned long long)st->gid);
+	}
+	return false;
+}
+
 /* Put st on a circuit: one already carrying its key, an open clean
  * (prebuilt) one, one still building, or a new one. May end st (through
  * on_end) when nothing can carry it: never call it from stream_open. */
 static void stream_place(struct shard *sh, struct stream *st)
 {
 	struct ocirc *oc, *building = NULL, *clean = NULL;
+	bool first = !st->placed;
 
+	st->placed = true;
 	for (oc = sh->circs; oc; oc = oc->next) {
 		if (!circ_usable_for(sh, oc, st))
 			continue;
 		if (oc->state == OC_OPEN && oc->has_iso) {
 			stream_retry_attempt(&st->retry);
+			stream_drop_claim(st); /* before: stream_attach may end st */
 			stream_attach(oc, st);
 			return;
 		}
@@ -1254,22 +1356,33 @@ static void stream_place(struct shard *sh, struct stream *st)
 		else if (oc->state != OC_OPEN && !building)
 			building = oc;
 	}
+	if (!clean && stream_moved_away(sh, st, first))
+		return;
 	if (clean || building) {
+		bool took_clean = clean && !clean->has_iso;
+
 		oc = clean ? clean : building;
 		if (!oc->has_iso) {
 			oc->has_iso = true; /* the stream's key now owns this circuit */
 			oc->iso = st->t.iso;
 		}
 		stream_retry_attempt(&st->retry);
-		if (oc->state == OC_OPEN) {
-			stream_attach(oc, st);
-		} else {
+		if (oc->state != OC_OPEN) {
 			st->oc = oc;
 			stream_link(&oc->waiting, st);
 		}
+		if (took_clean || !clean || st->holds_claim)
+			publish_supply(sh);
+		/* After the publish (the claimed circuit no longer counts as
+		 * ready), before stream_attach, which may end st. */
+		stream_drop_claim(st);
+		if (oc->state == OC_OPEN)
+			stream_attach(oc, st);
 		return;
 	}
-	circ_launch_for(sh, st);
+	stream_drop_claim(st);
+	circ_launch_for(sh, st); /* may end st */
+	publish_supply(sh);
 }
 
 /* Give the first hop of the directory circuit oc the ntor onion key the
@@ -1424,6 +1537,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
 	st->onion = target->dest.type == SOCKS_ADDR_HOSTNAME &&
 		    onion_addr_is_onion(target->dest.host, target->dest.host_len);
+	st->holds_claim = target->handed_in;
 	stream_retry_init(&st->retry, target->deadline_ns ? target->deadline_ns
 							  : worker_now_ns(w) + STREAM_DEFAULT_TIMEOUT_NS);
 	timer_init(&st->timer, stream_tick, st);
@@ -1578,6 +1692,7 @@ static void summary_tick(struct timer *t, void *arg)
 	_Atomic uint64_t *dst = (_Atomic uint64_t *)&sh->summary;
 	const uint64_t *src = (const uint64_t *)&s;
 
+	publish_supply(sh); /* also catches streams that went away while waiting */
 	s.chans = chanpool_size(sh->chans);
 	s.chan = *chanpool_stats(sh->chans);
 	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
@@ -1910,4 +2025,82 @@ const struct chanpool *circmgr_chanpool(struct worker *w)
 	struct shard *sh = shard_of(w);
 
 	return sh ? sh->chans : NULL;
+}
+
+/* --- rebalancing (any thread) --------------------------------------------------- */
+
+/* Another thread may ask before the shard's manager exists (NULL) or after
+ * it stopped: no supply then. The shard itself stays until circmgr_free,
+ * after every thread joined (the same reasoning as circmgr_stats_read). */
+uint64_t circmgr_ready_clean(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with publish_supply's store; a count, no data. */
+	return sh ? atomic_load_explicit(&sh->ready_clean, memory_order_relaxed) : 0;
+}
+
+uint64_t circmgr_waiting(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with publish_supply's store. */
+	return sh ? atomic_load_explicit(&sh->waiting, memory_order_relaxed) : 0;
+}
+
+uint64_t circmgr_available(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+	uint64_t ready, claimed;
+
+	if (!sh || sh->stopped)
+		return 0;
+	/* Relaxed: pair with publish_supply's store and the claim CAS. */
+	ready = atomic_load_explicit(&sh->ready_clean, memory_order_relaxed);
+	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
+	return ready > claimed ? ready - claimed : 0;
+}
+
+bool circmgr_claim_ready(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+	uint64_t claimed;
+
+	if (!sh || sh->stopped)
+		return false;
+	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
+	do {
+		/* Relaxed: a count that only steers where sessions go; the
+		 * session itself travels with conn_handoff's own ordering. */
+		if (atomic_load_explicit(&sh->ready_clean, memory_order_relaxed) <= claimed)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&sh->claimed, &claimed, claimed + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	return true;
+}
+
+void circmgr_release_claim(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with circmgr_claim_ready's CAS. */
+	if (sh)
+		atomic_fetch_sub_explicit(&sh->claimed, 1, memory_order_relaxed);
+}
+
+void circmgr_set_prebuild_boost(struct worker *w, int64_t delta)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with prebuild_tick's load. */
+	if (sh)
+		atomic_store_explicit(&sh->prebuild_boost, delta, memory_order_relaxed);
+}
+
+int64_t circmgr_prebuild_boost(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with circmgr_set_prebuild_boost's store. */
+	return sh ? atomic_load_explicit(&sh->prebuild_boost, memory_order_relaxed) : 0;
 }
