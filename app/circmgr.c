@@ -1807,6 +1807,9 @@ void circmgr_stop(struct worker *w)
 	badrelays_free(sh->bad);
 	sh->bad = NULL;
 	relay_pad_rng_clear(&sh->rng);
+	/* Nothing to hand sessions to any more (relaxed, as publish_supply). */
+	atomic_store_explicit(&sh->ready_clean, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->waiting, 0, memory_order_relaxed);
 	/* The shard itself stays until circmgr_free: metrics scrapes on other
 	 * workers may still read its counters while this runtime stops. */
 }
@@ -2053,7 +2056,9 @@ uint64_t circmgr_available(struct worker *w)
 	struct shard *sh = shard_of(w);
 	uint64_t ready, claimed;
 
-	if (!sh || sh->stopped)
+	/* Not sh->stopped: the owner writes it plainly. A stopped shard's
+	 * hand-offs fail (-ESRCH) and give their claim back. */
+	if (!sh)
 		return 0;
 	/* Relaxed: pair with publish_supply's store and the claim CAS. */
 	ready = atomic_load_explicit(&sh->ready_clean, memory_order_relaxed);
@@ -2066,7 +2071,7 @@ bool circmgr_claim_ready(struct worker *w)
 	struct shard *sh = shard_of(w);
 	uint64_t claimed;
 
-	if (!sh || sh->stopped)
+	if (!sh)
 		return false;
 	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
 	do {
