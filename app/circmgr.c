@@ -209,7 +209,7 @@ static bool circ_is_ready_clean(const struct ocirc *oc)
 }
 
 /* Count this shard's ready clean exit circuits and the streams waiting
- * for a circuit (queued, backing off, or on a circuit still building) and
+ * for a circuit (backing off, or on a circuit still building) and
  * publish them for other threads. Walks the shard's circuits: called when
  * either figure changed (a clean circuit opened, was taken or closed, a
  * stream started to wait) and from the 1 s summary tick. Owner shard. */
@@ -224,8 +224,8 @@ static void publish_supply(struct shard *sh)
 			for (const struct stream *st = oc->waiting; st; st = st->next)
 				waiting += !st->is_dir;
 	}
-	for (const struct stream *st = sh->pending; st; st = st->next)
-		waiting += !st->is_dir;
+	/* Not sh->pending: those are placed at the end of this loop iteration,
+	 * and counting them would make a burst of N placements cost N^2. */
 	for (const struct stream *st = sh->backoff; st; st = st->next)
 		waiting++;
 	/* Relaxed stores pair with circmgr_ready_clean / circmgr_waiting. */
@@ -2028,6 +2028,44 @@ const struct chanpool *circmgr_chanpool(struct worker *w)
 	struct shard *sh = shard_of(w);
 
 	return sh ? sh->chans : NULL;
+}
+
+/* --- rebalancing ------------------------------------------------------------------ */
+
+void circmgr_offer_waiting(struct worker *w, void *arg)
+{
+	struct shard *sh = shard_of(w);
+
+	(void)arg;
+	if (!sh || sh->stopped)
+		return;
+	for (struct ocirc *oc = sh->circs, *onext; oc; oc = onext) {
+		onext = oc->next;
+		if (oc->purpose != OC_EXIT || oc->state == OC_OPEN || oc->state == OC_CLOSED)
+			continue;
+		for (struct stream *st = oc->waiting, *snext; st; st = snext) {
+			snext = st->next;
+			if (!ready_elsewhere(sh))
+				goto done;
+			if (st->retry.failures || !st->ev->on_would_wait)
+				continue; /* a retry: not a new stream */
+			stream_unlink(&oc->waiting, st);
+			st->oc = NULL;
+			if (!st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+				st->oc = oc;
+				stream_link(&oc->waiting, st); /* at the head: not met again */
+				continue;
+			}
+			publish_stream(st, EVENTS_STREAM_DETACHED, "MISC");
+			stream_free(st);
+		}
+		/* Launched for a stream that left before it used it: it carried
+		 * nothing, so it is a clean circuit like a prebuilt one. */
+		if (!oc->waiting && !oc->streams && oc->has_iso && !oc->dirty_ns)
+			oc->has_iso = false;
+	}
+done:
+	publish_supply(sh);
 }
 
 /* --- rebalancing (any thread) --------------------------------------------------- */

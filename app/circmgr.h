@@ -151,6 +151,13 @@ void circmgr_release_claim(struct worker *w);
 void circmgr_set_prebuild_boost(struct worker *w, int64_t delta);
 int64_t circmgr_prebuild_boost(struct worker *w);
 
+/* A worker_msg_fn (post it to w; it runs on w, arg unused): offer each
+ * stream waiting on w for a circuit build, still on its first attempt, to
+ * move while another shard has an unclaimed ready clean circuit
+ * (stream_events.on_would_wait). A circuit launched for streams that all
+ * left becomes a clean one. The coordinator posts it to starved shards. */
+void circmgr_offer_waiting(struct worker *w, void *arg);
+
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);
 

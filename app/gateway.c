@@ -428,7 +428,9 @@ static void control_tick(struct gateway *g);
  * (at least CircuitPoolMinSize unclaimed ready circuits) and nobody
  * waiting build less, by the raises' sum spread over them, never below
  * one circuit: the total the gateway keeps ready stays about the same.
- * Waiting sessions themselves move at stream placement (app/socks.c).
+ * Sessions move at stream placement (app/socks.c); those already waiting
+ * on a starved shard are offered the move when another shard has ready
+ * circuits (circmgr_offer_waiting).
  * Coordinator only. */
 static void coord_rebalance(struct gateway *g, uint64_t now)
 {
@@ -458,6 +460,18 @@ static void coord_rebalance(struct gateway *g, uint64_t now)
 			g->boost[i] = 0;
 		}
 		total += g->boost[i];
+	}
+	/* Streams already waiting on a starved shard while another has ready
+	 * circuits: offer them the move (circmgr_offer_waiting, on their shard). */
+	for (unsigned i = 0; i < n; i++) {
+		bool supply = false;
+
+		if (waiting[i] == 0 || avail[i] > 0)
+			continue;
+		for (unsigned j = 0; j < n && !supply; j++)
+			supply = j != i && avail[j] > 0;
+		if (supply && worker_post(runtime_worker(g->rt, i), circmgr_offer_waiting, NULL) < 0)
+			log_debug("worker %u took no rebalancing message (stopping)", i);
 	}
 	for (unsigned i = 0; i < n; i++)
 		ndonors += g->boost[i] == 0 && waiting[i] == 0 && base > 1 && avail[i] >= (uint64_t)base;

@@ -70,7 +70,9 @@ struct stream_events {
 	 * client bytes the stream holds (borrowed for the call). Return true
 	 * when the session took itself away: the circuit layer then frees
 	 * the stream with no further callback (do not stream_close it).
-	 * Asked at most once per stream, on its first placement. */
+	 * Asked on its first placement, and again while it waits for a build
+	 * on its first attempt when another shard has ready circuits
+	 * (circmgr_offer_waiting); the session moves at most once. */
 	bool (*on_would_wait)(void *sess, const uint8_t *early, size_t early_len);
 };
 
