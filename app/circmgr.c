@@ -2073,12 +2073,14 @@ done:
 /* Another thread may ask before the shard's manager exists (NULL) or after
  * it stopped: no supply then. The shard itself stays until circmgr_free,
  * after every thread joined (the same reasoning as circmgr_stats_read). */
-uint64_t circmgr_ready_clean(struct worker *w)
+unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind)
 {
 	struct shard *sh = shard_of(w);
 
+	if (!sh || kind != CIRCMGR_READY_ANY)
+		return 0;
 	/* Relaxed: pairs with publish_supply's store; a count, no data. */
-	return sh ? atomic_load_explicit(&sh->ready_clean, memory_order_relaxed) : 0;
+	return (unsigned)atomic_load_explicit(&sh->ready_clean, memory_order_relaxed);
 }
 
 uint64_t circmgr_waiting(struct worker *w)
@@ -2098,8 +2100,8 @@ uint64_t circmgr_available(struct worker *w)
 	 * hand-offs fail (-ESRCH) and give their claim back. */
 	if (!sh)
 		return 0;
-	/* Relaxed: pair with publish_supply's store and the claim CAS. */
-	ready = atomic_load_explicit(&sh->ready_clean, memory_order_relaxed);
+	/* Relaxed: pairs with the claim CAS. */
+	ready = circmgr_ready_clean(w, CIRCMGR_READY_ANY);
 	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
 	return ready > claimed ? ready - claimed : 0;
 }

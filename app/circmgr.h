@@ -135,8 +135,14 @@ struct stream *stream_open_dir_anon(struct worker *w, const struct relay_target 
  * claimed circuit, and then the arriving stream waits there like any other.
  * All of these: any thread. */
 
-/* w's open clean exit circuits; its streams waiting for a circuit. */
-uint64_t circmgr_ready_clean(struct worker *w);
+/* How many ready clean circuits (open, never used) the shard of w has of
+ * kind: CIRCMGR_READY_ANY, which any stream may take, or
+ * CIRCMGR_READY_RESERVED, kept for an isolation key (none on this branch:
+ * the same declaration as branch circpool's, so the two merge). 0 before
+ * circmgr_start. */
+enum circmgr_ready_kind { CIRCMGR_READY_ANY, CIRCMGR_READY_RESERVED };
+unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind);
+/* w's streams waiting for a circuit. */
 uint64_t circmgr_waiting(struct worker *w);
 /* Ready clean circuits of w not claimed by a hand-off on its way. */
 uint64_t circmgr_available(struct worker *w);

@@ -305,8 +305,8 @@ static void collect_rebalance(struct metrics_buf *b, struct gateway *g, unsigned
 			metrics_sample(b, name, label, (double)(expr)); \
 		} \
 	} while (0)
-	SHARD_FN("onionring_circuits_ready_clean", "Open clean exit circuits (no isolation key yet).",
-		 circmgr_ready_clean(w));
+	SHARD_FN("onionring_circuits_ready", "Open clean (unused) circuits any stream may take.",
+		 circmgr_ready_clean(w, CIRCMGR_READY_ANY));
 	SHARD_FN("onionring_streams_waiting_for_circuit", "Streams waiting for a circuit.", circmgr_waiting(w));
 	SHARD_FN("onionring_prebuild_boost", "The coordinator's change to this shard's CircuitPoolMinSize.",
 		 circmgr_prebuild_boost(w));

@@ -46,8 +46,8 @@ metric() {
 warm=0
 for ((i = 0; i < 120; i++)); do
 	scrape "$tmp/m0" || fail "/metrics"
-	r0=$(metric "$tmp/m0" onionring_circuits_ready_clean 0)
-	r1=$(metric "$tmp/m0" onionring_circuits_ready_clean 1)
+	r0=$(metric "$tmp/m0" onionring_circuits_ready 0)
+	r1=$(metric "$tmp/m0" onionring_circuits_ready 1)
 	if [ "$r0" -ge "$pool" ] && [ "$r1" -ge "$pool" ]; then
 		warm=1
 		break
