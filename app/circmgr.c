@@ -201,6 +201,49 @@ static void flush_ctrl(struct ocirc *oc)
 	}
 }
 
+/* --- supply and demand (circmgr.h "Rebalancing") ---------------------------------- */
+
+static void ready_publish(struct shard *sh);
+
+/* Count this shard's ready clean exit circuits and the streams waiting
+ * for a circuit (backing off, or on a circuit still building) and
+ * publish them for other threads. Walks the shard's circuits: called when
+ * either figure changed (a clean circuit opened, was taken or closed, a
+ * stream started to wait) and from the 1 s summary tick. Owner shard. */
+static void publish_supply(struct shard *sh)
+{
+	uint64_t waiting = 0;
+
+	ready_publish(sh); /* the supply: circmgr_ready_clean */
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		if (oc->state != OC_OPEN && oc->state != OC_CLOSED)
+			for (const struct stream *st = oc->waiting; st; st = st->next)
+				waiting += !st->is_dir;
+	}
+	/* Not sh->pending: those are placed at the end of this loop iteration,
+	 * and counting them would make a burst of N placements cost N^2. */
+	for (const struct stream *st = sh->backoff; st; st = st->next)
+		waiting++;
+	/* Relaxed store pairs with circmgr_waiting. */
+	atomic_store_explicit(&sh->waiting, waiting, memory_order_relaxed);
+}
+
+/* True when another shard of the runtime has a ready clean circuit that no
+ * hand-off has claimed yet. Owner shard. */
+static bool ready_elsewhere(const struct shard *sh)
+{
+	struct runtime *rt = worker_runtime(sh->w);
+	unsigned n = runtime_nworkers(rt);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = runtime_worker(rt, i);
+
+		if (w != sh->w && circmgr_available(w) > 0)
+			return true;
+	}
+	return false;
+}
+
 /* --- circuit lifecycle --------------------------------------------------------- */
 
 static void circ_launch_for(struct shard *sh, struct stream *st);
@@ -234,8 +277,19 @@ static void ocirc_free(struct ocirc *oc)
 static void stream_place(struct shard *sh, struct stream *st);
 static void stream_detach(struct ocirc *oc, struct stream *st);
 
+/* Give back the claim a stream handed here holds (circmgr_claim_ready). */
+static void stream_drop_claim(struct stream *st)
+{
+	if (!st->holds_claim)
+		return;
+	st->holds_claim = false;
+	/* Relaxed: pairs with circmgr_claim_ready's CAS; a count, no data. */
+	atomic_fetch_sub_explicit(&st->sh->claimed, 1, memory_order_relaxed);
+}
+
 static void stream_free(struct stream *st)
 {
+	stream_drop_claim(st);
 	timer_cancel(worker_timers(st->sh->w), &st->timer);
 	free(st->early);
 	free(st);
@@ -502,6 +556,8 @@ static void ocirc_close_reason(struct ocirc *oc, bool send_destroy, const char *
 		stream_unlink(&oc->waiting, st);
 		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, why);
 	}
+	if (was_open && oc->purpose == OC_EXIT && !oc->has_iso)
+		publish_supply(sh); /* a ready clean circuit went away */
 	if (oc->busy)
 		oc->dead = true;
 	else
@@ -559,8 +615,8 @@ static void ocirc_opened(struct ocirc *oc)
 	 * circuit for their key now, the pool's to keep or close. */
 	if (oc->purpose == OC_EXIT && !oc->streams && !oc->dirty_ns)
 		oc->prebuilt = true;
-	if (oc->prebuilt)
-		ready_publish(sh);
+	if (oc->purpose == OC_EXIT)
+		publish_supply(sh);
 	if (oc->purpose == OC_HS && oc->hs)
 		hs_client_circ_opened(oc);
 	else if (oc->purpose == OC_HSDIR && !oc->streams)
@@ -1045,6 +1101,7 @@ static void pool_refill(struct shard *sh)
 	struct circpool_circ *cv = calloc(sh->ncircs + 1, sizeof(*cv));
 	struct ocirc **who = calloc(sh->ncircs + 1, sizeof(*who));
 	size_t n = 0, nl;
+	int64_t min;
 
 	if (!cv || !who) {
 		free(cv);
@@ -1059,7 +1116,14 @@ static void pool_refill(struct shard *sh)
 		pool_describe(sh, oc, &cv[n]);
 		who[n++] = oc;
 	}
-	nl = circpool_plan(&sh->pool, sh->cfg.prebuild, sh->cfg.pool_max, cv, n, out, PREBUILD_LAUNCHES_MAX);
+	/* The coordinator's quota move (circmgr_set_prebuild_boost) shifts the
+	 * minimum, within CircuitPoolMaxSize. Relaxed: pairs with its store. */
+	min = (int64_t)sh->cfg.prebuild + atomic_load_explicit(&sh->prebuild_boost, memory_order_relaxed);
+	if (min < 0)
+		min = 0;
+	if (min > (int64_t)sh->cfg.pool_max)
+		min = sh->cfg.pool_max;
+	nl = circpool_plan(&sh->pool, (unsigned)min, sh->cfg.pool_max, cv, n, out, PREBUILD_LAUNCHES_MAX);
 	for (size_t i = 0; i < n; i++) {
 		/* Surplus: beyond CircuitPoolMaxSize (lowered), or demand that
 		 * aged out. A building one is left to open and go next tick. */
@@ -1096,7 +1160,7 @@ static void prebuild_tick(struct timer *t, void *arg)
 	pool_sweep(sh);
 	circpool_expire(&sh->pool, worker_now_ns(sh->w));
 	pool_refill(sh);
-	ready_publish(sh);
+	publish_supply(sh);
 	timer_arm(worker_timers(sh->w), t, worker_now_ns(sh->w) + PREBUILD_PERIOD_NS);
 }
 
@@ -1380,18 +1444,48 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 	return true;
 }
 
+/* st found no open circuit here and would wait for a build. On its first
+ * placement, when another shard has a ready clean circuit, offer its
+ * session the move (stream_events.on_would_wait); count the wait
+ * otherwise. Return true when st is gone (moved). Owner shard. */
+static bool stream_moved_away(struct shard *sh, struct stream *st, bool first)
+{
+	bool elsewhere;
+
+	if (!first)
+		return false; /* a retry: not a new stream */
+	elsewhere = ready_elsewhere(sh);
+	if (elsewhere && st->ev->on_would_wait && st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+		/* The session is on its way to another shard, where it opens a
+		 * new stream (a NEW event with a new id). */
+		publish_stream(st, EVENTS_STREAM_DETACHED, "MISC");
+		stream_free(st);
+		return true;
+	}
+	STAT_ADD(sh, streams_waited_build, 1);
+	if (elsewhere) {
+		STAT_ADD(sh, streams_waited_ready_elsewhere, 1);
+		log_info("stream %llu waits for a circuit build while another shard has a ready circuit",
+			 (unsigned long long)st->gid);
+	}
+	return false;
+}
+
 /* Put st on a circuit: one already carrying its key, an open clean
  * (prebuilt) one, one still building, or a new one. May end st (through
  * on_end) when nothing can carry it: never call it from stream_open. */
 static void stream_place(struct shard *sh, struct stream *st)
 {
 	struct ocirc *oc, *building = NULL, *clean = NULL;
+	bool first = !st->placed;
 
+	st->placed = true;
 	for (oc = sh->circs; oc; oc = oc->next) {
 		if (!circ_usable_for(sh, oc, st))
 			continue;
 		if (oc->state == OC_OPEN && oc->has_iso) {
 			stream_retry_attempt(&st->retry);
+			stream_drop_claim(st); /* before: stream_attach may end st */
 			stream_attach(oc, st);
 			return;
 		}
@@ -1400,23 +1494,34 @@ static void stream_place(struct shard *sh, struct stream *st)
 		else if (oc->state != OC_OPEN && !building)
 			building = oc;
 	}
+	if (!clean && stream_moved_away(sh, st, first))
+		return;
 	if (clean || building) {
+		bool took_clean = clean && clean->prebuilt;
+
 		oc = clean ? clean : building;
 		if (!oc->has_iso) {
 			oc->has_iso = true; /* the stream's key now owns this circuit */
 			oc->iso = st->t.iso;
 		}
 		stream_retry_attempt(&st->retry);
-		if (oc->state == OC_OPEN) {
-			stream_attach(oc, st);
-		} else {
+		if (oc->state != OC_OPEN) {
 			oc->prebuilt = false; /* taken while building */
 			st->oc = oc;
 			stream_link(&oc->waiting, st);
 		}
+		if (took_clean || !clean || st->holds_claim)
+			publish_supply(sh);
+		/* After the publish (the claimed circuit no longer counts as
+		 * ready), before stream_attach, which may end st. */
+		stream_drop_claim(st);
+		if (oc->state == OC_OPEN)
+			stream_attach(oc, st);
 		return;
 	}
-	circ_launch_for(sh, st);
+	stream_drop_claim(st);
+	circ_launch_for(sh, st); /* may end st */
+	publish_supply(sh);
 }
 
 /* Give the first hop of the directory circuit oc the ntor onion key the
@@ -1571,6 +1676,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->gid = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
 	st->onion = target->dest.type == SOCKS_ADDR_HOSTNAME &&
 		    onion_addr_is_onion(target->dest.host, target->dest.host_len);
+	st->holds_claim = target->handed_in;
 	stream_retry_init(&st->retry, target->deadline_ns ? target->deadline_ns
 							  : worker_now_ns(w) + STREAM_DEFAULT_TIMEOUT_NS);
 	timer_init(&st->timer, stream_tick, st);
@@ -1727,6 +1833,7 @@ static void summary_tick(struct timer *t, void *arg)
 	_Atomic uint64_t *dst = (_Atomic uint64_t *)&sh->summary;
 	const uint64_t *src = (const uint64_t *)&s;
 
+	publish_supply(sh); /* also catches streams that went away while waiting */
 	s.chans = chanpool_size(sh->chans);
 	s.chan = *chanpool_stats(sh->chans);
 	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
@@ -1843,6 +1950,10 @@ void circmgr_stop(struct worker *w)
 	badrelays_free(sh->bad);
 	sh->bad = NULL;
 	relay_pad_rng_clear(&sh->rng);
+	/* Nothing to hand sessions to any more (relaxed, as publish_supply). */
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_ready, 0, memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_reserved, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->waiting, 0, memory_order_relaxed);
 	/* The shard itself stays until circmgr_free: metrics scrapes on other
 	 * workers may still read its counters while this runtime stops. */
 }
@@ -2077,4 +2188,114 @@ const struct chanpool *circmgr_chanpool(struct worker *w)
 	struct shard *sh = shard_of(w);
 
 	return sh ? sh->chans : NULL;
+}
+
+/* --- rebalancing ------------------------------------------------------------------ */
+
+void circmgr_offer_waiting(struct worker *w, void *arg)
+{
+	struct shard *sh = shard_of(w);
+
+	(void)arg;
+	if (!sh || sh->stopped)
+		return;
+	for (struct ocirc *oc = sh->circs, *onext; oc; oc = onext) {
+		onext = oc->next;
+		if (oc->purpose != OC_EXIT || oc->state == OC_OPEN || oc->state == OC_CLOSED)
+			continue;
+		for (struct stream *st = oc->waiting, *snext; st; st = snext) {
+			snext = st->next;
+			if (!ready_elsewhere(sh))
+				goto done;
+			if (st->retry.failures || !st->ev->on_would_wait)
+				continue; /* a retry: not a new stream */
+			stream_unlink(&oc->waiting, st);
+			st->oc = NULL;
+			if (!st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+				st->oc = oc;
+				stream_link(&oc->waiting, st); /* at the head: not met again */
+				continue;
+			}
+			publish_stream(st, EVENTS_STREAM_DETACHED, "MISC");
+			stream_free(st);
+		}
+		/* Launched for a stream that left before it used it: it carried
+		 * nothing, so it is a clean circuit like a prebuilt one. */
+		if (!oc->waiting && !oc->streams && oc->has_iso && !oc->dirty_ns)
+			oc->has_iso = false;
+	}
+done:
+	publish_supply(sh);
+}
+
+/* --- rebalancing (any thread) --------------------------------------------------- */
+
+/* Another thread may ask before the shard's manager exists (NULL) or after
+ * it stopped: no supply then. The shard itself stays until circmgr_free,
+ * after every thread joined (the same reasoning as circmgr_stats_read). */
+uint64_t circmgr_waiting(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with publish_supply's store. */
+	return sh ? atomic_load_explicit(&sh->waiting, memory_order_relaxed) : 0;
+}
+
+uint64_t circmgr_available(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+	uint64_t ready, claimed;
+
+	/* Not sh->stopped: the owner writes it plainly. A stopped shard's
+	 * hand-offs fail (-ESRCH) and give their claim back. */
+	if (!sh)
+		return 0;
+	/* Relaxed: pairs with the claim CAS. */
+	ready = circmgr_ready_clean(w, CIRCMGR_READY_ANY);
+	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
+	return ready > claimed ? ready - claimed : 0;
+}
+
+bool circmgr_claim_ready(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+	uint64_t claimed;
+
+	if (!sh)
+		return false;
+	claimed = atomic_load_explicit(&sh->claimed, memory_order_relaxed);
+	do {
+		/* Relaxed: a count that only steers where sessions go; the
+		 * session itself travels with conn_handoff's own ordering. */
+		if (circmgr_ready_clean(w, CIRCMGR_READY_ANY) <= claimed)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&sh->claimed, &claimed, claimed + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	return true;
+}
+
+void circmgr_release_claim(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with circmgr_claim_ready's CAS. */
+	if (sh)
+		atomic_fetch_sub_explicit(&sh->claimed, 1, memory_order_relaxed);
+}
+
+void circmgr_set_prebuild_boost(struct worker *w, int64_t delta)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with prebuild_tick's load. */
+	if (sh)
+		atomic_store_explicit(&sh->prebuild_boost, delta, memory_order_relaxed);
+}
+
+int64_t circmgr_prebuild_boost(struct worker *w)
+{
+	struct shard *sh = shard_of(w);
+
+	/* Relaxed: pairs with circmgr_set_prebuild_boost's store. */
+	return sh ? atomic_load_explicit(&sh->prebuild_boost, memory_order_relaxed) : 0;
 }

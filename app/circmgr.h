@@ -75,6 +75,8 @@ struct circmgr_stats {
 	uint64_t circs_ready;     /* gauge: open clean circuits any key may take */
 	uint64_t circs_reserved;  /* gauge: open clean circuits kept for a recent key */
 	uint64_t circs_retired;   /* closed after their last stream (dirty, NEWNYM, rules) or as surplus */
+	uint64_t streams_waited_build; /* new streams that waited for a circuit build */
+	uint64_t streams_waited_ready_elsewhere; /* of them, while another shard had a ready clean circuit */
 	uint64_t cells_in;
 	uint64_t cells_out;
 	uint64_t build_ms_sum;
@@ -139,6 +141,42 @@ struct stream *stream_open_dir(struct worker *w, const struct relay_target *t,
  * consensus): onion-service descriptor fetches from HSDirs. */
 struct stream *stream_open_dir_anon(struct worker *w, const struct relay_target *t,
 				    const struct stream_events *ev, void *sess, const char **why);
+
+/* --- Rebalancing across shards (issue 6; app/README.md "rebalancing") -------
+ * Circuits cannot move (their channel's TLS lives on one ring); a waiting
+ * SOCKS session can (app/socks.c, conn_handoff). Each shard publishes in
+ * relaxed atomics its supply, the open clean exit circuits (no isolation
+ * key bound yet: any new stream whose port the exit allows can use one),
+ * and its demand, the streams waiting for a circuit. A shard handing a
+ * session to w first claims one of w's clean circuits, so two shards do
+ * not both count on the last one; the stream opened on w with
+ * stream_target.handed_in gives the claim back once placed (or gone).
+ * The figures are hints, not locks: w's own new streams may still take a
+ * claimed circuit, and then the arriving stream waits there like any other.
+ * All of these: any thread. */
+
+/* Supply: circmgr_ready_clean (above), CIRCMGR_READY_ANY. */
+/* w's streams waiting for a circuit. */
+uint64_t circmgr_waiting(struct worker *w);
+/* Ready clean circuits of w not claimed by a hand-off on its way. */
+uint64_t circmgr_available(struct worker *w);
+/* Claim one of w's available circuits for a session about to be handed to
+ * w. Return false when none is left. Give it back with
+ * circmgr_release_claim when the hand-off fails. */
+bool circmgr_claim_ready(struct worker *w);
+void circmgr_release_claim(struct worker *w);
+/* Move build quota (the coordinator): w keeps CircuitPoolMinSize + delta
+ * clean circuits (clamped to 0..the pool cap) from its next prebuild step
+ * (within 1 s). Only while CircuitPrebuild is on. */
+void circmgr_set_prebuild_boost(struct worker *w, int64_t delta);
+int64_t circmgr_prebuild_boost(struct worker *w);
+
+/* A worker_msg_fn (post it to w; it runs on w, arg unused): offer each
+ * stream waiting on w for a circuit build, still on its first attempt, to
+ * move while another shard has an unclaimed ready clean circuit
+ * (stream_events.on_would_wait). A circuit launched for streams that all
+ * left becomes a clean one. The coordinator posts it to starved shards. */
+void circmgr_offer_waiting(struct worker *w, void *arg);
 
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);

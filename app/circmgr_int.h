@@ -14,6 +14,7 @@
 #include "app/path.h"
 #include "app/stream.h"
 #include "app/stream_retry.h"
+#include "core/compiler.h"
 #include "net/timer.h"
 #include "onionring_build.h"
 
@@ -48,6 +49,8 @@ struct stream {
 	bool blocked;   /* a write was cut short: on_writable is owed */
 	bool queued;    /* on the shard's pending list, not yet placed */
 	bool onion;     /* to a .onion address: app/hs_client.c places it */
+	bool placed;    /* stream_place ran for it once (the rebalancer's moment) */
+	bool holds_claim; /* t.handed_in: one of the shard's claimed counts is ours */
 	bool anon_dir;  /* is_dir over a 3-hop circuit (OC_HSDIR) */
 	struct hs_conn *hs_wait; /* waiting in this onion connection's list */
 	unsigned attempts;
@@ -120,6 +123,12 @@ struct shard {
 	struct circmgr_stats stats;
 	struct timer summary_timer;     /* publishes summary once a second */
 	struct circmgr_summary summary; /* relaxed stores: circmgr_summary_read */
+	/* Supply and demand for the rebalancer (circmgr.h "Rebalancing"). The
+	 * owner stores waiting (the supply is stats.circs_ready); claimed is written by any
+	 * worker that hands a stream here, so it has a line of its own. */
+	_Atomic uint64_t waiting;        /* streams waiting for a circuit (relaxed) */
+	_Atomic int64_t prebuild_boost;  /* coordinator's quota move (relaxed) */
+	CACHE_ALIGNED _Atomic uint64_t claimed; /* hand-offs on their way here */
 	struct cell out[OUT_CAP];
 	struct cell *outp[OUT_CAP];
 	struct circ_event ev[BATCH * 2 + 8];

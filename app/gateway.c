@@ -33,6 +33,9 @@
 
 #define GATEWAY_MAX_SOCKS_PORTS 16
 
+#define GATEWAY_MAX_SHARDS 256 /* NumWorkers' maximum */
+#define BOOST_HOLD_NS (10ull * 1000000000ull)
+
 struct gateway {
 	struct config *cfg;
 	const char *config_path;
@@ -53,6 +56,10 @@ struct gateway {
 	 * fetcher's threads post results back to it. */
 	struct dirauth_list auths;
 	struct dirmgr *dir;
+	/* Build quota moves (coord_rebalance; coordinator only). */
+	uint64_t boost_until_ns[GATEWAY_MAX_SHARDS]; /* a starved shard's raise holds until then */
+	int64_t boost[GATEWAY_MAX_SHARDS];           /* its size while held */
+	int64_t delta[GATEWAY_MAX_SHARDS];           /* last value given to circmgr_set_prebuild_boost */
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -274,6 +281,36 @@ static void collect_summaries(struct metrics_buf *b, const struct circmgr_summar
 /* Circuits, streams and cells per shard (circmgr_stats_read: any thread).
  * No buf_pool backs the data path yet, so there are no magazine metrics:
  * they belong here (pool/mag.h buf_pool_shard_stats) once one does. */
+/* Hand-offs (socks_stats_read), each shard's published supply and demand
+ * and the coordinator's quota moves (circmgr.h "Rebalancing"). */
+static void collect_rebalance(struct metrics_buf *b, struct gateway *g, unsigned n)
+{
+	struct socks_stats ss[GATEWAY_MAX_SHARDS];
+	char label[32];
+
+	for (unsigned i = 0; i < n; i++)
+		socks_stats_read(i, &ss[i]);
+	SHARD_U64("onionring_streams_handed_off_total", METRICS_COUNTER,
+		  "SOCKS sessions this shard handed to another one with a ready circuit.", ss, handed_off);
+	SHARD_U64("onionring_streams_handed_in_total", METRICS_COUNTER, "SOCKS sessions handed to this shard.", ss,
+		  handed_in);
+	SHARD_U64("onionring_stream_handoffs_failed_total", METRICS_COUNTER,
+		  "Hand-offs that failed: the session stayed on this shard.", ss, handoff_failed);
+#define SHARD_FN(name, help, expr) \
+	do { \
+		metrics_family(b, name, METRICS_GAUGE, help); \
+		for (unsigned i = 0; i < n; i++) { \
+			struct worker *w = runtime_worker(g->rt, i); \
+			snprintf(label, sizeof(label), "shard=\"%u\"", i); \
+			metrics_sample(b, name, label, (double)(expr)); \
+		} \
+	} while (0)
+	SHARD_FN("onionring_streams_waiting_for_circuit", "Streams waiting for a circuit.", circmgr_waiting(w));
+	SHARD_FN("onionring_prebuild_boost", "The coordinator's change to this shard's CircuitPoolMinSize.",
+		 circmgr_prebuild_boost(w));
+#undef SHARD_FN
+}
+
 static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 {
 	unsigned n = runtime_nworkers(g->rt);
@@ -317,6 +354,12 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 		  "Client bytes sent right after BEGIN, before CONNECTED (optimistic data).", cs, optimistic_bytes);
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
 	SHARD_U64("onionring_cells_sent_total", METRICS_COUNTER, "Cells sent on circuits.", cs, cells_out);
+	SHARD_U64("onionring_streams_waited_for_build_total", METRICS_COUNTER,
+		  "New streams that found no open circuit and waited for a circuit build.", cs, streams_waited_build);
+	SHARD_U64("onionring_streams_waited_while_ready_elsewhere_total", METRICS_COUNTER,
+		  "Of them, those that waited while another shard had an unclaimed ready clean circuit (issue 6: should stay 0).",
+		  cs, streams_waited_ready_elsewhere);
+	collect_rebalance(b, g, n);
 	collect_summaries(b, sm, n);
 	free(cs);
 	free(sm);
@@ -381,12 +424,87 @@ static bool health(char *reason, size_t len, void *arg)
 
 static void control_tick(struct gateway *g);
 
+/* Move build quota to where demand is (issue 6; app/README.md
+ * "rebalancing"). A shard is starved when streams wait there for a
+ * circuit and it has no unclaimed ready clean circuit: its prebuild target
+ * is raised by min(waiting, CircuitPoolMinSize) and the raise holds for
+ * BOOST_HOLD_NS after the last tick that saw it starved (so a burst does
+ * not leave it empty again at once). Meanwhile shards with a full pool
+ * (at least CircuitPoolMinSize unclaimed ready circuits) and nobody
+ * waiting build less, by the raises' sum spread over them, never below
+ * one circuit: the total the gateway keeps ready stays about the same.
+ * Sessions move at stream placement (app/socks.c); those already waiting
+ * on a starved shard are offered the move when another shard has ready
+ * circuits (circmgr_offer_waiting).
+ * Coordinator only. */
+static void coord_rebalance(struct gateway *g, uint64_t now)
+{
+	unsigned n = runtime_nworkers(g->rt), ndonors = 0;
+	uint64_t avail[GATEWAY_MAX_SHARDS], waiting[GATEWAY_MAX_SHARDS];
+	int64_t base, total = 0, cut;
+
+	if (n > GATEWAY_MAX_SHARDS)
+		n = GATEWAY_MAX_SHARDS;
+	if (n < 2 || runtime_stopping(g->rt))
+		return;
+	pthread_mutex_lock(&g->cfg_lock); /* SETCONF/SIGHUP swap g->cfg */
+	base = g->cfg->circuit_prebuild ? g->cfg->circuit_pool_min_size : 0;
+	pthread_mutex_unlock(&g->cfg_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = runtime_worker(g->rt, i);
+
+		avail[i] = circmgr_available(w);
+		waiting[i] = circmgr_waiting(w);
+		if (base > 0 && waiting[i] > 0 && avail[i] == 0) {
+			int64_t want = waiting[i] < (uint64_t)base ? (int64_t)waiting[i] : base;
+
+			if (now >= g->boost_until_ns[i] || want > g->boost[i])
+				g->boost[i] = want;
+			g->boost_until_ns[i] = now + BOOST_HOLD_NS;
+		} else if (now >= g->boost_until_ns[i]) {
+			g->boost[i] = 0;
+		}
+		total += g->boost[i];
+	}
+	/* Streams already waiting on a starved shard while another has ready
+	 * circuits: offer them the move (circmgr_offer_waiting, on their shard). */
+	for (unsigned i = 0; i < n; i++) {
+		bool supply = false;
+
+		if (waiting[i] == 0 || avail[i] > 0)
+			continue;
+		for (unsigned j = 0; j < n && !supply; j++)
+			supply = j != i && avail[j] > 0;
+		if (supply && worker_post(runtime_worker(g->rt, i), circmgr_offer_waiting, NULL) < 0)
+			log_debug("worker %u took no rebalancing message (stopping)", i);
+	}
+	for (unsigned i = 0; i < n; i++)
+		ndonors += g->boost[i] == 0 && waiting[i] == 0 && base > 1 && avail[i] >= (uint64_t)base;
+	cut = ndonors ? (total + ndonors - 1) / ndonors : 0;
+	if (cut > base - 1)
+		cut = base - 1;
+	for (unsigned i = 0; i < n; i++) {
+		int64_t d = g->boost[i];
+
+		if (d == 0 && waiting[i] == 0 && base > 1 && avail[i] >= (uint64_t)base)
+			d = -cut;
+		if (d == g->delta[i])
+			continue;
+		log_info("worker %u keeps %lld clean circuits ready (CircuitPoolMinSize %lld, %+lld: %llu waiting, %llu ready)",
+			 i, (long long)(base + d), (long long)base, (long long)d, (unsigned long long)waiting[i],
+			 (unsigned long long)avail[i]);
+		g->delta[i] = d;
+		circmgr_set_prebuild_boost(runtime_worker(g->rt, i), d);
+	}
+}
+
 /* runtime_config.coord_tick: the directory manager's step. Coordinator. */
 static void coord_tick(struct runtime *rt, void *arg)
 {
 	struct gateway *g = arg;
 
 	(void)rt;
+	coord_rebalance(g, clock_mono_ns());
 	if (g->dir)
 		dirmgr_tick(g->dir);
 	guardmgr_tick(clock_wall());
@@ -454,8 +572,8 @@ static int port_sockaddr(const struct config_port *p, struct sockaddr_storage *s
 	return 0;
 }
 
-static int open_listeners(struct gateway *g, const struct config_ports *ports, const char *what,
-			  conn_accept_fn fn, void *arg)
+static int open_listeners_on(struct gateway *g, const struct config_ports *ports, const char *what,
+			     conn_accept_fn fn, void *arg, uint64_t workers)
 {
 	for (size_t i = 0; i < ports->n; i++) {
 		const struct config_port *p = &ports->v[i];
@@ -465,7 +583,7 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 		int r = port_sockaddr(p, &ss, &len);
 
 		if (r == 0)
-			r = runtime_add_listener(g->rt, (struct sockaddr *)&ss, len, fn, arg, &bound);
+			r = runtime_add_listener_on(g->rt, (struct sockaddr *)&ss, len, fn, arg, &bound, workers);
 		if (r < 0) {
 			log_err("cannot listen on %s %s%s%s:%u: %s", what, p->is_ipv6 ? "[" : "", p->addr,
 				p->is_ipv6 ? "]" : "", p->port, strerror(-r));
@@ -478,10 +596,62 @@ static int open_listeners(struct gateway *g, const struct config_ports *ports, c
 	return 0;
 }
 
+static int open_listeners(struct gateway *g, const struct config_ports *ports, const char *what,
+			  conn_accept_fn fn, void *arg)
+{
+	return open_listeners_on(g, ports, what, fn, arg, UINT64_MAX);
+}
+
+/* __SocksListenerShards (testing only): "0" or "0,1" into a worker mask
+ * (UINT64_MAX when unset). Return 0, or -1 with a message in err. */
+static int socks_listener_mask(const char *text, unsigned nworkers, uint64_t *mask, char *err, size_t errlen)
+{
+	const char *p = text;
+
+	*mask = UINT64_MAX;
+	if (!text)
+		return 0;
+	*mask = 0;
+	for (;;) {
+		char *end;
+		unsigned long v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		v = strtoul(p, &end, 10);
+		if (v >= nworkers || v >= 64) {
+			snprintf(err, errlen, "__SocksListenerShards: worker %lu does not exist (%u workers, at most 64 here)",
+				 v, nworkers);
+			return -1;
+		}
+		*mask |= UINT64_C(1) << v;
+		p = end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p == '\0')
+			return 0;
+		break;
+	}
+	snprintf(err, errlen, "__SocksListenerShards: expected worker numbers separated by commas, got \"%s\"", text);
+	return -1;
+}
+
 /* One listener per SocksPort line, each with its own isolation flags. */
 static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 {
 	const struct config_ports *ports = &g->cfg->socks_port;
+	uint64_t mask;
+
+	if (socks_listener_mask(g->cfg->socks_listener_shards, runtime_nworkers(g->rt), &mask, err, errlen) < 0)
+		return -1;
+	if (mask != UINT64_MAX)
+		log_warn("__SocksListenerShards is set: only some workers take SOCKS clients (testing only)");
 
 	if (ports->n > GATEWAY_MAX_SOCKS_PORTS) {
 		snprintf(err, errlen, "at most %d SocksPort lines are supported", GATEWAY_MAX_SOCKS_PORTS);
@@ -493,7 +663,7 @@ static int open_socks_ports(struct gateway *g, char *err, size_t errlen)
 
 		if (socks_listener_init(l, (unsigned)i, &ports->v[i], err, errlen) < 0)
 			return -1;
-		if (open_listeners(g, &one, "SocksPort", socks_accept, l) < 0) {
+		if (open_listeners_on(g, &one, "SocksPort", socks_accept, l, mask) < 0) {
 			snprintf(err, errlen, "cannot open a SocksPort listener (see the log)");
 			return -1;
 		}

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/circmgr.h"
 #include "app/stream.h"
 #include "core/compiler.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "net/runtime.h"
 #include "proto/socks.h"
 
 #define SOCKS_INBUF 1024              /* a whole request fits (RFC 1929 + request < 800) */
@@ -32,6 +34,7 @@ struct socks_session {
 	enum session_state state;
 	bool stream_paused;  /* we asked the stream to stop delivering */
 	bool client_paused;  /* we stopped reading the client */
+	bool moved;          /* handed to another shard once (or tried): never again */
 	struct socks_parser parser;
 	struct timer timeout;  /* the request's part of SocksTimeout */
 	uint64_t deadline_ns;  /* accept + SocksTimeout: request and stream both */
@@ -41,6 +44,37 @@ struct socks_session {
 	uint8_t *pending;
 	size_t pending_len;
 };
+
+/* Hand-off counters per shard: written by that shard's worker, read by
+ * any thread (metrics), relaxed both ways. One line each: no false
+ * sharing between workers. */
+struct socks_shard_counters {
+	_Atomic uint64_t handed_off;
+	_Atomic uint64_t handed_in;
+	_Atomic uint64_t handoff_failed;
+} CACHE_ALIGNED;
+static struct socks_shard_counters shard_counters[SOCKS_MAX_SHARDS];
+
+static void count(_Atomic uint64_t *c)
+{
+	/* Relaxed: only this shard's worker writes; pairs with socks_stats_read. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+static struct socks_shard_counters *counters_of(struct worker *w)
+{
+	return &shard_counters[worker_id(w) % SOCKS_MAX_SHARDS];
+}
+
+void socks_stats_read(unsigned shard, struct socks_stats *out)
+{
+	const struct socks_shard_counters *c = &shard_counters[shard % SOCKS_MAX_SHARDS];
+
+	/* Relaxed loads pair with count()'s relaxed stores. */
+	out->handed_off = atomic_load_explicit(&c->handed_off, memory_order_relaxed);
+	out->handed_in = atomic_load_explicit(&c->handed_in, memory_order_relaxed);
+	out->handoff_failed = atomic_load_explicit(&c->handoff_failed, memory_order_relaxed);
+}
 
 static _Thread_local uint64_t sessions_open;
 static _Thread_local uint64_t session_limit = UINT64_MAX; /* MaxClientConnections, this worker's share */
@@ -240,12 +274,15 @@ static void ev_end(void *arg, enum socks5_reply code, const char *why)
 	session_finish(s, true);
 }
 
+static bool session_would_wait(void *sess, const uint8_t *early, size_t early_len);
+
 static const struct stream_events socks_stream_events = {
 	.on_connected = ev_connected,
 	.on_resolved = ev_resolved,
 	.on_data = ev_data,
 	.on_writable = ev_writable,
 	.on_end = ev_end,
+	.on_would_wait = session_would_wait,
 };
 
 /* --- client side -------------------------------------------------------------- */
@@ -335,7 +372,10 @@ static bool resolve_is_literal(const struct socks_addr *dest, struct socks_addr 
 	return false;
 }
 
-static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len)
+/* Open the stream for the parsed request; early[0..early_len) are client
+ * bytes after it (optimistic data). handed_in: the session arrived from
+ * another shard, which claimed one of this shard's circuits for it. */
+static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len, bool handed_in)
 {
 	const struct socks_request *req = &s->parser.req;
 	struct stream_target t;
@@ -350,6 +390,7 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 	t.dest = req->dest;
 	t.port = req->port;
 	t.deadline_ns = s->deadline_ns;
+	t.handed_in = handed_in;
 	s->state = SESS_CONNECTING;
 	if (t.kind == STREAM_RESOLVE && resolve_is_literal(&t.dest, &literal)) {
 		ev_resolved(s, &literal, 0);
@@ -360,6 +401,8 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 	isolation_key(s, req, &t.iso);
 	s->stream = stream_open(conn_worker(s->conn), &t, &socks_stream_events, s, &code, &why);
 	if (!s->stream) {
+		if (handed_in)
+			circmgr_release_claim(conn_worker(s->conn));
 		fail(s, code, why);
 		return;
 	}
@@ -405,7 +448,7 @@ static size_t handshake_parse(struct socks_session *s, const uint8_t *buf, size_
 		if (step.event == SOCKS_EV_REPLY) {
 			conn_send(s->conn, step.reply, step.reply_len);
 		} else if (step.event == SOCKS_EV_REQUEST) {
-			start_stream(s, buf + off, len - off);
+			start_stream(s, buf + off, len - off, false);
 			return len;
 		}
 	}
@@ -517,10 +560,206 @@ static const struct conn_ops session_ops = {
 	.on_closed = session_closed,
 };
 
+/* Make the session of c (listener lst, borrowed) with its SocksTimeout
+ * deadline and take c's callbacks; on failure close c. Return the session
+ * or NULL. Owner shard. */
+static struct socks_session *session_new(struct worker *w, struct conn *c, const struct socks_listener *lst,
+					 uint64_t deadline_ns)
+{
+	struct socks_session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		conn_close(c, -ENOMEM, false);
+		return NULL;
+	}
+	s->conn = c;
+	s->lst = lst;
+	socks_parser_init(&s->parser);
+	timer_init(&s->timeout, session_timed_out, s);
+	s->deadline_ns = deadline_ns;
+	timer_arm(worker_timers(w), &s->timeout, s->deadline_ns);
+	conn_set_ops(c, &session_ops, s);
+	sessions_open++;
+	return s;
+}
+
+/* --- moving a session to another shard (issue 6) ---------------------------------
+ *
+ * When its new stream would wait for a circuit build here while another
+ * shard has a ready clean circuit, the session moves there: the socket
+ * with conn_handoff (net/worker.h), everything else in a struct
+ * socks_move. Only sessions whose request is complete and whose stream has
+ * not been placed move, so what travels is the parsed request (with the
+ * credentials that make its isolation key), the listener (its flags and
+ * index), the SocksTimeout deadline from the original accept, and the
+ * client bytes not yet sent (the stream's optimistic data, then what the
+ * session held back). The reply still owed is the request's: its SOCKS
+ * version decides the format. The target resumes it with a new stream;
+ * a failed hand-off resumes it here the same way. A session moves at
+ * most once. */
+struct socks_move {
+	const struct socks_listener *lst; /* borrowed: outlives the runtime */
+	struct socks_request req;         /* secret: username/password (wiped) */
+	uint64_t deadline_ns;             /* worker clock (CLOCK_MONOTONIC, shared) */
+	struct worker *from, *to;         /* to: one of its circuits is claimed */
+	size_t len;
+	uint8_t bytes[];                  /* client bytes to send, in order */
+};
+
+static void move_free(struct socks_move *m)
+{
+	crypto_wipe(&m->req, sizeof(m->req));
+	free(m);
+}
+
+/* Rebuild the session of c from m on the calling worker and open its
+ * stream (handed_in: c arrived from m->from). Takes ownership of m. */
+static void session_resume(struct worker *w, struct conn *c, struct socks_move *m, bool handed_in)
+{
+	struct socks_session *s = session_new(w, c, m->lst, m->deadline_ns);
+
+	if (!s) {
+		if (handed_in)
+			circmgr_release_claim(w);
+		move_free(m);
+		return;
+	}
+	s->moved = true;
+	s->parser.req = m->req;
+	if (conn_is_closing(c)) {
+		/* A failed hand-off of a client that went away: on_closed follows. */
+		s->state = SESS_DONE;
+	} else if (worker_now_ns(w) >= s->deadline_ns) {
+		start_stream(s, NULL, 0, handed_in); /* the stream layer ends it at once (TTL expired) */
+	} else {
+		start_stream(s, m->bytes, m->len, handed_in);
+	}
+	move_free(m);
+}
+
+/* conn_handoff's on_arrival: the session's new home. */
+static void session_arrived(struct worker *w, struct conn *c, void *arg)
+{
+	struct socks_move *m = arg;
+
+	count(&counters_of(w)->handed_in);
+	log_info("SOCKS session arrived from worker %u", worker_id(m->from));
+	session_resume(w, c, m, true);
+}
+
+/* conn_handoff's on_failed: the session stays here after all. */
+static void session_handoff_failed(struct conn *c, int err, void *arg)
+{
+	struct socks_move *m = arg;
+	struct worker *w = conn_worker(c);
+
+	circmgr_release_claim(m->to);
+	count(&counters_of(w)->handoff_failed);
+	log_info("SOCKS session stays on worker %u: hand-off to worker %u failed: %s", worker_id(w),
+		 worker_id(m->to), strerror(-err));
+	session_resume(w, c, m, false);
+}
+
+/* Callbacks while c belongs to the hand-off: net/ calls none of them
+ * (worker.h), these only keep the table complete. */
+static void moving_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	(void)c, (void)data, (void)len;
+}
+
+static void moving_closed(struct conn *c, int err)
+{
+	(void)c, (void)err;
+}
+
+static const struct conn_ops moving_ops = {
+	.on_recv = moving_recv,
+	.on_closed = moving_closed,
+};
+
+/* Claim a ready clean circuit on another worker, the one with the most
+ * unclaimed, and return it (NULL: none). Owner shard. */
+static struct worker *claim_target(struct worker *self)
+{
+	struct runtime *rt = worker_runtime(self);
+	unsigned n = runtime_nworkers(rt);
+
+	for (int tries = 0; tries < 4; tries++) {
+		struct worker *best = NULL;
+		uint64_t most = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct worker *w = runtime_worker(rt, i);
+			uint64_t a = w == self ? 0 : circmgr_available(w);
+
+			if (a > most) {
+				most = a;
+				best = w;
+			}
+		}
+		if (!best)
+			return NULL;
+		if (circmgr_claim_ready(best))
+			return best;
+	}
+	return NULL;
+}
+
+/* stream_events.on_would_wait: move the session to a shard with a ready
+ * clean circuit. early: the stream's optimistic data (borrowed). */
+static bool session_would_wait(void *sess, const uint8_t *early, size_t early_len)
+{
+	struct socks_session *s = sess;
+	struct conn *c = s->conn;
+	struct worker *w = conn_worker(c), *to;
+	struct socks_move *m;
+	int r;
+
+	if (s->moved || s->state != SESS_CONNECTING || conn_is_closing(c) || conn_send_queued(c))
+		return false;
+	to = claim_target(w);
+	if (!to)
+		return false;
+	m = malloc(sizeof(*m) + early_len + s->pending_len);
+	if (!m) {
+		circmgr_release_claim(to);
+		return false;
+	}
+	m->lst = s->lst;
+	m->req = s->parser.req;
+	m->deadline_ns = s->deadline_ns;
+	m->from = w;
+	m->to = to;
+	m->len = early_len + s->pending_len;
+	if (early_len)
+		memcpy(m->bytes, early, early_len);
+	if (s->pending_len)
+		memcpy(m->bytes + early_len, s->pending, s->pending_len);
+	conn_set_ops(c, &moving_ops, NULL);
+	r = conn_handoff(c, to, session_arrived, session_handoff_failed, m);
+	if (r < 0) {
+		/* -EBUSY (a reply still being written) and the like: stay. */
+		conn_set_ops(c, &session_ops, s);
+		circmgr_release_claim(to);
+		move_free(m);
+		log_debug("SOCKS session not moved to worker %u: %s", worker_id(to), strerror(-r));
+		return false;
+	}
+	count(&counters_of(w)->handed_off);
+	log_info("SOCKS session moves from worker %u to worker %u (a ready circuit there)", worker_id(w),
+		 worker_id(to));
+	/* What it needs travels in m; the stream is freed by the caller. */
+	s->stream = NULL;
+	timer_cancel(worker_timers(w), &s->timeout);
+	socks_parser_clear(&s->parser);
+	free(s->pending);
+	free(s);
+	sessions_open--;
+	return true;
+}
+
 void socks_accept(struct worker *w, struct conn *c, void *arg)
 {
-	struct socks_session *s;
-
 	if (sessions_open >= session_limit) {
 		static _Thread_local uint64_t last_log_ns;
 		if (worker_now_ns(w) - last_log_ns > 10ull * 1000000000ull) {
@@ -531,20 +770,8 @@ void socks_accept(struct worker *w, struct conn *c, void *arg)
 		conn_close(c, -EMFILE, false);
 		return;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		conn_close(c, -ENOMEM, false);
-		return;
-	}
-	s->conn = c;
-	s->lst = arg;
-	socks_parser_init(&s->parser);
-	timer_init(&s->timeout, session_timed_out, s);
 	/* One deadline covers the request and, after it, the stream's tries:
 	 * tor's SocksTimeout counts from the connection's birth too
 	 * (connection_ap_expire_beginning). */
-	s->deadline_ns = worker_now_ns(w) + atomic_load_explicit(&socks_timeout_ns, memory_order_relaxed);
-	timer_arm(worker_timers(w), &s->timeout, s->deadline_ns);
-	conn_set_ops(c, &session_ops, s);
-	sessions_open++;
+	session_new(w, c, arg, worker_now_ns(w) + atomic_load_explicit(&socks_timeout_ns, memory_order_relaxed));
 }

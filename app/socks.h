@@ -43,6 +43,18 @@ void socks_set_timeout(uint64_t ns);
  * SETCONF). */
 void socks_set_session_limit(uint64_t per_worker);
 
+/* Sessions moved between shards (issue 6: a new stream that would wait
+ * for a circuit build moves to a shard with a ready circuit; see
+ * socks.c). Counted per shard by its worker. */
+#define SOCKS_MAX_SHARDS 256 /* NumWorkers' maximum */
+struct socks_stats {
+	uint64_t handed_off;     /* sessions that left this shard */
+	uint64_t handed_in;      /* sessions that arrived here */
+	uint64_t handoff_failed; /* hand-offs that failed: the session stayed */
+};
+/* Copy shard's counters. Any thread. */
+void socks_stats_read(unsigned shard, struct socks_stats *out);
+
 /* Open SOCKS sessions on the calling worker (for metrics). */
 uint64_t socks_sessions_open(void);
 

@@ -43,6 +43,10 @@ struct stream_target {
 	 * and ends with the reply for its last error (SocksTimeout from the
 	 * client's connect); 0: two minutes from stream_open. */
 	uint64_t deadline_ns;
+	/* The session was handed here by another shard, which claimed one of
+	 * this shard's ready clean circuits for it (circmgr_claim_ready); the
+	 * claim is released once the stream is placed or gone. */
+	bool handed_in;
 };
 
 /* Callbacks into the session; all on the owner worker. After on_resolved
@@ -60,6 +64,16 @@ struct stream_events {
 	/* The end: code is the SOCKS5 reply that fits (tor's mapping of END
 	 * reasons), why a short text for the log. */
 	void (*on_end)(void *sess, enum socks5_reply code, const char *why);
+	/* Optional. The stream is about to wait for a circuit build (no open
+	 * circuit here can take it) and another shard has a ready clean one:
+	 * the session may move there (issue 6). early[0..early_len) are the
+	 * client bytes the stream holds (borrowed for the call). Return true
+	 * when the session took itself away: the circuit layer then frees
+	 * the stream with no further callback (do not stream_close it).
+	 * Asked on its first placement, and again while it waits for a build
+	 * on its first attempt when another shard has ready circuits
+	 * (circmgr_offer_waiting); the session moves at most once. */
+	bool (*on_would_wait)(void *sess, const uint8_t *early, size_t early_len);
 };
 
 /* Open a stream for target (copied) on a suitable circuit of this worker's

@@ -112,6 +112,8 @@ static const struct config_key config_table[] = {
 	       "1: a private test network: tor's shorter timeouts, and EnforceDistinctSubnets is ignored (every relay shares an address); needs DirAuthority. Never on the public network."),
 	K_BOOL("SafeLogging", safe_logging, "1", RT,
 	       "1: replace addresses and hostnames in log lines with [scrubbed], as tor does by default."),
+	K_STRING("__SocksListenerShards", socks_listener_shards, 0,
+		 "Testing only (tor's __ convention): the workers, comma-separated numbers from 0, that listen on the SocksPorts; unset: all. Tests use it to put every new client on one shard (test/integration/test_rebalance.sh)."),
 	K_INTERVAL("ShutdownWaitLength", shutdown_wait_length, "30 seconds", 0, 2 * HOUR, RT,
 		   "After SIGTERM or SIGINT, how long open streams may go on before onionring closes them (a second signal stops at once); 30 s is tor's default."),
 };

@@ -104,6 +104,7 @@ struct config {
 	struct config_lines exit_nodes;
 	bool strict_nodes;
 	char *client_onion_auth_dir;      /* NULL: none */
+	char *socks_listener_shards;      /* __SocksListenerShards; NULL: every worker */
 	int64_t conn_limit;
 	int64_t max_client_connections;
 	int64_t socks_timeout;

@@ -172,14 +172,33 @@ static int listen_socket(const struct sockaddr *addr, socklen_t len)
 	return fd;
 }
 
+/* Worker i takes part in a listener of mask workers (bit i; workers above
+ * 63 follow bit 63). */
+static bool listener_wanted(uint64_t workers, unsigned i)
+{
+	return (workers >> (i < 64 ? i : 63)) & 1;
+}
+
 int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, socklen_t len,
 			 conn_accept_fn fn, void *arg, uint16_t *bound_port)
 {
+	return runtime_add_listener_on(rt, addr, len, fn, arg, bound_port, UINT64_MAX);
+}
+
+int runtime_add_listener_on(struct runtime *rt, const struct sockaddr *addr, socklen_t len,
+			    conn_accept_fn fn, void *arg, uint16_t *bound_port, uint64_t workers)
+{
 	struct sockaddr_storage ss;
 	socklen_t sslen = len;
+	bool first = true;
 
-	if (len > sizeof(ss) || rt->workers[0].nlisteners >= RUNTIME_MAX_LISTENERS)
+	if (len > sizeof(ss))
 		return -EINVAL;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		if (listener_wanted(workers, i) && rt->workers[i].nlisteners >= RUNTIME_MAX_LISTENERS)
+			return -EINVAL;
+	if (!(rt->nworkers >= 64 ? workers : workers & ((UINT64_C(1) << rt->nworkers) - 1)))
+		return -EINVAL; /* no worker of this runtime would listen */
 	memcpy(&ss, addr, len);
 	/* One SO_REUSEPORT socket per worker: the kernel spreads connections
 	 * over them, and no accept is shared between threads. Measured
@@ -190,14 +209,19 @@ int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, sockle
 	 * (a message and a second close per connection). */
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
-		int fd = listen_socket((struct sockaddr *)&ss, sslen);
+		int fd;
 
+		if (!listener_wanted(workers, i))
+			continue;
+		fd = listen_socket((struct sockaddr *)&ss, sslen);
 		if (fd < 0) {
 			for (unsigned j = 0; j < i; j++)
-				close(rt->workers[j].listeners[--rt->workers[j].nlisteners].fd);
+				if (listener_wanted(workers, j))
+					close(rt->workers[j].listeners[--rt->workers[j].nlisteners].fd);
 			return fd;
 		}
-		if (i == 0) {
+		if (first) {
+			first = false;
 			/* Port 0: learn the port the kernel chose; the others bind it. */
 			socklen_t l = sizeof(ss);
 			getsockname(fd, (struct sockaddr *)&ss, &l);

@@ -49,6 +49,12 @@ struct runtime *runtime_new(const struct runtime_config *cfg);
  * *bound_port. Return 0 or -errno. */
 int runtime_add_listener(struct runtime *rt, const struct sockaddr *addr, socklen_t len,
 			 conn_accept_fn fn, void *arg, uint16_t *bound_port);
+/* The same on the workers whose bit is set in workers (bit i: worker i;
+ * UINT64_MAX: all). What for: a test that needs every new connection on
+ * one shard (onionring's testing-only __SocksListenerShards). -EINVAL when
+ * no worker of the runtime is in the mask. */
+int runtime_add_listener_on(struct runtime *rt, const struct sockaddr *addr, socklen_t len,
+			    conn_accept_fn fn, void *arg, uint16_t *bound_port, uint64_t workers);
 int runtime_start(struct runtime *rt);
 /* Ask every thread to stop: listeners stop accepting, connections close,
  * threads exit. Any thread; async-signal-safe it is not (use a signalfd

@@ -385,7 +385,8 @@ static void on_end(void *sess, enum socks5_reply code, const char *why)
 }
 
 static const struct stream_events events = {
-	on_connected, on_resolved, on_data, on_writable, on_end,
+	.on_connected = on_connected, .on_resolved = on_resolved, .on_data = on_data, .on_writable = on_writable,
+	.on_end = on_end,
 };
 
 static void msg_open(struct worker *w, void *arg)

@@ -161,6 +161,60 @@ static void test_workers_echo_many_clients_on_one_port(void **state)
 	stop_runtime(rt);
 }
 
+/* runtime_add_listener_on: only the workers in the mask listen, so every
+ * client lands on worker 1 here; a mask with no worker of the runtime is
+ * refused. */
+static void test_listener_on_one_worker_takes_every_client(void **state)
+{
+	enum { NCLIENTS = 32 };
+	struct runtime_config cfg;
+	struct sockaddr_in sin;
+	struct runtime *rt;
+	uint16_t port = 0;
+	int fds[NCLIENTS];
+	uint8_t b;
+	char why[256];
+
+	(void)state;
+	if (runtime_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	for (int i = 0; i < 8; i++)
+		atomic_store(&accepted_on[i], 0);
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = 2;
+	cfg.max_conns = 256;
+	cfg.recv_bufs = 64;
+	cfg.coordinator_tick_ms = 20;
+	rt = runtime_new(&cfg);
+	assert_non_null(rt);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(runtime_add_listener_on(rt, (struct sockaddr *)&sin, sizeof(sin), echo_accept, NULL, &port,
+						 UINT64_C(1) << 2),
+			 -EINVAL);
+	assert_int_equal(runtime_add_listener_on(rt, (struct sockaddr *)&sin, sizeof(sin), echo_accept, NULL, &port,
+						 UINT64_C(1) << 1),
+			 0);
+	assert_true(port != 0);
+	assert_int_equal(runtime_start(rt), 0);
+	for (int i = 0; i < NCLIENTS; i++) {
+		fds[i] = connect_client(port);
+		/* An echo proves the connection was accepted and served. */
+		b = (uint8_t)i;
+		assert_int_equal(write(fds[i], &b, 1), 1);
+		read_exact(fds[i], &b, 1);
+		assert_int_equal(b, (uint8_t)i);
+	}
+	assert_int_equal(atomic_load(&accepted_on[0]), 0);
+	assert_int_equal(atomic_load(&accepted_on[1]), NCLIENTS);
+	for (int i = 0; i < NCLIENTS; i++)
+		close(fds[i]);
+	stop_runtime(rt);
+}
+
 /* --- outbound connections, timers, messages -------------------------------- */
 
 struct probe {
@@ -485,6 +539,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_workers_echo_many_clients_on_one_port),
+		cmocka_unit_test(test_listener_on_one_worker_takes_every_client),
 		cmocka_unit_test(test_worker_connects_out_and_gets_echo),
 		cmocka_unit_test(test_refused_connect_reports_error_and_closes),
 		cmocka_unit_test(test_timers_fire_in_deadline_order),
