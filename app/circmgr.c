@@ -655,6 +655,7 @@ static void on_circ_cell(struct channel *ch, const struct cell_view *cv, void *a
 {
 	struct ocirc *oc = arg;
 	struct cell *c;
+	size_t n;
 
 	(void)ch;
 	if (oc->state == OC_CLOSED)
@@ -666,8 +667,11 @@ static void on_circ_cell(struct channel *ch, const struct cell_view *cv, void *a
 	c = &oc->in[oc->nin++];
 	c->circ_id = cv->circ_id;
 	c->command = cv->command;
-	memset(c->payload, 0, sizeof(c->payload));
-	memcpy(c->payload, cv->payload, cv->payload_len < sizeof(c->payload) ? cv->payload_len : sizeof(c->payload));
+	n = cv->payload_len < sizeof(c->payload) ? cv->payload_len : sizeof(c->payload);
+	memcpy(c->payload, cv->payload, n);
+	/* Fixed-size cells fill the payload: zero only a short one's tail. */
+	if (n < sizeof(c->payload))
+		memset(c->payload + n, 0, sizeof(c->payload) - n);
 }
 
 static void on_circ_batch_end(struct channel *ch, uint32_t circ_id, void *arg)

@@ -8,7 +8,9 @@
  * (bulk AES-CTR runs ~1.6x faster than 509-byte calls, which pay for the
  * partial block at every cell boundary) and then XORed into the payloads.
  * Outbound, every layer goes to every cell, so the layers are folded into
- * one buffer and XORed once. Hop-major order gives the same result as
+ * one buffer and XORed once. Inbound, each cell's slot accumulates the
+ * layers peeled so far and the payload is written once, at the hop that
+ * recognizes it (decrypt_chunk). Hop-major order gives the same result as
  * cell-major order because each hop's keystream and running digest only
  * ever see the cells that reach that hop, in arrival order. The buffer
  * holds keystream only for cells already processed (their ciphertext XOR
@@ -119,20 +121,19 @@ static inline void xor_payload(uint8_t *p, const uint8_t *ks)
  * pass) than it saves; such chunks use one AES call per payload. */
 #define RELAY_KS_MIN_CELLS 4
 
-/* XOR k's next keystream into the m payloads p[idx[j]] (p[j] if idx is
- * NULL), in that order; ks is scratch for m payloads. */
-static void aes_cells(struct crypto_aes_ctr *k, uint8_t *const p[], const uint8_t *idx, size_t m,
-		      uint8_t *ks)
+/* XOR k's next keystream into the m payloads p[0..m), in that order; ks is
+ * scratch for m payloads. */
+static void aes_cells(struct crypto_aes_ctr *k, uint8_t *const p[], size_t m, uint8_t *ks)
 {
 	if (m < RELAY_KS_MIN_CELLS) {
 		for (size_t j = 0; j < m; j++)
-			crypto_aes_ctr_xor(k, p[idx ? idx[j] : j], RELAY_PAYLOAD_LEN);
+			crypto_aes_ctr_xor(k, p[j], RELAY_PAYLOAD_LEN);
 		return;
 	}
 	memset(ks, 0, m * RELAY_PAYLOAD_LEN);
 	crypto_aes_ctr_xor(k, ks, m * RELAY_PAYLOAD_LEN);
 	for (size_t j = 0; j < m; j++)
-		xor_payload(p[idx ? idx[j] : j], ks + j * RELAY_PAYLOAD_LEN);
+		xor_payload(p[j], ks + j * RELAY_PAYLOAD_LEN);
 }
 
 static void encrypt_chunk(struct relay_crypto_circ *c, int target, bool digest, uint8_t *const p[],
@@ -155,7 +156,7 @@ static void encrypt_chunk(struct relay_crypto_circ *c, int target, bool digest, 
 	 * hops' keystreams for the chunk into ks, then XOR it in once. */
 	if (n < RELAY_KS_MIN_CELLS) {
 		for (int h = target; h >= 0; h--)
-			aes_cells(&c->hop[h].fwd, p, NULL, n, ks);
+			aes_cells(&c->hop[h].fwd, p, n, ks);
 		return;
 	}
 	memset(ks, 0, n * RELAY_PAYLOAD_LEN);
@@ -212,11 +213,12 @@ static bool hop_recognizes(struct crypto_sha1 *d, uint8_t *p, uint8_t *tag_out)
 	return true;
 }
 
-static size_t decrypt_chunk(struct relay_crypto_circ *c, uint8_t *const p[], size_t n, int hop_out[],
-			    uint8_t *const digests_out[])
+/* Peel chunks of fewer than RELAY_KS_MIN_CELLS cells: one AES call per
+ * payload per hop, the layer XORed in at once. */
+static size_t decrypt_few(struct relay_crypto_circ *c, uint8_t *const p[], size_t n, int hop_out[],
+			  uint8_t *const digests_out[])
 {
-	_Alignas(64) uint8_t ks[CHUNK * RELAY_PAYLOAD_LEN];
-	uint8_t pending[CHUNK];
+	uint8_t pending[RELAY_KS_MIN_CELLS];
 	size_t npend = n;
 
 	for (size_t i = 0; i < n; i++) {
@@ -229,11 +231,10 @@ static size_t decrypt_chunk(struct relay_crypto_circ *c, uint8_t *const p[], siz
 		struct relay_hop *hop = &c->hop[h];
 		size_t keep = 0;
 
-		/* This hop's layer off the cells that reach it, in order. */
-		aes_cells(&hop->back, p, pending, npend, ks);
 		for (size_t j = 0; j < npend; j++) {
 			size_t i = pending[j];
 
+			crypto_aes_ctr_xor(&hop->back, p[i], RELAY_PAYLOAD_LEN);
 			if (hop_recognizes(&hop->back_digest, p[i], digests_out ? digests_out[i] : NULL))
 				hop_out[i] = h;
 			else
@@ -241,6 +242,62 @@ static size_t decrypt_chunk(struct relay_crypto_circ *c, uint8_t *const p[], siz
 		}
 		npend = keep;
 	}
+	return npend;
+}
+
+/* Peel a chunk of n >= RELAY_KS_MIN_CELLS cells. Slot j of ks
+ * accumulates the XOR of every layer's keystream so far for the cell
+ * pending[j], so a cell's payload is written once, at the hop that
+ * recognizes it, rather than once per hop: almost every inbound cell
+ * comes from the last hop, and a hop can only recognize a cell whose
+ * 'recognized' field decrypts to zero there (tor-spec 6.1), which the
+ * slot tells without touching the payload. A candidate is XORed in,
+ * checked, and XORed back out if its digest does not match. */
+static size_t decrypt_chunk(struct relay_crypto_circ *c, uint8_t *const p[], size_t n, int hop_out[],
+			    uint8_t *const digests_out[])
+{
+	_Alignas(64) uint8_t ks[CHUNK * RELAY_PAYLOAD_LEN];
+	uint8_t pending[CHUNK];
+	size_t npend = n;
+
+	if (n < RELAY_KS_MIN_CELLS)
+		return decrypt_few(c, p, n, hop_out, digests_out);
+	for (size_t i = 0; i < n; i++) {
+		pending[i] = (uint8_t)i;
+		hop_out[i] = -1;
+	}
+	memset(ks, 0, n * RELAY_PAYLOAD_LEN);
+	for (int h = 0; h < c->n_hops && npend > 0; h++) {
+		struct relay_hop *hop = &c->hop[h];
+		size_t keep = 0;
+
+		/* This hop's keystream for the cells that reach it, in order. */
+		crypto_aes_ctr_xor(&hop->back, ks, npend * RELAY_PAYLOAD_LEN);
+		for (size_t j = 0; j < npend; j++) {
+			size_t i = pending[j];
+			uint8_t *slot = ks + j * RELAY_PAYLOAD_LEN;
+
+			if (((p[i][RELAY_OFF_RECOGNIZED] ^ slot[RELAY_OFF_RECOGNIZED]) |
+			     (p[i][RELAY_OFF_RECOGNIZED + 1] ^ slot[RELAY_OFF_RECOGNIZED + 1])) == 0) {
+				xor_payload(p[i], slot);
+				if (hop_recognizes(&hop->back_digest, p[i], digests_out ? digests_out[i] : NULL)) {
+					hop_out[i] = h;
+					continue;
+				}
+				xor_payload(p[i], slot);
+			}
+			/* Still pending: its slot moves down over the ones
+			 * that dropped out (rare: a cell from an earlier hop). */
+			if (keep != j)
+				memmove(ks + keep * RELAY_PAYLOAD_LEN, slot, RELAY_PAYLOAD_LEN);
+			pending[keep++] = (uint8_t)i;
+		}
+		npend = keep;
+	}
+	/* No hop recognized these: leave every layer off, as the cell-by-cell
+	 * path does (the circuit is closed anyway). */
+	for (size_t j = 0; j < npend; j++)
+		xor_payload(p[pending[j]], ks + j * RELAY_PAYLOAD_LEN);
 	return npend;
 }
 
