@@ -798,13 +798,19 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const str
 	}
 	pe = path_choose(oc->dv.ps, &req, &path);
 	if (pe != PATH_OK) {
+		char port_shown[16]; /* the user's port: SafeLogging scrubs it */
+
+		if (log_safe_logging())
+			snprintf(port_shown, sizeof(port_shown), "%s", LOG_SCRUBBED);
+		else
+			snprintf(port_shown, sizeof(port_shown), "%u", (unsigned)req.port);
 		/* Once a minute at notice per shard; the rest at info (the
 		 * prebuild tick would otherwise repeat it every second). */
 		if (worker_now_ns(sh->w) - sh->path_warned_ns > 60ull * 1000000000ull || !sh->path_warned_ns) {
-			log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+			log_notice("cannot choose a path for port %s: %s", port_shown, path_err_str(pe));
 			sh->path_warned_ns = worker_now_ns(sh->w);
 		} else {
-			log_info("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+			log_info("cannot choose a path for port %s: %s", port_shown, path_err_str(pe));
 		}
 		oc->state = OC_CLOSED;
 		ocirc_free(oc);

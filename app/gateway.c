@@ -651,6 +651,7 @@ static bool node_rules_changed(const struct config *a, const struct config *b)
 static void config_apply_locked(struct gateway *g, struct config *ncfg)
 {
 	log_apply(ncfg);
+	log_set_safe_logging(ncfg->safe_logging);
 	dirview_set_config(ncfg);
 	/* Circuits built under the old rules take no new streams: the NEWNYM
 	 * epoch does exactly that on every shard (and the prebuild replaces

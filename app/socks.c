@@ -154,11 +154,13 @@ static void send_reply(struct socks_session *s, enum socks5_reply code, const st
 
 static void fail(struct socks_session *s, enum socks5_reply code, const char *why)
 {
-	char dest[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+	char dest[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX], shown[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX + 8];
 
 	socks_addr_format(&s->parser.req.dest, dest, sizeof(dest));
-	/* A client's failed request is routine for a gateway: info, not warn. */
-	log_info("SOCKS request for %s:%u failed (reply 0x%02x): %s", dest, s->parser.req.port, code, why);
+	/* A client's failed request is routine for a gateway: info, not warn.
+	 * The destination is the user's: SafeLogging scrubs it. */
+	log_info("SOCKS request for %s failed (reply 0x%02x): %s",
+		 log_scrub_dest(shown, sizeof(shown), dest, s->parser.req.port), code, why);
 	send_reply(s, code, NULL, 0);
 	session_finish(s, true);
 }

@@ -111,7 +111,7 @@ static const struct config_key config_table[] = {
 	K_BOOL("TestingTorNetwork", testing_tor_network, "0", 0,
 	       "1: a private test network: tor's shorter timeouts, and EnforceDistinctSubnets is ignored (every relay shares an address); needs DirAuthority. Never on the public network."),
 	K_BOOL("SafeLogging", safe_logging, "1", RT,
-	       "1: replace addresses and hostnames in log lines with [scrubbed], as tor does by default."),
+	       "1: write what users asked for (SOCKS destinations: hostnames, addresses, ports, .onion addresses) and client addresses as [scrubbed] in log lines, as tor does by default; relays' addresses stay. 0: log them plainly. A change at run time applies to the next line."),
 	K_INTERVAL("ShutdownWaitLength", shutdown_wait_length, "30 seconds", 0, 2 * HOUR, RT,
 		   "After SIGTERM or SIGINT, how long open streams may go on before onionring closes them (a second signal stops at once); 30 s is tor's default."),
 };
