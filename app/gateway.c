@@ -605,26 +605,59 @@ static void control_config_read(void *arg, void (*fn)(const struct config *cfg, 
 	pthread_mutex_unlock(&g->cfg_lock);
 }
 
-/* Point the log where ncfg's first Log line (borrowed) says, as main.c's
- * apply_log does at start. Reopened on every apply even when unchanged, so
- * a SIGHUP after rotating the file starts a new one, as in tor. */
-static void log_apply(const struct config *ncfg)
+/* The destination of ncfg's first Log line (borrowed): a path, NULL for
+ * stderr; *has is false when there is no Log line (nothing changes). */
+static const char *log_target(const struct config *ncfg, bool *has)
 {
 	const struct config_log *lg = ncfg->log.n ? &ncfg->log.v[0] : NULL;
-	const char *path = NULL;
+
+	*has = lg != NULL;
+	if (!lg)
+		return NULL;
+	if (lg->sink == CONFIG_LOG_FILE)
+		return lg->path;
+	if (lg->sink == CONFIG_LOG_STDOUT)
+		return "/dev/stdout";
+	return NULL;
+}
+
+/* Open the destination of ncfg's first Log line (borrowed) before anything
+ * of ncfg is applied: tor refuses a whole reload whose log cannot be
+ * opened, and so do we. Return the descriptor (owned), -1 when there is no
+ * Log line, or -2 with the reason in err ("FILE:LINE: " first when src,
+ * the file it came from, is given). Reopened even when unchanged, so a
+ * SIGHUP after rotating the file starts a new one, as in tor. */
+static int log_prepare(const struct config *ncfg, const char *src, char *err, size_t errlen)
+{
+	bool has;
+	const char *path = log_target(ncfg, &has);
+	int fd;
+
+	if (!has)
+		return -1;
+	fd = log_target_open(path);
+	if (fd >= 0)
+		return fd;
+	if (src)
+		snprintf(err, errlen, "%s:%u: Log: cannot open %s: %s", src, ncfg->log.v[0].line,
+			 path ? path : "stderr", strerror(-fd));
+	else
+		snprintf(err, errlen, "Log: cannot open %s: %s", path ? path : "stderr", strerror(-fd));
+	return -2;
+}
+
+/* Point the log at fd (owned; from log_prepare, -1: no Log line) with
+ * ncfg's (borrowed) level, as main.c's apply_log does at start. */
+static void log_apply(const struct config *ncfg, int fd)
+{
 	int r;
 
-	if (!lg)
+	if (fd < 0)
 		return;
-	log_set_level(lg->min);
-	if (lg->sink == CONFIG_LOG_FILE)
-		path = lg->path;
-	else if (lg->sink == CONFIG_LOG_STDOUT)
-		path = "/dev/stdout";
-	r = log_redirect(path);
-	if (r < 0)
-		log_warn("Log: cannot switch to %s: %s; lines still go where they went", path ? path : "stderr",
-			 strerror(-r));
+	log_set_level(ncfg->log.v[0].min);
+	r = log_redirect_fd(fd);
+	if (r < 0) /* -EBUSY: the log started on stderr itself (no Log line then) */
+		log_warn("Log: cannot switch destination: %s; lines still go where they went", strerror(-r));
 }
 
 /* Whether a key that shapes paths differs between a and b (borrowed). Tor
@@ -645,12 +678,14 @@ static bool node_rules_changed(const struct config *a, const struct config *b)
 	return false;
 }
 
-/* Put ncfg (owned, taken) in force; g->cfg_lock held. Run-time keys held
- * by the shards go to every worker (post_shard_config); the rest are read
- * from g->cfg or the directory view where they are used. */
-static void config_apply_locked(struct gateway *g, struct config *ncfg)
+/* Put ncfg (owned, taken) in force with its log descriptor log_fd (owned,
+ * from log_prepare); g->cfg_lock held. Nothing here fails: what can fail
+ * (opening the log) was done before. Run-time keys held by the shards go
+ * to every worker (post_shard_config); the rest are read from g->cfg or
+ * the directory view where they are used. */
+static void config_apply_locked(struct gateway *g, struct config *ncfg, int log_fd)
 {
-	log_apply(ncfg);
+	log_apply(ncfg, log_fd);
 	log_set_safe_logging(ncfg->safe_logging);
 	dirview_set_config(ncfg);
 	/* Circuits built under the old rules take no new streams: the NEWNYM
@@ -669,10 +704,15 @@ static int control_config_replace(void *arg, struct config *ncfg, char *err, siz
 {
 	struct gateway *g = arg;
 
-	(void)err;
-	(void)errlen;
+	int log_fd = log_prepare(ncfg, NULL, err, errlen);
+
+	if (log_fd == -2) {
+		log_warn("SETCONF: new configuration rejected, the old one stays in force: %s", err);
+		config_free(ncfg);
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&g->cfg_lock);
-	config_apply_locked(g, ncfg);
+	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
 	log_notice("SETCONF: configuration changed by a controller");
 	return 0;
@@ -783,6 +823,7 @@ static void reload(struct gateway *g)
 	struct config *ncfg = NULL;
 	char err[CONFIG_ERR_MAX];
 	size_t n;
+	int log_fd;
 
 	if (!g->config_path) {
 		log_notice("SIGHUP: no configuration file to re-read");
@@ -803,7 +844,16 @@ static void reload(struct gateway *g)
 			return;
 		}
 	}
-	config_apply_locked(g, ncfg);
+	/* Every check comes before the first change: a log that cannot be
+	 * opened rejects the whole reload (tor does the same). */
+	log_fd = log_prepare(ncfg, g->config_path, err, sizeof(err));
+	if (log_fd == -2) {
+		pthread_mutex_unlock(&g->cfg_lock);
+		log_warn("SIGHUP: new configuration rejected, the old one stays in force: %s", err);
+		config_free(ncfg);
+		return;
+	}
+	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
 }

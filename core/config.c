@@ -548,7 +548,7 @@ static bool log_levels(const char *s, size_t n, struct config_log *lg)
 static int parse_log(struct cfg_load *ld, const struct config_key *k, const char *v, void *f)
 {
 	struct config_logs *logs = f;
-	struct config_log lg = { .sink = CONFIG_LOG_STDERR };
+	struct config_log lg = { .sink = CONFIG_LOG_STDERR, .line = ld->line };
 	size_t n = strcspn(v, " \t");
 	const char *sink = v + n + strspn(v + n, " \t");
 	size_t sn = strcspn(sink, " \t");

@@ -73,6 +73,7 @@ struct config_log {
 	enum log_level min, max;
 	enum config_log_sink sink;
 	char *path; /* CONFIG_LOG_FILE only */
+	unsigned line; /* where it was read (for messages; not compared) */
 };
 
 struct config_logs {

@@ -52,15 +52,19 @@ int log_set_file(const char *path)
 	return 0;
 }
 
-int log_redirect(const char *path)
+int log_target_open(const char *path)
 {
-	int fd;
+	return log_open(path);
+}
 
-	if (log_fd <= 2)
-		return -EBUSY; /* stderr itself: not ours to replace */
-	fd = log_open(path);
+int log_redirect_fd(int fd)
+{
 	if (fd < 0)
-		return fd;
+		return -EBADF;
+	if (log_fd <= 2) {
+		close(fd);
+		return -EBUSY; /* stderr itself: not ours to replace */
+	}
 	/* log_fd keeps its number and dup3 swaps the file behind it in one
 	 * step: a write on another thread reaches the old file or the new one,
 	 * never a closed or reused descriptor (closing and reassigning log_fd
@@ -73,6 +77,18 @@ int log_redirect(const char *path)
 	}
 	close(fd);
 	return 0;
+}
+
+int log_redirect(const char *path)
+{
+	int fd;
+
+	if (log_fd <= 2)
+		return -EBUSY; /* stderr itself: not ours to replace */
+	fd = log_open(path);
+	if (fd < 0)
+		return fd;
+	return log_redirect_fd(fd);
 }
 
 void log_set_safe_logging(bool on)

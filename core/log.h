@@ -37,6 +37,16 @@ int log_set_file(const char *path);
  * among themselves (app/ holds its config lock). */
 int log_redirect(const char *path);
 
+/* The two halves of log_redirect, so that a reload can open the new
+ * destination before it changes anything else (and change nothing when
+ * that fails, as tor refuses the whole reload). log_target_open opens
+ * path for appending (NULL: a dup of stderr) and returns a descriptor
+ * (owned by the caller) or -errno; any thread. log_redirect_fd takes fd
+ * (owned, always consumed) and points the log at it as log_redirect does:
+ * 0, or -EBUSY before log_set_file (fd is closed then), or -errno. */
+int log_target_open(const char *path);
+int log_redirect_fd(int fd);
+
 /* Name this thread in log lines ("w0", "coord"); borrows name, which must
  * outlive the thread. Calling thread only. */
 void log_set_thread_name(const char *name);

@@ -17,6 +17,8 @@
 #     use ends at that exit;
 #  5. Log moved to another file by SIGHUP: the re-read notice and worker
 #     lines land there;
+#  6. a Log path that cannot be opened rejects the whole SIGHUP (with the
+#     file and line), and SafeLogging changed beside it stays as it was;
 #  0. SafeLogging (tor's default 1, then 0 by SIGHUP): a SOCKS request for
 #     a (malformed, so at once refused) .onion hostname leaves the
 #     hostname out of the log ("[scrubbed]") with 1, and in it with 0.
@@ -303,4 +305,26 @@ grep -q "{w[0-9]*} stream [0-9]* (isolation" "$new_log" || fail "no worker line 
 echo "Log file switched by SIGHUP: $(wc -l < "$new_log") lines in the new file"
 OR_LOG=$new_log # for fail() and onionring_stop
 
-echo "ok: SIGHUP and SETCONF applied SafeLogging, CircuitPoolMinSize, MaxClientConnections, ExcludeExitNodes and Log"
+# 6. A Log that cannot be opened rejects the whole SIGHUP (tor does):
+# SafeLogging 0 -> 1 in the same file does not apply, the log stays, and
+# the warning names the file and line.
+off=$(stat -c %s "$OR_LOG")
+sed -i "s|^Log .*|Log info file /nonexistent-onionring-ops/x.log|; s/^SafeLogging .*/SafeLogging 1/" "$OR_DIR/onionring.conf"
+log_line=$(grep -n "^Log " "$OR_DIR/onionring.conf" | cut -d: -f1)
+kill -HUP "$OR_PID"
+for ((i = 0; i < 50; i++)); do
+	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: new configuration rejected" && break
+	sleep 0.1
+done
+rej=$(tail -c +$((off + 1)) "$OR_LOG" | grep "SIGHUP: new configuration rejected" || true)
+[ -n "$rej" ] || fail "a SIGHUP with a bad Log path was not rejected"
+echo "bad Log path: $rej"
+[[ $rej == *"onionring.conf:$log_line: Log: cannot open /nonexistent-onionring-ops/x.log"* ]] ||
+	fail "the rejection does not name the file and line $log_line of the Log key"
+tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && fail "part of the bad reload was applied"
+secret_request keptplain-ops "$(grep -c "SOCKS request for .* failed (reply 0xf6)" "$OR_LOG" || true)"
+grep -q "SOCKS request for keptplain-ops.onion:80 failed" "$OR_LOG" ||
+	fail "SafeLogging changed by a rejected reload (or the log moved)"
+echo "bad Log path by SIGHUP: whole reload rejected, SafeLogging 0 and the log kept"
+
+echo "ok: SIGHUP and SETCONF applied SafeLogging, CircuitPoolMinSize, MaxClientConnections, ExcludeExitNodes and Log; a bad Log path rejected the whole reload"

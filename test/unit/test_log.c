@@ -3,6 +3,7 @@
  * SafeLogging scrub helpers.
  * Not for the line format (every other test's output shows it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -83,6 +84,26 @@ static void test_log_redirect_moves_lines_and_keeps_the_old_file_on_error(void *
 }
 
 /* logrotate renames the file, then SIGHUP: the same path is opened afresh. */
+static void test_log_target_open_fails_cleanly_and_redirect_fd_takes_the_descriptor(void **state)
+{
+	char f[256];
+	int fd;
+
+	(void)state;
+	path_of(f, sizeof(f), "f.log");
+	/* A reload opens first and applies nothing when that fails. */
+	assert_int_equal(log_target_open("/nonexistent-onionring-dir/x.log"), -ENOENT);
+	assert_int_equal(log_redirect_fd(-1), -EBADF);
+	assert_int_equal(log_set_file(NULL), 0);
+	fd = log_target_open(f);
+	assert_true(fd > 2);
+	assert_int_equal(log_redirect_fd(fd), 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* consumed */
+	log_notice("line in f");
+	assert_true(file_has("f.log", "line in f"));
+	assert_int_equal(log_set_file(NULL), 0);
+}
+
 static void test_log_redirect_to_the_same_path_reopens_a_rotated_file(void **state)
 {
 	char c[256], c1[256];
@@ -156,7 +177,7 @@ static void test_log_redirect_while_threads_log_loses_and_tears_no_line(void **s
 
 static int teardown_dir(void **state)
 {
-	const char *names[] = { "a.log", "b.log", "c.log", "c.log.1", "d.log", "e.log", "scrub.log" };
+	const char *names[] = { "a.log", "b.log", "c.log", "c.log.1", "d.log", "e.log", "f.log", "scrub.log" };
 	char path[256];
 
 	(void)state;
@@ -228,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_log_redirect_needs_a_private_descriptor_first),
 		cmocka_unit_test(test_log_redirect_moves_lines_and_keeps_the_old_file_on_error),
 		cmocka_unit_test(test_log_redirect_to_the_same_path_reopens_a_rotated_file),
+		cmocka_unit_test(test_log_target_open_fails_cleanly_and_redirect_fd_takes_the_descriptor),
 		cmocka_unit_test(test_log_redirect_while_threads_log_loses_and_tears_no_line),
 		cmocka_unit_test(test_log_scrub_hides_destinations_while_safe_logging_is_on),
 		cmocka_unit_test(test_log_scrub_shows_destinations_with_safe_logging_0),
