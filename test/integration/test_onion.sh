@@ -33,7 +33,7 @@ fail() { echo "FAIL: $*" >&2; grep -i "onion service\|rendezvous\|introduc" "$OR
 authdir="$tmp/onion-auth"
 mkdir -m 700 "$authdir"
 onionring_start "ClientOnionAuthDir $authdir"
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 onionring_wait_usable 90 || fail "no exit fetch through onionring"
 

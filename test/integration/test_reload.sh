@@ -60,7 +60,7 @@ hup() {
 
 onionring_start "CircuitPoolMinSize 1" "CircuitPoolMaxSize 10" "MaxClientConnections 100" "ControlPort auto" \
 	"SafeLogging 1"
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 ctl_port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" || true) | head -n 1)
 [ -n "$ctl_port" ] || fail "no 'ControlPort listening' line"
