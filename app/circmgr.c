@@ -1567,8 +1567,6 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->chan_max_lifetime_ns = (uint64_t)cfg->channel_pool_max_lifetime * 1000000000ull;
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
-	if (cfg->client_onion_auth_dir)
-		snprintf(out->onion_auth_dir, sizeof(out->onion_auth_dir), "%s", cfg->client_onion_auth_dir);
 	if (out->max_circuits < 64)
 		out->max_circuits = 64;
 }

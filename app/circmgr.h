@@ -49,8 +49,6 @@ struct circmgr_config {
 	uint64_t chan_max_lifetime_ns; /* ChannelPoolMaxLifetime */
 	unsigned prebuild;           /* ready clean exit circuits to keep (CircuitPoolMinSize; 0 = off) */
 	unsigned max_circuits;       /* per shard, CircuitPoolMaxSize * 64 as a safety cap */
-	char onion_auth_dir[512];    /* ClientOnionAuthDir ("": none), read when an onion
-				      * connection starts */
 };
 
 void circmgr_config_from(struct circmgr_config *out, const struct config *cfg);

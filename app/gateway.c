@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "app/guardmgr.h"
 #include "app/events.h"
 #include "app/metrics.h"
+#include "app/onion_auth.h"
 #include "app/socks.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -53,6 +55,9 @@ struct gateway {
 	 * fetcher's threads post results back to it. */
 	struct dirauth_list auths;
 	struct dirmgr *dir;
+	/* Set by a SETCONF (on a worker): the coordinator re-reads
+	 * ClientOnionAuthDir on its next tick (no file I/O on workers). */
+	_Atomic bool onion_auth_stale;
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -374,12 +379,41 @@ static bool health(char *reason, size_t len, void *arg)
 
 static void control_tick(struct gateway *g);
 
+/* Read ClientOnionAuthDir again and publish its keys for the shards'
+ * hs_client (app/onion_auth.h). path (borrowed) is the new configuration's
+ * directory when the caller holds it (SIGHUP, before it is applied), or
+ * NULL for the one in force (read under cfg_lock). Main or coordinator
+ * thread: blocking file reads. */
+static void onion_auth_reload(struct gateway *g, const char *path)
+{
+	char *dir = NULL;
+	struct onion_auth_keys *k;
+
+	if (path) {
+		dir = strdup(path);
+	} else {
+		pthread_mutex_lock(&g->cfg_lock);
+		if (g->cfg->client_onion_auth_dir)
+			dir = strdup(g->cfg->client_onion_auth_dir);
+		pthread_mutex_unlock(&g->cfg_lock);
+	}
+	k = onion_auth_load(dir);
+	if (dir)
+		log_notice("ClientOnionAuthDir: %zu client authorization key(s) loaded from %s", onion_auth_count(k), dir);
+	onion_auth_publish(k);
+	free(dir);
+}
+
 /* runtime_config.coord_tick: the directory manager's step. Coordinator. */
 static void coord_tick(struct runtime *rt, void *arg)
 {
 	struct gateway *g = arg;
 
 	(void)rt;
+	/* acquire: pairs with control_config_replace's release store, so the
+	 * configuration it put in force is the one read here. */
+	if (atomic_exchange_explicit(&g->onion_auth_stale, false, memory_order_acquire))
+		onion_auth_reload(g, NULL);
 	if (g->dir)
 		dirmgr_tick(g->dir);
 	guardmgr_tick(clock_wall());
@@ -714,6 +748,8 @@ static int control_config_replace(void *arg, struct config *ncfg, char *err, siz
 	pthread_mutex_lock(&g->cfg_lock);
 	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
+	/* release: pairs with coord_tick's acquire exchange. */
+	atomic_store_explicit(&g->onion_auth_stale, true, memory_order_release);
 	log_notice("SETCONF: configuration changed by a controller");
 	return 0;
 }
@@ -780,6 +816,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
 	dirview_init(cfg);
+	onion_auth_reload(g, cfg->client_onion_auth_dir); /* before any worker runs */
 	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);
 	guardmgr_init(cfg->data_directory);
 	rc.worker_started = worker_started;
@@ -794,6 +831,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	g->rt = runtime_new(&rc);
 	if (!g->rt) {
 		snprintf(err, errlen, "cannot create the worker runtime");
+		onion_auth_shutdown();
 		free(g);
 		return NULL;
 	}
@@ -824,6 +862,7 @@ static void reload(struct gateway *g)
 	char err[CONFIG_ERR_MAX];
 	size_t n;
 	int log_fd;
+	char *auth_dir;
 
 	if (!g->config_path) {
 		log_notice("SIGHUP: no configuration file to re-read");
@@ -853,9 +892,14 @@ static void reload(struct gateway *g)
 		config_free(ncfg);
 		return;
 	}
+	auth_dir = ncfg->client_onion_auth_dir ? strdup(ncfg->client_onion_auth_dir) : NULL;
 	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
+	/* Every SIGHUP, changed or not: tor re-reads the key files too. The
+	 * path was copied under cfg_lock before a SETCONF could swap g->cfg. */
+	onion_auth_reload(g, auth_dir);
+	free(auth_dir);
 }
 
 /* systemd's readiness protocol without libsystemd: one datagram to the
@@ -994,6 +1038,7 @@ void gateway_free(struct gateway *g)
 	dirmgr_free(g->dir);
 	dirauth_list_free(&g->auths);
 	dirview_shutdown();
+	onion_auth_shutdown();
 	config_free(g->cfg);
 	free(g);
 }

@@ -1,7 +1,6 @@
 /* The onion-service client of one shard (see hs_client.h). */
 #include "app/hs_client.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 
 #include "app/circmgr_int.h"
 #include "app/dirfetch.h"
+#include "app/onion_auth.h"
 #include "app/nodes.h"
 #include "core/base64.h"
 #include "core/clock.h"
@@ -18,7 +18,6 @@
 #include "core/log.h"
 #include "net/worker.h"
 #include "proto/consensus.h"
-#include "proto/hs_auth.h"
 #include "proto/hs_desc.h"
 #include "proto/hs_keys.h"
 #include "proto/hs_ntor.h"
@@ -816,64 +815,16 @@ void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, s
 
 /* --- client authorization keys ----------------------------------------------- */
 
-#define AUTH_FILE_MAX 4096
-#define AUTH_SUFFIX ".auth_private"
-
-/* Read dir/name (at most AUTH_FILE_MAX bytes) and, when it is a key for
- * id, put it in sk. A file that does not parse is logged and skipped. */
-static bool auth_file_match(const char *dir, const char *name, const uint8_t id[32], uint8_t sk[32])
-{
-	char path[1024], buf[AUTH_FILE_MAX];
-	uint8_t fid[32], fsk[32];
-	const char *why = "unreadable";
-	ssize_t n;
-	bool ok = false;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		log_warn("ClientOnionAuthDir: cannot open %s: %s", path, strerror(errno));
-		return false;
-	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0 || n == (ssize_t)sizeof(buf)) {
-		log_warn("ClientOnionAuthDir: %s: %s", path, n < 0 ? strerror(errno) : "larger than 4 KiB");
-	} else if (hs_auth_parse(buf, (size_t)n, fid, fsk, &why) != PARSE_OK) {
-		log_warn("ClientOnionAuthDir: %s is not a client authorization key (%s); ignored", path, why);
-	} else if (memcmp(fid, id, 32) == 0) {
-		memcpy(sk, fsk, 32);
-		ok = true;
-	}
-	crypto_wipe(buf, sizeof(buf));
-	crypto_wipe(fsk, sizeof(fsk));
-	return ok;
-}
-
-/* Look through ClientOnionAuthDir for cn's service (tor reads every
- * "*.auth_private" file there). */
+/* Look cn's service up in the published ClientOnionAuthDir snapshot
+ * (app/onion_auth.h: read on the main/coordinator thread at start and at
+ * every SIGHUP/SETCONF, so a key added then counts for the next
+ * connection; never a file read on this worker). */
 static void conn_load_auth_key(struct hs_conn *cn)
 {
-	const char *dir = cn->hc->sh->cfg.onion_auth_dir;
-	struct dirent *de;
-	DIR *d;
+	struct onion_auth_keys *k = onion_auth_acquire();
 
-	if (!dir[0])
-		return;
-	d = opendir(dir);
-	if (!d) {
-		log_warn("ClientOnionAuthDir %s: %s", dir, strerror(errno));
-		return;
-	}
-	while ((de = readdir(d)) && !cn->has_auth_key) {
-		size_t len = strlen(de->d_name), sl = sizeof(AUTH_SUFFIX) - 1;
-
-		if (len <= sl || strcmp(de->d_name + len - sl, AUTH_SUFFIX) != 0)
-			continue;
-		cn->has_auth_key = auth_file_match(dir, de->d_name, cn->id, cn->auth_sk);
-	}
-	closedir(d);
+	cn->has_auth_key = onion_auth_find(k, cn->id, cn->auth_sk);
+	onion_auth_release(k);
 }
 
 /* --- placing streams ------------------------------------------------------------ */
