@@ -4,21 +4,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-__extension__ typedef unsigned __int128 u128; /* excess * shard_bytes may pass 2^64 */
-
-uint64_t oom_share(uint64_t shard_bytes, uint64_t total, uint64_t limit)
+uint64_t oom_excess(uint64_t total, uint64_t limit)
 {
 	uint64_t target = limit / 100u * OOM_TARGET_PERCENT + limit % 100u * OOM_TARGET_PERCENT / 100u;
-	uint64_t excess;
-	u128 part;
 
-	if (total <= limit || total == 0 || shard_bytes == 0)
-		return 0;
-	excess = total - target;
-	if (shard_bytes > total)
-		shard_bytes = total; /* gauges read at different moments */
-	part = ((u128)excess * shard_bytes + total - 1) / total;
-	return (uint64_t)part;
+	return total > limit ? total - target : 0;
 }
 
 static int oldest_first(const void *pa, const void *pb)

@@ -4,8 +4,11 @@
  *
  * Pure and allocation-free, so the choice is unit-tested on its own
  * (test/unit/test_oom.c). Who counts and who closes: the shards count what
- * they hold (app/circmgr.c, a relaxed per-shard gauge), the coordinator
- * sums the gauges and asks each shard to shed its share (app/gateway.c).
+ * they hold (app/circmgr.c: relaxed per-shard gauges of the bytes and the
+ * age of the oldest), the coordinator sums them and, over the limit, runs
+ * oom_select over the shards (oldest queue first) to ask those that hold
+ * the oldest data to shed a part of the excess each (app/gateway.c); each
+ * such shard runs oom_select over its own circuits.
  * Any thread. */
 #ifndef ONIONRING_APP_OOM_H
 #define ONIONRING_APP_OOM_H
@@ -25,10 +28,9 @@ struct oom_item {
 	uint64_t id;
 };
 
-/* The bytes a shard holding shard_bytes must free when every shard
- * together holds total and the limit is limit: its proportional part of
- * (total - 90% of limit), rounded up; 0 when total <= limit. */
-uint64_t oom_share(uint64_t shard_bytes, uint64_t total, uint64_t limit);
+/* The bytes to free when total bytes are queued under limit: down to
+ * 90% of limit, or 0 when total <= limit. */
+uint64_t oom_excess(uint64_t total, uint64_t limit);
 
 /* Sort items[0..n) so that the circuits with the oldest queued data come
  * first (items with nothing queued, 0 bytes or no age, last; ties by more bytes first) and

@@ -12,30 +12,34 @@
 
 #define MB (1024ull * 1024ull)
 
-static void test_oom_share_is_zero_under_the_limit(void **state)
+static void test_oom_excess_is_zero_up_to_the_limit(void **state)
 {
 	(void)state;
-	assert_int_equal(oom_share(10 * MB, 64 * MB, 64 * MB), 0);
-	assert_int_equal(oom_share(10 * MB, 10 * MB, 64 * MB), 0);
-	assert_int_equal(oom_share(0, 100 * MB, 64 * MB), 0);
-	assert_int_equal(oom_share(5, 0, 0), 0);
+	assert_int_equal(oom_excess(64 * MB, 64 * MB), 0);
+	assert_int_equal(oom_excess(10 * MB, 64 * MB), 0);
+	assert_int_equal(oom_excess(0, 0), 0);
 }
 
-static void test_oom_share_brings_the_total_under_90_percent(void **state)
+static void test_oom_excess_frees_down_to_90_percent(void **state)
 {
-	uint64_t limit = 100 * MB, a = 80 * MB, b = 40 * MB, total = a + b;
-	uint64_t fa = oom_share(a, total, limit), fb = oom_share(b, total, limit);
+	(void)state;
+	assert_int_equal(oom_excess(120 * MB, 100 * MB), 30 * MB);
+	assert_int_equal(oom_excess(101, 100), 11);
+	/* No overflow near 2^64: 90% of UINT64_MAX - 1 is 16602069666338596452. */
+	assert_int_equal(oom_excess(UINT64_MAX, UINT64_MAX - 1), 1844674407370955163ull);
+}
+
+static void test_oom_select_over_shards_asks_the_one_with_the_oldest_data(void **state)
+{
+	/* The coordinator's use: one item per shard. */
+	struct oom_item shards[] = {
+		{ .bytes = 300 * MB, .oldest_ns = 900, .id = 0 }, /* a busy, young queue */
+		{ .bytes = 2 * MB, .oldest_ns = 100, .id = 1 },   /* a stalled client */
+	};
 
 	(void)state;
-	/* 120 MB held, target 90 MB: 30 MB to free, 2:1 over the shards. */
-	assert_true(fa + fb >= 30 * MB);
-	assert_true(fa + fb <= 30 * MB + 2);
-	assert_true(fa >= 20 * MB && fa <= 20 * MB + 1);
-	assert_true(fb >= 10 * MB && fb <= 10 * MB + 1);
-	/* A gauge read late may exceed the total: never more than the excess. */
-	assert_true(oom_share(200 * MB, total, limit) <= 30 * MB + 1);
-	/* Large values do not overflow. */
-	assert_true(oom_share(1ull << 62, 1ull << 63, 1ull << 62) > 0);
+	assert_int_equal(oom_select(shards, 2, 1 * MB), 1);
+	assert_int_equal(shards[0].id, 1);
 }
 
 static void test_oom_select_closes_the_oldest_queues_first(void **state)
@@ -92,8 +96,9 @@ static void test_oom_select_edge_cases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_oom_share_is_zero_under_the_limit),
-		cmocka_unit_test(test_oom_share_brings_the_total_under_90_percent),
+		cmocka_unit_test(test_oom_excess_is_zero_up_to_the_limit),
+		cmocka_unit_test(test_oom_excess_frees_down_to_90_percent),
+		cmocka_unit_test(test_oom_select_over_shards_asks_the_one_with_the_oldest_data),
 		cmocka_unit_test(test_oom_select_closes_the_oldest_queues_first),
 		cmocka_unit_test(test_oom_select_prefers_the_older_small_queue_to_a_newer_big_one),
 		cmocka_unit_test(test_oom_select_edge_cases),
