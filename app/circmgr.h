@@ -69,6 +69,12 @@ struct circmgr_stats {
 	uint64_t cells_out;
 	uint64_t build_ms_sum;
 	uint64_t build_hist[12];  /* counts of builds <= 10,25,50,100,250,500,1000,2500,5000,10000,30000,60000 ms */
+	/* MaxMemInQueues (app/oom.h): bytes queued to and from this shard's
+	 * SOCKS clients on its circuits' streams, and the worker-clock time
+	 * the oldest of them was queued (0: none). Gauges, refreshed once a
+	 * second and after circmgr_shed. */
+	uint64_t queued_bytes;
+	uint64_t queued_oldest_ns;
 };
 extern const double circmgr_build_bounds_ms[12];
 
@@ -86,6 +92,11 @@ void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg);
 void circmgr_stop(struct worker *w);
 void circmgr_free(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
+/* MaxMemInQueues: close this shard's circuits whose queued data is oldest
+ * until at least to_free bytes are gone (or none is left), dropping what
+ * their streams hold for their clients; logs each circuit. Owner shard
+ * only (the coordinator posts it: app/gateway.c). */
+void circmgr_shed(struct worker *w, uint64_t to_free);
 
 /* What only the owner shard may read (its channel pool's plain counters,
  * each open circuit's congestion state), copied once a second by a

@@ -26,6 +26,7 @@
 #include "app/events.h"
 #include "app/metrics.h"
 #include "app/onion_auth.h"
+#include "app/oom.h"
 #include "app/socks.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -58,6 +59,7 @@ struct gateway {
 	/* Set by a SETCONF (on a worker): the coordinator re-reads
 	 * ClientOnionAuthDir on its next tick (no file I/O on workers). */
 	_Atomic bool onion_auth_stale;
+	uint64_t oom_last_ns; /* last MaxMemInQueues action (coordinator only) */
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -311,6 +313,9 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_streams_retried_total", METRICS_COUNTER, "Stream attempts moved to another circuit.", cs,
 		  streams_retried);
 	SHARD_U64("onionring_streams", METRICS_GAUGE, "Open streams.", cs, streams_open);
+	SHARD_U64("onionring_queued_bytes", METRICS_GAUGE,
+		  "Bytes queued for or from SOCKS clients (MaxMemInQueues counts them; refreshed each second).", cs,
+		  queued_bytes);
 	SHARD_U64("onionring_stream_optimistic_bytes_total", METRICS_COUNTER,
 		  "Client bytes sent right after BEGIN, before CONNECTED (optimistic data).", cs, optimistic_bytes);
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
@@ -404,6 +409,67 @@ static void onion_auth_reload(struct gateway *g, const char *path)
 	free(dir);
 }
 
+static void shard_shed(struct worker *w, void *arg)
+{
+	uint64_t *to_free = arg;
+
+	circmgr_shed(w, *to_free);
+	free(to_free);
+}
+
+/* MaxMemInQueues (tor's OOM handler, circuits_handle_oom): sum what every
+ * shard holds queued; over the limit, ask the shards with the oldest
+ * queued data to close circuits, oldest first, until the total is under
+ * 90% of it (app/oom.h). The shards' figures are refreshed once a second
+ * (and right after they shed), so after acting this waits a second before
+ * acting again rather than shedding twice for the same bytes.
+ * Coordinator thread. */
+static void oom_check(struct gateway *g)
+{
+	unsigned n = runtime_nworkers(g->rt);
+	struct oom_item items[256];
+	uint64_t total = 0, limit, excess, now = clock_mono_ns();
+	size_t k;
+
+	if (runtime_stopping(g->rt) || (g->oom_last_ns && now - g->oom_last_ns < 1000000000ull))
+		return;
+	if (n > 256)
+		n = 256;
+	pthread_mutex_lock(&g->cfg_lock);
+	limit = g->cfg->testing_max_mem_in_queues ? g->cfg->testing_max_mem_in_queues : g->cfg->max_mem_in_queues;
+	pthread_mutex_unlock(&g->cfg_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct circmgr_stats st;
+
+		circmgr_stats_read(runtime_worker(g->rt, i), &st);
+		items[i] = (struct oom_item){ .bytes = st.queued_bytes, .oldest_ns = st.queued_oldest_ns, .id = i };
+		total += st.queued_bytes;
+	}
+	excess = oom_excess(total, limit);
+	if (!excess)
+		return;
+	g->oom_last_ns = now;
+	log_warn("MaxMemInQueues (%llu bytes) exceeded: %llu bytes queued for or from clients; closing the circuits "
+		 "with the oldest queued data until %llu bytes are freed",
+		 (unsigned long long)limit, (unsigned long long)total, (unsigned long long)excess);
+	k = oom_select(items, n, excess);
+	for (size_t i = 0; i < k && excess; i++) {
+		uint64_t *to_free = malloc(sizeof(*to_free));
+		int r;
+
+		if (!to_free)
+			abort(); /* control-plane allocation (STYLE.md, Memory) */
+		*to_free = items[i].bytes < excess ? items[i].bytes : excess;
+		excess -= *to_free;
+		r = worker_post(runtime_worker(g->rt, (unsigned)items[i].id), shard_shed, to_free);
+		if (r < 0) {
+			log_info("MaxMemInQueues: worker %llu did not take the request: %s",
+				 (unsigned long long)items[i].id, strerror(-r));
+			free(to_free);
+		}
+	}
+}
+
 /* runtime_config.coord_tick: the directory manager's step. Coordinator. */
 static void coord_tick(struct runtime *rt, void *arg)
 {
@@ -418,6 +484,7 @@ static void coord_tick(struct runtime *rt, void *arg)
 		dirmgr_tick(g->dir);
 	guardmgr_tick(clock_wall());
 	control_tick(g);
+	oom_check(g);
 }
 
 /* dirmgr_config.dir_guards: the guard manager's. Coordinator. */

@@ -40,6 +40,7 @@ struct socks_session {
 	/* Client bytes the stream could not take yet. */
 	uint8_t *pending;
 	size_t pending_len;
+	uint64_t queued_since_ns; /* when the client's send queue last went from empty to not */
 };
 
 static _Thread_local uint64_t sessions_open;
@@ -198,6 +199,8 @@ static void ev_data(void *arg, const uint8_t *data, size_t len)
 
 	if (s->state != SESS_OPEN)
 		return;
+	if (conn_send_queued(s->conn) == 0) /* the oldest queued byte is this one */
+		s->queued_since_ns = worker_now_ns(conn_worker(s->conn));
 	if (conn_send(s->conn, data, len) < 0) {
 		session_finish(s, false);
 		return;
@@ -242,12 +245,36 @@ static void ev_end(void *arg, enum socks5_reply code, const char *why)
 	session_finish(s, true);
 }
 
+/* Bytes waiting for the client, and client bytes waiting for the stream
+ * (MaxMemInQueues counts what is queued, wherever it lives). */
+static size_t ev_queued(void *arg, uint64_t *since_ns)
+{
+	struct socks_session *s = arg;
+	size_t to_client = s->state == SESS_DONE ? 0 : conn_send_queued(s->conn);
+
+	*since_ns = 0;
+	if (to_client)
+		*since_ns = s->queued_since_ns;
+	if (s->pending_len && !*since_ns)
+		*since_ns = worker_now_ns(conn_worker(s->conn)); /* age not kept: the youngest */
+	return to_client + s->pending_len;
+}
+
+static void ev_drop(void *arg)
+{
+	struct socks_session *s = arg;
+
+	session_finish(s, false); /* queued bytes dropped, stream closed */
+}
+
 static const struct stream_events socks_stream_events = {
 	.on_connected = ev_connected,
 	.on_resolved = ev_resolved,
 	.on_data = ev_data,
 	.on_writable = ev_writable,
 	.on_end = ev_end,
+	.queued = ev_queued,
+	.drop = ev_drop,
 };
 
 /* --- client side -------------------------------------------------------------- */

@@ -60,6 +60,14 @@ struct stream_events {
 	/* The end: code is the SOCKS5 reply that fits (tor's mapping of END
 	 * reasons), why a short text for the log. */
 	void (*on_end)(void *sess, enum socks5_reply code, const char *why);
+	/* Optional (MaxMemInQueues, app/oom.h): the bytes the session holds
+	 * for this stream, to its client and from it, and in *since_ns when
+	 * the oldest of them was queued (worker clock; 0: none). */
+	size_t (*queued)(void *sess, uint64_t *since_ns);
+	/* Optional: memory is short and this stream's circuit is being closed
+	 * (MaxMemInQueues): drop what is queued and close the client at once,
+	 * which closes the stream (stream_close) before this returns. */
+	void (*drop)(void *sess);
 };
 
 /* Open a stream for target (copied) on a suitable circuit of this worker's

@@ -385,7 +385,7 @@ static void on_end(void *sess, enum socks5_reply code, const char *why)
 }
 
 static const struct stream_events events = {
-	on_connected, on_resolved, on_data, on_writable, on_end,
+	on_connected, on_resolved, on_data, on_writable, on_end, NULL, NULL, /* no MaxMemInQueues hooks */
 };
 
 static void msg_open(struct worker *w, void *arg)
