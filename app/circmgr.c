@@ -17,6 +17,7 @@
 #include "app/guardmgr.h"
 #include "app/nodes.h"
 #include "app/orconn.h"
+#include "app/oom.h"
 #include "app/path.h"
 #include "app/stream_retry.h"
 #include "core/config.h"
@@ -888,13 +889,19 @@ static struct ocirc *circ_launch_exit(struct shard *sh, uint16_t port, const str
 	}
 	pe = path_choose(oc->dv.ps, &req, &path);
 	if (pe != PATH_OK) {
+		char port_shown[16]; /* the user's port: SafeLogging scrubs it */
+
+		if (log_safe_logging())
+			snprintf(port_shown, sizeof(port_shown), "%s", LOG_SCRUBBED);
+		else
+			snprintf(port_shown, sizeof(port_shown), "%u", (unsigned)req.port);
 		/* Once a minute at notice per shard; the rest at info (the
 		 * prebuild tick would otherwise repeat it every second). */
 		if (worker_now_ns(sh->w) - sh->path_warned_ns > 60ull * 1000000000ull || !sh->path_warned_ns) {
-			log_notice("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+			log_notice("cannot choose a path for port %s: %s", port_shown, path_err_str(pe));
 			sh->path_warned_ns = worker_now_ns(sh->w);
 		} else {
-			log_info("cannot choose a path for port %u: %s", req.port, path_err_str(pe));
+			log_info("cannot choose a path for port %s: %s", port_shown, path_err_str(pe));
 		}
 		oc->state = OC_CLOSED;
 		ocirc_free(oc);
@@ -1820,13 +1827,101 @@ void circmgr_config_from(struct circmgr_config *out, const struct config *cfg)
 	out->prebuild = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_min_size : 0;
 	out->pool_max = cfg->circuit_prebuild ? (unsigned)cfg->circuit_pool_max_size : 0;
 	out->max_circuits = (unsigned)cfg->circuit_pool_max_size * 64u;
-	if (cfg->client_onion_auth_dir)
-		snprintf(out->onion_auth_dir, sizeof(out->onion_auth_dir), "%s", cfg->client_onion_auth_dir);
 	if (out->max_circuits < 64)
 		out->max_circuits = 64;
 }
 
 #define SUMMARY_PERIOD_NS 1000000000ull
+
+/* What oc's streams hold for (and from) their clients: bytes, and the
+ * oldest time one was queued (0: nothing). Owner shard. */
+static uint64_t circ_queued(const struct ocirc *oc, uint64_t *oldest_ns)
+{
+	uint64_t bytes = 0;
+
+	*oldest_ns = 0;
+	for (const struct stream *st = oc->streams; st; st = st->next) {
+		uint64_t since = 0;
+		size_t n;
+
+		if (!st->ev || !st->ev->queued)
+			continue;
+		n = st->ev->queued(st->sess, &since);
+		if (!n)
+			continue;
+		bytes += n;
+		if (since && (!*oldest_ns || since < *oldest_ns))
+			*oldest_ns = since;
+	}
+	return bytes;
+}
+
+/* Refresh the shard's MaxMemInQueues gauges. Owner shard. */
+static void queued_publish(struct shard *sh)
+{
+	uint64_t bytes = 0, oldest = 0;
+
+	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
+		uint64_t since;
+
+		bytes += circ_queued(oc, &since);
+		if (since && (!oldest || since < oldest))
+			oldest = since;
+	}
+	/* Relaxed: pairs with circmgr_stats_read's relaxed loads; a gauge. */
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.queued_bytes, bytes, memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.queued_oldest_ns, oldest, memory_order_relaxed);
+}
+
+static struct ocirc *circ_by_gid(struct shard *sh, uint64_t id);
+
+#define SHED_MAX 256 /* circuits looked at per shed request (the oldest of them go) */
+
+void circmgr_shed(struct worker *w, uint64_t to_free)
+{
+	struct shard *sh = shard_of(w);
+	struct oom_item items[SHED_MAX];
+	size_t n = 0, k;
+	uint64_t now, freed = 0;
+
+	if (!sh || sh->stopped)
+		return;
+	now = worker_now_ns(w);
+	for (struct ocirc *oc = sh->circs; oc && n < SHED_MAX; oc = oc->next) {
+		uint64_t since, bytes = oc->state == OC_CLOSED ? 0 : circ_queued(oc, &since);
+
+		if (bytes)
+			items[n++] = (struct oom_item){ .bytes = bytes, .oldest_ns = since, .id = oc->gid };
+	}
+	k = oom_select(items, n, to_free);
+	for (size_t i = 0; i < k; i++) {
+		struct stream *sts[CIRC_STREAMS_MAX];
+		size_t ns = 0;
+		struct ocirc *oc = circ_by_gid(sh, items[i].id);
+
+		if (!oc)
+			continue;
+		log_warn("MaxMemInQueues: closing circuit %llu (%08x): %llu bytes queued, the oldest for %llu ms",
+			 (unsigned long long)oc->gid, oc->circ_id, (unsigned long long)items[i].bytes,
+			 (unsigned long long)((now - items[i].oldest_ns) / 1000000u));
+		for (struct stream *st = oc->streams; st && ns < CIRC_STREAMS_MAX; st = st->next)
+			if (st->ev && st->ev->drop)
+				sts[ns++] = st;
+		/* Each drop closes its client without flushing and its stream
+		 * (stream_close); the circuit may go with its last stream (an
+		 * onion one does), so it is looked up again by id. */
+		for (size_t j = 0; j < ns; j++)
+			sts[j]->ev->drop(sts[j]->sess);
+		oc = circ_by_gid(sh, items[i].id);
+		if (oc)
+			ocirc_close(oc, true, "MaxMemInQueues: oldest queued data");
+		freed += items[i].bytes;
+	}
+	queued_publish(sh);
+	if (k)
+		log_notice("MaxMemInQueues: worker %u closed %zu circuit(s), %llu bytes freed (asked %llu)", worker_id(w), k,
+			   (unsigned long long)freed, (unsigned long long)to_free);
+}
 
 /* Publish what only this shard may read: the pool's plain counters and
  * each open circuit's cwnd/inflight/RTT (proto/cc.h). Owner shard. */
@@ -1857,6 +1952,7 @@ static void summary_tick(struct timer *t, void *arg)
 		s.cc_rtt_circs += cc->ewma_rtt_usec != 0;
 		s.cc_rtt_usec += cc->ewma_rtt_usec;
 	}
+	queued_publish(sh);
 	_Static_assert(sizeof(s) % sizeof(uint64_t) == 0, "summary is all uint64_t");
 	/* Relaxed stores pair with circmgr_summary_read's relaxed loads. */
 	for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)

@@ -54,8 +54,6 @@ struct circmgr_config {
 				      * (CircuitPoolMaxSize; 0 with CircuitPrebuild 0) */
 	unsigned max_circuits;       /* hard cap on all circuits of a shard, streams'
 				      * included: CircuitPoolMaxSize * 64, at least 64 */
-	char onion_auth_dir[512];    /* ClientOnionAuthDir ("": none), read when an onion
-				      * connection starts */
 };
 
 void circmgr_config_from(struct circmgr_config *out, const struct config *cfg);
@@ -81,6 +79,12 @@ struct circmgr_stats {
 	uint64_t cells_out;
 	uint64_t build_ms_sum;
 	uint64_t build_hist[12];  /* counts of builds <= 10,25,50,100,250,500,1000,2500,5000,10000,30000,60000 ms */
+	/* MaxMemInQueues (app/oom.h): bytes queued to and from this shard's
+	 * SOCKS clients on its circuits' streams, and the worker-clock time
+	 * the oldest of them was queued (0: none). Gauges, refreshed once a
+	 * second and after circmgr_shed. */
+	uint64_t queued_bytes;
+	uint64_t queued_oldest_ns;
 };
 extern const double circmgr_build_bounds_ms[12];
 
@@ -99,6 +103,11 @@ void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg);
 void circmgr_stop(struct worker *w);
 void circmgr_free(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
+/* MaxMemInQueues: close this shard's circuits whose queued data is oldest
+ * until at least to_free bytes are gone (or none is left), dropping what
+ * their streams hold for their clients; logs each circuit. Owner shard
+ * only (the coordinator posts it: app/gateway.c). */
+void circmgr_shed(struct worker *w, uint64_t to_free);
 
 /* How many ready clean circuits (open, prebuilt, never used) the shard of
  * w has of kind: CIRCMGR_READY_ANY, which any stream may take, or

@@ -1528,7 +1528,7 @@ void control_accept(struct worker *w, struct conn *c, void *arg)
 {
 	const struct control_server *srv = arg;
 
-	log_info("control: connection from %s", conn_peer_name(c));
+	log_info("control: connection from %s", log_scrub(conn_peer_name(c))); /* a client address */
 	struct control_session *s = control_session_new(srv, w, conn_out, c);
 
 	control_session_set_close(s, control_close_later);

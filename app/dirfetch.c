@@ -205,7 +205,18 @@ static int fetch_start(struct worker *w, const struct relay_target *t, const cha
 	f->done = done;
 	f->arg = arg;
 	f->max_len = max_len;
-	snprintf(f->what, sizeof(f->what), "%s from %s", path, t->nickname[0] ? t->nickname : "relay");
+	if (anon && log_safe_logging()) {
+		/* An anonymous fetch is an onion-service descriptor: its blinded
+		 * key names the user's destination (tor logs it through
+		 * safe_str_client), so SafeLogging scrubs it. */
+		const char *slash = strrchr(path, '/');
+		int keep = slash ? (int)(slash - path + 1) : 0;
+
+		snprintf(f->what, sizeof(f->what), "%.*s%s from %s", keep, path, LOG_SCRUBBED,
+			 t->nickname[0] ? t->nickname : "relay");
+	} else {
+		snprintf(f->what, sizeof(f->what), "%s from %s", path, t->nickname[0] ? t->nickname : "relay");
+	}
 	/* dir-spec 6.2: over BEGIN_DIR the Host header carries no meaning. */
 	f->req_len = http_request_build(f->req, sizeof(f->req), path, "127.0.0.1");
 	if (!f->req_len) {

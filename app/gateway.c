@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include "app/guardmgr.h"
 #include "app/events.h"
 #include "app/metrics.h"
+#include "app/onion_auth.h"
+#include "app/oom.h"
 #include "app/socks.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -60,6 +63,10 @@ struct gateway {
 	uint64_t boost_until_ns[GATEWAY_MAX_SHARDS]; /* a starved shard's raise holds until then */
 	int64_t boost[GATEWAY_MAX_SHARDS];           /* its size while held */
 	int64_t delta[GATEWAY_MAX_SHARDS];           /* last value given to circmgr_set_prebuild_boost */
+	/* Set by a SETCONF (on a worker): the coordinator re-reads
+	 * ClientOnionAuthDir on its next tick (no file I/O on workers). */
+	_Atomic bool onion_auth_stale;
+	uint64_t oom_last_ns; /* last MaxMemInQueues action (coordinator only) */
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -350,6 +357,9 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_streams_retried_total", METRICS_COUNTER, "Stream attempts moved to another circuit.", cs,
 		  streams_retried);
 	SHARD_U64("onionring_streams", METRICS_GAUGE, "Open streams.", cs, streams_open);
+	SHARD_U64("onionring_queued_bytes", METRICS_GAUGE,
+		  "Bytes queued for or from SOCKS clients (MaxMemInQueues counts them; refreshed each second).", cs,
+		  queued_bytes);
 	SHARD_U64("onionring_stream_optimistic_bytes_total", METRICS_COUNTER,
 		  "Client bytes sent right after BEGIN, before CONNECTED (optimistic data).", cs, optimistic_bytes);
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
@@ -498,6 +508,92 @@ static void coord_rebalance(struct gateway *g, uint64_t now)
 	}
 }
 
+/* Read ClientOnionAuthDir again and publish its keys for the shards'
+ * hs_client (app/onion_auth.h). path (borrowed) is the new configuration's
+ * directory when the caller holds it (SIGHUP, before it is applied), or
+ * NULL for the one in force (read under cfg_lock). Main or coordinator
+ * thread: blocking file reads. */
+static void onion_auth_reload(struct gateway *g, const char *path)
+{
+	char *dir = NULL;
+	struct onion_auth_keys *k;
+
+	if (path) {
+		dir = strdup(path);
+	} else {
+		pthread_mutex_lock(&g->cfg_lock);
+		if (g->cfg->client_onion_auth_dir)
+			dir = strdup(g->cfg->client_onion_auth_dir);
+		pthread_mutex_unlock(&g->cfg_lock);
+	}
+	k = onion_auth_load(dir);
+	if (dir)
+		log_notice("ClientOnionAuthDir: %zu client authorization key(s) loaded from %s", onion_auth_count(k), dir);
+	onion_auth_publish(k);
+	free(dir);
+}
+
+static void shard_shed(struct worker *w, void *arg)
+{
+	uint64_t *to_free = arg;
+
+	circmgr_shed(w, *to_free);
+	free(to_free);
+}
+
+/* MaxMemInQueues (tor's OOM handler, circuits_handle_oom): sum what every
+ * shard holds queued; over the limit, ask the shards with the oldest
+ * queued data to close circuits, oldest first, until the total is under
+ * 90% of it (app/oom.h). The shards' figures are refreshed once a second
+ * (and right after they shed), so after acting this waits a second before
+ * acting again rather than shedding twice for the same bytes.
+ * Coordinator thread. */
+static void oom_check(struct gateway *g)
+{
+	unsigned n = runtime_nworkers(g->rt);
+	struct oom_item items[256];
+	uint64_t total = 0, limit, excess, now = clock_mono_ns();
+	size_t k;
+
+	if (runtime_stopping(g->rt) || (g->oom_last_ns && now - g->oom_last_ns < 1000000000ull))
+		return;
+	if (n > 256)
+		n = 256;
+	pthread_mutex_lock(&g->cfg_lock);
+	limit = g->cfg->testing_max_mem_in_queues ? g->cfg->testing_max_mem_in_queues : g->cfg->max_mem_in_queues;
+	pthread_mutex_unlock(&g->cfg_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct circmgr_stats st;
+
+		circmgr_stats_read(runtime_worker(g->rt, i), &st);
+		items[i] = (struct oom_item){ .bytes = st.queued_bytes, .oldest_ns = st.queued_oldest_ns, .id = i };
+		total += st.queued_bytes;
+	}
+	excess = oom_excess(total, limit);
+	if (!excess)
+		return;
+	g->oom_last_ns = now;
+	log_warn("MaxMemInQueues (%llu bytes) exceeded: %llu bytes queued for or from clients; closing the circuits "
+		 "with the oldest queued data until %llu bytes are freed",
+		 (unsigned long long)limit, (unsigned long long)total, (unsigned long long)excess);
+	k = oom_select(items, n, excess);
+	for (size_t i = 0; i < k && excess; i++) {
+		uint64_t *to_free = malloc(sizeof(*to_free));
+		int r;
+
+		if (!to_free)
+			abort(); /* control-plane allocation (STYLE.md, Memory) */
+		*to_free = items[i].bytes < excess ? items[i].bytes : excess;
+		excess -= *to_free;
+		r = worker_post(runtime_worker(g->rt, (unsigned)items[i].id), shard_shed, to_free);
+		if (r < 0) {
+			log_info("MaxMemInQueues: worker %llu did not take the request: %s",
+				 (unsigned long long)items[i].id, strerror(-r));
+			free(to_free);
+		}
+	}
+}
+
 /* runtime_config.coord_tick: the directory manager's step. Coordinator. */
 static void coord_tick(struct runtime *rt, void *arg)
 {
@@ -505,10 +601,15 @@ static void coord_tick(struct runtime *rt, void *arg)
 
 	(void)rt;
 	coord_rebalance(g, clock_mono_ns());
+	/* acquire: pairs with control_config_replace's release store, so the
+	 * configuration it put in force is the one read here. */
+	if (atomic_exchange_explicit(&g->onion_auth_stale, false, memory_order_acquire))
+		onion_auth_reload(g, NULL);
 	if (g->dir)
 		dirmgr_tick(g->dir);
 	guardmgr_tick(clock_wall());
 	control_tick(g);
+	oom_check(g);
 }
 
 /* dirmgr_config.dir_guards: the guard manager's. Coordinator. */
@@ -782,26 +883,59 @@ static void control_config_read(void *arg, void (*fn)(const struct config *cfg, 
 	pthread_mutex_unlock(&g->cfg_lock);
 }
 
-/* Point the log where ncfg's first Log line (borrowed) says, as main.c's
- * apply_log does at start. Reopened on every apply even when unchanged, so
- * a SIGHUP after rotating the file starts a new one, as in tor. */
-static void log_apply(const struct config *ncfg)
+/* The destination of ncfg's first Log line (borrowed): a path, NULL for
+ * stderr; *has is false when there is no Log line (nothing changes). */
+static const char *log_target(const struct config *ncfg, bool *has)
 {
 	const struct config_log *lg = ncfg->log.n ? &ncfg->log.v[0] : NULL;
-	const char *path = NULL;
+
+	*has = lg != NULL;
+	if (!lg)
+		return NULL;
+	if (lg->sink == CONFIG_LOG_FILE)
+		return lg->path;
+	if (lg->sink == CONFIG_LOG_STDOUT)
+		return "/dev/stdout";
+	return NULL;
+}
+
+/* Open the destination of ncfg's first Log line (borrowed) before anything
+ * of ncfg is applied: tor refuses a whole reload whose log cannot be
+ * opened, and so do we. Return the descriptor (owned), -1 when there is no
+ * Log line, or -2 with the reason in err ("FILE:LINE: " first when src,
+ * the file it came from, is given). Reopened even when unchanged, so a
+ * SIGHUP after rotating the file starts a new one, as in tor. */
+static int log_prepare(const struct config *ncfg, const char *src, char *err, size_t errlen)
+{
+	bool has;
+	const char *path = log_target(ncfg, &has);
+	int fd;
+
+	if (!has)
+		return -1;
+	fd = log_target_open(path);
+	if (fd >= 0)
+		return fd;
+	if (src)
+		snprintf(err, errlen, "%s:%u: Log: cannot open %s: %s", src, ncfg->log.v[0].line,
+			 path ? path : "stderr", strerror(-fd));
+	else
+		snprintf(err, errlen, "Log: cannot open %s: %s", path ? path : "stderr", strerror(-fd));
+	return -2;
+}
+
+/* Point the log at fd (owned; from log_prepare, -1: no Log line) with
+ * ncfg's (borrowed) level, as main.c's apply_log does at start. */
+static void log_apply(const struct config *ncfg, int fd)
+{
 	int r;
 
-	if (!lg)
+	if (fd < 0)
 		return;
-	log_set_level(lg->min);
-	if (lg->sink == CONFIG_LOG_FILE)
-		path = lg->path;
-	else if (lg->sink == CONFIG_LOG_STDOUT)
-		path = "/dev/stdout";
-	r = log_redirect(path);
-	if (r < 0)
-		log_warn("Log: cannot switch to %s: %s; lines still go where they went", path ? path : "stderr",
-			 strerror(-r));
+	log_set_level(ncfg->log.v[0].min);
+	r = log_redirect_fd(fd);
+	if (r < 0) /* -EBUSY: the log started on stderr itself (no Log line then) */
+		log_warn("Log: cannot switch destination: %s; lines still go where they went", strerror(-r));
 }
 
 /* Whether a key that shapes paths differs between a and b (borrowed). Tor
@@ -822,12 +956,15 @@ static bool node_rules_changed(const struct config *a, const struct config *b)
 	return false;
 }
 
-/* Put ncfg (owned, taken) in force; g->cfg_lock held. Run-time keys held
- * by the shards go to every worker (post_shard_config); the rest are read
- * from g->cfg or the directory view where they are used. */
-static void config_apply_locked(struct gateway *g, struct config *ncfg)
+/* Put ncfg (owned, taken) in force with its log descriptor log_fd (owned,
+ * from log_prepare); g->cfg_lock held. Nothing here fails: what can fail
+ * (opening the log) was done before. Run-time keys held by the shards go
+ * to every worker (post_shard_config); the rest are read from g->cfg or
+ * the directory view where they are used. */
+static void config_apply_locked(struct gateway *g, struct config *ncfg, int log_fd)
 {
-	log_apply(ncfg);
+	log_apply(ncfg, log_fd);
+	log_set_safe_logging(ncfg->safe_logging);
 	dirview_set_config(ncfg);
 	/* Circuits built under the old rules take no new streams: the NEWNYM
 	 * epoch does exactly that on every shard (and the prebuild replaces
@@ -845,11 +982,18 @@ static int control_config_replace(void *arg, struct config *ncfg, char *err, siz
 {
 	struct gateway *g = arg;
 
-	(void)err;
-	(void)errlen;
+	int log_fd = log_prepare(ncfg, NULL, err, errlen);
+
+	if (log_fd == -2) {
+		log_warn("SETCONF: new configuration rejected, the old one stays in force: %s", err);
+		config_free(ncfg);
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&g->cfg_lock);
-	config_apply_locked(g, ncfg);
+	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
+	/* release: pairs with coord_tick's acquire exchange. */
+	atomic_store_explicit(&g->onion_auth_stale, true, memory_order_release);
 	log_notice("SETCONF: configuration changed by a controller");
 	return 0;
 }
@@ -916,6 +1060,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
 	dirview_init(cfg);
+	onion_auth_reload(g, cfg->client_onion_auth_dir); /* before any worker runs */
 	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);
 	guardmgr_init(cfg->data_directory);
 	rc.worker_started = worker_started;
@@ -930,6 +1075,7 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	g->rt = runtime_new(&rc);
 	if (!g->rt) {
 		snprintf(err, errlen, "cannot create the worker runtime");
+		onion_auth_shutdown();
 		free(g);
 		return NULL;
 	}
@@ -959,6 +1105,8 @@ static void reload(struct gateway *g)
 	struct config *ncfg = NULL;
 	char err[CONFIG_ERR_MAX];
 	size_t n;
+	int log_fd;
+	char *auth_dir;
 
 	if (!g->config_path) {
 		log_notice("SIGHUP: no configuration file to re-read");
@@ -979,9 +1127,23 @@ static void reload(struct gateway *g)
 			return;
 		}
 	}
-	config_apply_locked(g, ncfg);
+	/* Every check comes before the first change: a log that cannot be
+	 * opened rejects the whole reload (tor does the same). */
+	log_fd = log_prepare(ncfg, g->config_path, err, sizeof(err));
+	if (log_fd == -2) {
+		pthread_mutex_unlock(&g->cfg_lock);
+		log_warn("SIGHUP: new configuration rejected, the old one stays in force: %s", err);
+		config_free(ncfg);
+		return;
+	}
+	auth_dir = ncfg->client_onion_auth_dir ? strdup(ncfg->client_onion_auth_dir) : NULL;
+	config_apply_locked(g, ncfg, log_fd);
 	pthread_mutex_unlock(&g->cfg_lock);
 	log_notice("SIGHUP: configuration re-read, %zu key(s) changed", n);
+	/* Every SIGHUP, changed or not: tor re-reads the key files too. The
+	 * path was copied under cfg_lock before a SETCONF could swap g->cfg. */
+	onion_auth_reload(g, auth_dir);
+	free(auth_dir);
 }
 
 /* systemd's readiness protocol without libsystemd: one datagram to the
@@ -1120,6 +1282,7 @@ void gateway_free(struct gateway *g)
 	dirmgr_free(g->dir);
 	dirauth_list_free(&g->auths);
 	dirview_shutdown();
+	onion_auth_shutdown();
 	config_free(g->cfg);
 	free(g);
 }

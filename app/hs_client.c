@@ -1,7 +1,6 @@
 /* The onion-service client of one shard (see hs_client.h). */
 #include "app/hs_client.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 
 #include "app/circmgr_int.h"
 #include "app/dirfetch.h"
+#include "app/onion_auth.h"
 #include "app/nodes.h"
 #include "core/base64.h"
 #include "core/clock.h"
@@ -18,7 +18,6 @@
 #include "core/log.h"
 #include "net/worker.h"
 #include "proto/consensus.h"
-#include "proto/hs_auth.h"
 #include "proto/hs_desc.h"
 #include "proto/hs_keys.h"
 #include "proto/hs_ntor.h"
@@ -257,7 +256,7 @@ static void conn_fail(struct hs_conn *cn, enum socks5_reply code, const char *wh
 
 	if (cn->dead)
 		return;
-	log_notice("onion service %s...: connection failed (SOCKS 0x%02x): %s", cn->name, (unsigned)code, why);
+	log_notice("onion service %s...: connection failed (SOCKS 0x%02x): %s", log_scrub(cn->name), (unsigned)code, why);
 	/* First out of the list: closing the circuits below may retry
 	 * streams, which must not find this connection. */
 	conn_unlink(cn);
@@ -298,7 +297,7 @@ static void conn_rend_wait_over(struct timer *t, void *arg)
 	struct hs_conn *cn = arg;
 
 	(void)t;
-	log_info("onion service %s...: no RENDEZVOUS2 within %llu s; another rendezvous", cn->name,
+	log_info("onion service %s...: no RENDEZVOUS2 within %llu s; another rendezvous", log_scrub(cn->name),
 		 HS_REND_WAIT_NS / 1000000000ull);
 	conn_drop_circ(cn, &cn->intro, "rendezvous abandoned");
 	conn_drop_circ(cn, &cn->rend, "no RENDEZVOUS2");
@@ -436,7 +435,7 @@ static void fetch_done(void *arg, int status, uint8_t *body, size_t len, const c
 	if (status != 200) {
 		if (status == 404)
 			cn->n_404++;
-		log_info("onion service %s...: HSDir %s: %s (%d)", cn->name, cn->hsdirs[cn->next_hsdir - 1].nickname,
+		log_info("onion service %s...: HSDir %s: %s (%d)", log_scrub(cn->name), cn->hsdirs[cn->next_hsdir - 1].nickname,
 			 why ? why : "HTTP error", status);
 		free(body);
 		conn_fetch_next(cn);
@@ -446,7 +445,7 @@ static void fetch_done(void *arg, int status, uint8_t *body, size_t len, const c
 			     io.wall(), &d, &rev, &dwhy);
 	free(body);
 	if (err != HS_DESC_OK) {
-		log_info("onion service %s...: descriptor from %s unusable: %s (%s)", cn->name,
+		log_info("onion service %s...: descriptor from %s unusable: %s (%s)", log_scrub(cn->name),
 			 cn->hsdirs[cn->next_hsdir - 1].nickname, hs_desc_strerror(err), dwhy ? dwhy : "");
 		if (err == HS_DESC_NEED_CLIENT_AUTH || err == HS_DESC_BAD_CLIENT_AUTH) {
 			/* Another HSDir has the same descriptor: no point asking. */
@@ -457,7 +456,7 @@ static void fetch_done(void *arg, int status, uint8_t *body, size_t len, const c
 		conn_fetch_next(cn);
 		return;
 	}
-	log_info("onion service %s...: descriptor revision %llu, %zu introduction points", cn->name,
+	log_info("onion service %s...: descriptor revision %llu, %zu introduction points", log_scrub(cn->name),
 		 (unsigned long long)rev, d->n_intro);
 	cache_put(cn->hc, cn->id, cn->period, d);
 	cn->desc = d;
@@ -604,7 +603,7 @@ static void conn_send_intro(struct hs_conn *cn)
 		return;
 	}
 	cn->intro_sent = true;
-	log_info("onion service %s...: INTRODUCE1 sent via introduction point %u", cn->name, cn->intro_idx);
+	log_info("onion service %s...: INTRODUCE1 sent via introduction point %u", log_scrub(cn->name), cn->intro_idx);
 	circmgr_send_one(cn->intro, &cell);
 }
 
@@ -719,7 +718,7 @@ void hs_client_circ_closed(struct ocirc *oc, const char *why)
 			conn_free(cn);
 			return;
 		}
-		log_info("onion service %s...: rendezvous circuit closed (%s); another", cn->name, why);
+		log_info("onion service %s...: rendezvous circuit closed (%s); another", log_scrub(cn->name), why);
 		/* A new cookie: the introduction must be redone too. */
 		timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->rend_wait);
 		if (cn->intro_acked || cn->intro_sent) {
@@ -732,7 +731,7 @@ void hs_client_circ_closed(struct ocirc *oc, const char *why)
 		cn->intro = NULL;
 		if (cn->intro_acked)
 			return; /* we close it ourselves after the ACK */
-		log_info("onion service %s...: introduction circuit closed (%s); next introduction point", cn->name, why);
+		log_info("onion service %s...: introduction circuit closed (%s); next introduction point", log_scrub(cn->name), why);
 		(void)conn_launch_intro(cn);
 	}
 }
@@ -767,7 +766,7 @@ static void on_rend2(struct hs_conn *cn, const uint8_t *body, size_t len)
 	timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->timeout);
 	timer_cancel(worker_timers(hc_worker(cn->hc)), &cn->rend_wait);
 	conn_drop_circ(cn, &cn->intro, "introduction done");
-	log_info("onion service %s...: rendezvous circuit %08x joined (%s)", cn->name, cn->rend->circ_id,
+	log_info("onion service %s...: rendezvous circuit %08x joined (%s)", log_scrub(cn->name), cn->rend->circ_id,
 		 cn->cc_requested ? "congestion control" : "SENDME windows");
 	cn->rend->has_iso = true;
 	cn->rend->iso = cn->iso;
@@ -789,7 +788,7 @@ void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, s
 
 	if (oc == cn->rend && command == RELAY_RENDEZVOUS_ESTABLISHED && !cn->rend_established) {
 		cn->rend_established = true;
-		log_info("onion service %s...: rendezvous point ready", cn->name);
+		log_info("onion service %s...: rendezvous point ready", log_scrub(cn->name));
 		conn_maybe_intro(cn);
 	} else if (oc == cn->rend && command == RELAY_RENDEZVOUS2 && cn->intro_sent && cn->state == HC_CONNECT) {
 		on_rend2(cn, body, len);
@@ -804,76 +803,28 @@ void hs_client_on_cell(struct ocirc *oc, uint8_t command, const uint8_t *body, s
 			timer_arm(worker_timers(hc_worker(cn->hc)), &cn->rend_wait, hc_now(cn->hc) + HS_REND_WAIT_NS);
 			return;
 		}
-		log_info("onion service %s...: introduction point %u refused (status %u)", cn->name, cn->intro_idx,
+		log_info("onion service %s...: introduction point %u refused (status %u)", log_scrub(cn->name), cn->intro_idx,
 			 (unsigned)ack.status);
 		conn_drop_circ(cn, &cn->intro, "introduction refused");
 		(void)conn_launch_intro(cn);
 	} else {
-		log_info("onion service %s...: unexpected relay command %u on circuit %08x", cn->name, command,
+		log_info("onion service %s...: unexpected relay command %u on circuit %08x", log_scrub(cn->name), command,
 			 oc->circ_id);
 	}
 }
 
 /* --- client authorization keys ----------------------------------------------- */
 
-#define AUTH_FILE_MAX 4096
-#define AUTH_SUFFIX ".auth_private"
-
-/* Read dir/name (at most AUTH_FILE_MAX bytes) and, when it is a key for
- * id, put it in sk. A file that does not parse is logged and skipped. */
-static bool auth_file_match(const char *dir, const char *name, const uint8_t id[32], uint8_t sk[32])
-{
-	char path[1024], buf[AUTH_FILE_MAX];
-	uint8_t fid[32], fsk[32];
-	const char *why = "unreadable";
-	ssize_t n;
-	bool ok = false;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		log_warn("ClientOnionAuthDir: cannot open %s: %s", path, strerror(errno));
-		return false;
-	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0 || n == (ssize_t)sizeof(buf)) {
-		log_warn("ClientOnionAuthDir: %s: %s", path, n < 0 ? strerror(errno) : "larger than 4 KiB");
-	} else if (hs_auth_parse(buf, (size_t)n, fid, fsk, &why) != PARSE_OK) {
-		log_warn("ClientOnionAuthDir: %s is not a client authorization key (%s); ignored", path, why);
-	} else if (memcmp(fid, id, 32) == 0) {
-		memcpy(sk, fsk, 32);
-		ok = true;
-	}
-	crypto_wipe(buf, sizeof(buf));
-	crypto_wipe(fsk, sizeof(fsk));
-	return ok;
-}
-
-/* Look through ClientOnionAuthDir for cn's service (tor reads every
- * "*.auth_private" file there). */
+/* Look cn's service up in the published ClientOnionAuthDir snapshot
+ * (app/onion_auth.h: read on the main/coordinator thread at start and at
+ * every SIGHUP/SETCONF, so a key added then counts for the next
+ * connection; never a file read on this worker). */
 static void conn_load_auth_key(struct hs_conn *cn)
 {
-	const char *dir = cn->hc->sh->cfg.onion_auth_dir;
-	struct dirent *de;
-	DIR *d;
+	struct onion_auth_keys *k = onion_auth_acquire();
 
-	if (!dir[0])
-		return;
-	d = opendir(dir);
-	if (!d) {
-		log_warn("ClientOnionAuthDir %s: %s", dir, strerror(errno));
-		return;
-	}
-	while ((de = readdir(d)) && !cn->has_auth_key) {
-		size_t len = strlen(de->d_name), sl = sizeof(AUTH_SUFFIX) - 1;
-
-		if (len <= sl || strcmp(de->d_name + len - sl, AUTH_SUFFIX) != 0)
-			continue;
-		cn->has_auth_key = auth_file_match(dir, de->d_name, cn->id, cn->auth_sk);
-	}
-	closedir(d);
+	cn->has_auth_key = onion_auth_find(k, cn->id, cn->auth_sk);
+	onion_auth_release(k);
 }
 
 /* --- placing streams ------------------------------------------------------------ */

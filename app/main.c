@@ -34,6 +34,7 @@ static int apply_log(const struct config *cfg)
 	const char *path = NULL;
 	int r;
 
+	log_set_safe_logging(cfg->safe_logging);
 	if (cfg->log.n == 0)
 		return 0;
 	if (lg->sink == CONFIG_LOG_FILE)

@@ -43,6 +43,7 @@ struct socks_session {
 	/* Client bytes the stream could not take yet. */
 	uint8_t *pending;
 	size_t pending_len;
+	uint64_t queued_since_ns; /* when the client's send queue last went from empty to not */
 };
 
 /* Hand-off counters per shard: written by that shard's worker, read by
@@ -188,11 +189,13 @@ static void send_reply(struct socks_session *s, enum socks5_reply code, const st
 
 static void fail(struct socks_session *s, enum socks5_reply code, const char *why)
 {
-	char dest[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX];
+	char dest[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX], shown[SOCKS_ADDR_TEXT_MAX + SOCKS_HOST_MAX + 8];
 
 	socks_addr_format(&s->parser.req.dest, dest, sizeof(dest));
-	/* A client's failed request is routine for a gateway: info, not warn. */
-	log_info("SOCKS request for %s:%u failed (reply 0x%02x): %s", dest, s->parser.req.port, code, why);
+	/* A client's failed request is routine for a gateway: info, not warn.
+	 * The destination is the user's: SafeLogging scrubs it. */
+	log_info("SOCKS request for %s failed (reply 0x%02x): %s",
+		 log_scrub_dest(shown, sizeof(shown), dest, s->parser.req.port), code, why);
 	send_reply(s, code, NULL, 0);
 	session_finish(s, true);
 }
@@ -230,6 +233,8 @@ static void ev_data(void *arg, const uint8_t *data, size_t len)
 
 	if (s->state != SESS_OPEN)
 		return;
+	if (conn_send_queued(s->conn) == 0) /* the oldest queued byte is this one */
+		s->queued_since_ns = worker_now_ns(conn_worker(s->conn));
 	if (conn_send(s->conn, data, len) < 0) {
 		session_finish(s, false);
 		return;
@@ -275,6 +280,27 @@ static void ev_end(void *arg, enum socks5_reply code, const char *why)
 }
 
 static bool session_would_wait(void *sess, const uint8_t *early, size_t early_len);
+/* Bytes waiting for the client, and client bytes waiting for the stream
+ * (MaxMemInQueues counts what is queued, wherever it lives). */
+static size_t ev_queued(void *arg, uint64_t *since_ns)
+{
+	struct socks_session *s = arg;
+	size_t to_client = s->state == SESS_DONE ? 0 : conn_send_queued(s->conn);
+
+	*since_ns = 0;
+	if (to_client)
+		*since_ns = s->queued_since_ns;
+	if (s->pending_len && !*since_ns)
+		*since_ns = worker_now_ns(conn_worker(s->conn)); /* age not kept: the youngest */
+	return to_client + s->pending_len;
+}
+
+static void ev_drop(void *arg)
+{
+	struct socks_session *s = arg;
+
+	session_finish(s, false); /* queued bytes dropped, stream closed */
+}
 
 static const struct stream_events socks_stream_events = {
 	.on_connected = ev_connected,
@@ -283,6 +309,8 @@ static const struct stream_events socks_stream_events = {
 	.on_writable = ev_writable,
 	.on_end = ev_end,
 	.on_would_wait = session_would_wait,
+	.queued = ev_queued,
+	.drop = ev_drop,
 };
 
 /* --- client side -------------------------------------------------------------- */

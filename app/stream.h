@@ -74,6 +74,14 @@ struct stream_events {
 	 * on its first attempt when another shard has ready circuits
 	 * (circmgr_offer_waiting); the session moves at most once. */
 	bool (*on_would_wait)(void *sess, const uint8_t *early, size_t early_len);
+	/* Optional (MaxMemInQueues, app/oom.h): the bytes the session holds
+	 * for this stream, to its client and from it, and in *since_ns when
+	 * the oldest of them was queued (worker clock; 0: none). */
+	size_t (*queued)(void *sess, uint64_t *since_ns);
+	/* Optional: memory is short and this stream's circuit is being closed
+	 * (MaxMemInQueues): drop what is queued and close the client at once,
+	 * which closes the stream (stream_close) before this returns. */
+	void (*drop)(void *sess);
 };
 
 /* Open a stream for target (copied) on a suitable circuit of this worker's

@@ -107,11 +107,13 @@ static const struct config_key config_table[] = {
 	K_INTERVAL("SocksTimeout", socks_timeout, "2 minutes", 1, DAY, RT,
 		   "How long a SOCKS client may take to send its request, then how long its stream may keep trying circuits and exits before the client gets an error; 2 minutes is tor's default."),
 	K_MEMORY("MaxMemInQueues", max_mem_in_queues, "1 GB", 64 * MB, TB, RT,
-		 "Memory for queued cells above which the circuits holding the most are closed; 1 GB suits a dedicated small machine."),
+		 "Memory for queued data (bytes waiting for SOCKS clients, and client bytes waiting for their streams) above which, as in tor, the circuits whose queued data is oldest are closed until the total is under 90% of it (checked by the coordinator every 250 ms against per-shard figures refreshed each second); 1 GB suits a dedicated small machine. A change at run time applies at the next check."),
+	K_MEMORY("__MaxMemInQueuesForTesting", testing_max_mem_in_queues, "0", 0, TB, RT,
+		 "Testing only (the leading __ says so, as in tor): when not 0, replaces MaxMemInQueues with this many bytes, below its 64 MB minimum, so that a test reaches the limit with one client that reads nothing. Never set it on a real gateway."),
 	K_BOOL("TestingTorNetwork", testing_tor_network, "0", 0,
 	       "1: a private test network: tor's shorter timeouts, and EnforceDistinctSubnets is ignored (every relay shares an address); needs DirAuthority. Never on the public network."),
 	K_BOOL("SafeLogging", safe_logging, "1", RT,
-	       "1: replace addresses and hostnames in log lines with [scrubbed], as tor does by default."),
+	       "1: write what users asked for (SOCKS destinations: hostnames, addresses, ports, .onion addresses) and client addresses as [scrubbed] in log lines, as tor does by default; relays' addresses stay. 0: log them plainly. A change at run time applies to the next line."),
 	K_STRING("__SocksListenerShards", socks_listener_shards, 0,
 		 "Testing only (tor's __ convention): the workers, comma-separated numbers from 0, that listen on the SocksPorts; unset: all. Tests use it to put every new client on one shard (test/integration/test_rebalance.sh)."),
 	K_INTERVAL("ShutdownWaitLength", shutdown_wait_length, "30 seconds", 0, 2 * HOUR, RT,
@@ -550,7 +552,7 @@ static bool log_levels(const char *s, size_t n, struct config_log *lg)
 static int parse_log(struct cfg_load *ld, const struct config_key *k, const char *v, void *f)
 {
 	struct config_logs *logs = f;
-	struct config_log lg = { .sink = CONFIG_LOG_STDERR };
+	struct config_log lg = { .sink = CONFIG_LOG_STDERR, .line = ld->line };
 	size_t n = strcspn(v, " \t");
 	const char *sink = v + n + strspn(v + n, " \t");
 	size_t sn = strcspn(sink, " \t");

@@ -73,6 +73,7 @@ struct config_log {
 	enum log_level min, max;
 	enum config_log_sink sink;
 	char *path; /* CONFIG_LOG_FILE only */
+	unsigned line; /* where it was read (for messages; not compared) */
 };
 
 struct config_logs {
@@ -109,6 +110,7 @@ struct config {
 	int64_t max_client_connections;
 	int64_t socks_timeout;
 	uint64_t max_mem_in_queues;
+	uint64_t testing_max_mem_in_queues; /* __MaxMemInQueuesForTesting; 0: unset */
 	bool testing_tor_network;
 	bool safe_logging;
 	int64_t shutdown_wait_length;

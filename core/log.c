@@ -16,6 +16,9 @@ static int log_fd = 2;
 static log_hook_fn log_hook;
 static void *log_hook_arg;
 static _Thread_local const char *log_thread_name;
+/* SafeLogging: set by the configuration (main thread, SIGHUP, SETCONF),
+ * read by every logging thread; relaxed, nothing else is ordered by it. */
+static _Atomic bool log_safe = true;
 
 static const char *const level_names[] = { "debug", "info", "notice", "warn", "err" };
 
@@ -49,15 +52,19 @@ int log_set_file(const char *path)
 	return 0;
 }
 
-int log_redirect(const char *path)
+int log_target_open(const char *path)
 {
-	int fd;
+	return log_open(path);
+}
 
-	if (log_fd <= 2)
-		return -EBUSY; /* stderr itself: not ours to replace */
-	fd = log_open(path);
+int log_redirect_fd(int fd)
+{
 	if (fd < 0)
-		return fd;
+		return -EBADF;
+	if (log_fd <= 2) {
+		close(fd);
+		return -EBUSY; /* stderr itself: not ours to replace */
+	}
 	/* log_fd keeps its number and dup3 swaps the file behind it in one
 	 * step: a write on another thread reaches the old file or the new one,
 	 * never a closed or reused descriptor (closing and reassigning log_fd
@@ -70,6 +77,52 @@ int log_redirect(const char *path)
 	}
 	close(fd);
 	return 0;
+}
+
+int log_redirect(const char *path)
+{
+	int fd;
+
+	if (log_fd <= 2)
+		return -EBUSY; /* stderr itself: not ours to replace */
+	fd = log_open(path);
+	if (fd < 0)
+		return fd;
+	return log_redirect_fd(fd);
+}
+
+void log_set_safe_logging(bool on)
+{
+	atomic_store_explicit(&log_safe, on, memory_order_relaxed); /* pairs with log_safe_logging's load */
+}
+
+bool log_safe_logging(void)
+{
+	return atomic_load_explicit(&log_safe, memory_order_relaxed); /* pairs with log_set_safe_logging */
+}
+
+const char *log_scrub(const char *s)
+{
+	if (log_safe_logging())
+		return LOG_SCRUBBED;
+	return s ? s : "?";
+}
+
+char *log_scrub_dest(char *buf, size_t len, const char *host, unsigned port)
+{
+	if (!len)
+		return buf;
+	if (log_safe_logging()) {
+		snprintf(buf, len, "%s", LOG_SCRUBBED);
+		return buf;
+	}
+	if (!host)
+		host = "?";
+	if (strchr(host, ':') && host[0] != '[')
+		snprintf(buf, len, "[%s]:%u", host, port);
+	else
+		snprintf(buf, len, "%s:%u", host, port);
+	return buf;
 }
 
 void log_set_thread_name(const char *name)

@@ -648,9 +648,9 @@ static void handle_handoff_sent(struct worker *w, struct conn *c, int res)
 		 * the socket, unknown to the target, until its ring goes. */
 		log_warn("worker %u: hand-off of %s to worker %u: the target's completion queue overflowed; "
 			 "the connection stays here",
-			 w->id, conn_peer_name(c), h->to->id);
+			 w->id, log_scrub(conn_peer_name(c)), h->to->id); /* an accepted client: SafeLogging */
 	else
-		log_debug("worker %u: hand-off of %s to worker %u failed: %s", w->id, conn_peer_name(c), h->to->id,
+		log_debug("worker %u: hand-off of %s to worker %u failed: %s", w->id, log_scrub(conn_peer_name(c)), h->to->id,
 			  strerror(-res));
 	handoff_fail(w, c, res);
 }

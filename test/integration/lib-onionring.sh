@@ -7,16 +7,56 @@
 #   onionring_wait_bootstrap SECONDS          until "Bootstrapped 100%"
 #   onionring_wait_usable SECONDS             until a fetch through it works
 #   onionring_stop                            SIGTERM by PID, bounded wait
+#   onionring_trap [COMMAND]                  the EXIT trap: COMMAND (the
+#                                             test's own clean-up), then
+#                                             onionring_stop, then the
+#                                             directories (below)
 #
-# Every wait is bounded; the gateway is killed by its PID only.
+# Every wait is bounded; the gateway is killed by its PID only. Each
+# onionring_start makes a /tmp/onionring-gw.XXXXXX directory (config, logs,
+# DataDirectory). On exit they are removed when the test passed (status 0
+# or 77) and kept, with their paths printed, when it failed. A test with a
+# clean-up of its own installs it with `onionring_trap cleanup`, not with
+# `trap ... EXIT` (which would replace this one).
 
 OR_BIN="${ONIONRING_BUILD:-build}/app/onionring"
 OR_PID=""
+OR_DIRS=()
+_OR_TRAP_CMD=""
+_OR_FAILED=""
+_OR_IN_EXIT=""
+
+onionring_trap() {
+	_OR_TRAP_CMD="$*"
+	trap '_onionring_exit $?' EXIT
+}
+
+_onionring_exit() {
+	local rc=$1 d
+	trap - EXIT
+	_OR_IN_EXIT=1
+	if [ -n "$_OR_TRAP_CMD" ]; then
+		eval "$_OR_TRAP_CMD" || true
+	fi
+	onionring_stop || rc=1
+	[ -n "$_OR_FAILED" ] && [ "$rc" = 0 ] && rc=1
+	if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
+		for d in "${OR_DIRS[@]}"; do
+			case "$d" in /tmp/onionring-gw.*) rm -rf "$d" ;; esac
+		done
+	else
+		for d in "${OR_DIRS[@]}"; do
+			echo "onionring directory kept for inspection: $d" >&2
+		done
+	fi
+	exit "$rc"
+}
 
 onionring_start() {
 	local base
 	[ -x "$OR_BIN" ] || { echo "skipped: $OR_BIN is not built"; exit 77; }
 	OR_DIR=$(mktemp -d /tmp/onionring-gw.XXXXXX)
+	OR_DIRS+=("$OR_DIR")
 	OR_LOG="$OR_DIR/onionring.log"
 	base=$("$(dirname "${BASH_SOURCE[0]}")/../testnet/testnet" find-base-port)
 	OR_SOCKS_PORT=$((base + 1))
@@ -34,7 +74,7 @@ onionring_start() {
 	} > "$OR_DIR/onionring.conf"
 	"$OR_BIN" -f "$OR_DIR/onionring.conf" >"$OR_DIR/stderr.log" 2>&1 &
 	OR_PID=$!
-	trap 'onionring_stop' EXIT
+	trap '_onionring_exit $?' EXIT
 }
 
 onionring_wait_bootstrap() {
@@ -93,6 +133,8 @@ onionring_stop() {
 	if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer" "$OR_DIR/stderr.log" 2>/dev/null; then
 		echo "FAIL: sanitizer report from onionring:" >&2
 		grep -E -A20 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer" "$OR_DIR/stderr.log" | head -60 >&2
+		_OR_FAILED=1
+		[ -n "$_OR_IN_EXIT" ] && return 1 # _onionring_exit keeps the directories
 		exit 1
 	fi
 }

@@ -41,7 +41,7 @@ trap 'kill "$watch_pid" 2>/dev/null || true; rm -rf "$watch_dir"' EXIT
 # ChannelPoolMaxIdle 10: channels to directory authorities close soon
 # after their fetch, so later fetches open (and report) new ones.
 onionring_start "ControlPort auto" "CookieAuthentication 1" "ChannelPoolMaxIdle 10"
-trap 'kill "$watch_pid" 2>/dev/null || true; onionring_stop; rm -rf "$watch_dir"' EXIT
+onionring_trap 'kill "$watch_pid" 2>/dev/null || true; rm -rf "$watch_dir"'
 port=""
 for ((i = 0; i < 3000; i++)); do # 30 s
 	port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)

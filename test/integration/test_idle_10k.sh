@@ -95,7 +95,7 @@ report() {  # report WHAT COUNT RSS0 RSS1
 start_fresh() {
 	onionring_stop
 	onionring_start "MaxClientConnections $((N + NC + 4000))"
-	trap cleanup EXIT
+	onionring_trap cleanup
 	onionring_wait_bootstrap 120 || fail "no bootstrap"
 	fetch_ok 1024 || fail "warm-up fetch"
 	base_conns=$(metric onionring_connections)

@@ -52,7 +52,7 @@ grew() {
 }
 
 onionring_start
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 
 # /health answers 200 "ok" once a usable directory exists; a path that is

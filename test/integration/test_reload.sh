@@ -16,7 +16,12 @@
 #     (clean, ready) circuits: none of the circuits 8 isolated fetches then
 #     use ends at that exit;
 #  5. Log moved to another file by SIGHUP: the re-read notice and worker
-#     lines land there.
+#     lines land there;
+#  6. a Log path that cannot be opened rejects the whole SIGHUP (with the
+#     file and line), and SafeLogging changed beside it stays as it was;
+#  0. SafeLogging (tor's default 1, then 0 by SIGHUP): a SOCKS request for
+#     a (malformed, so at once refused) .onion hostname leaves the
+#     hostname out of the log ("[scrubbed]") with 1, and in it with 0.
 # Not for: SocksTimeout after SIGHUP (test_socks_bad_input.sh), or keys
 # that need a restart (test/unit/test_config.c checks the flags; reload
 # refuses such a change and logs it). Takes ~10 s on a running network.
@@ -53,12 +58,36 @@ hup() {
 	fail "SIGHUP with $1 $2 not applied"
 }
 
-onionring_start "CircuitPoolMinSize 1" "CircuitPoolMaxSize 10" "MaxClientConnections 100" "ControlPort auto"
-trap cleanup EXIT
+onionring_start "CircuitPoolMinSize 1" "CircuitPoolMaxSize 10" "MaxClientConnections 100" "ControlPort auto" \
+	"SafeLogging 1"
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 ctl_port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" || true) | head -n 1)
 [ -n "$ctl_port" ] || fail "no 'ControlPort listening' line"
 onionring_wait_usable 60 || fail "not usable"
+
+# 0. SafeLogging 1, then 0 by SIGHUP. A malformed onion name gets 0xF6 at
+# once, and its failure is logged with the destination (info).
+# secret_request NAME: the request, then wait (bounded) for its log line.
+secret_request() {
+	local i
+	curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null "http://$1.onion/" \
+		2>/dev/null && fail "a request for $1.onion succeeded"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c "SOCKS request for .* failed (reply 0xf6)" "$OR_LOG" || true)" -gt "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "no 'SOCKS request ... failed (reply 0xf6)' line for $1.onion"
+}
+secret_request scrubme-ops-secret 0
+grep -q "scrubme-ops-secret" "$OR_LOG" && fail "SafeLogging 1: the requested hostname is in the log"
+grep -q "SOCKS request for \[scrubbed\] failed (reply 0xf6)" "$OR_LOG" || fail "SafeLogging 1: no [scrubbed] line"
+hup SafeLogging 0
+secret_request plainname-ops 1
+grep -q "SOCKS request for plainname-ops.onion:80 failed (reply 0xf6)" "$OR_LOG" ||
+	fail "SafeLogging 0 (by SIGHUP): the requested hostname is not in the log"
+grep -q "scrubme-ops-secret" "$OR_LOG" && fail "the first hostname reached the log after all"
+echo "SafeLogging 1: hostname scrubbed; SafeLogging 0 by SIGHUP: hostname logged"
 
 # 1. CircuitPoolMinSize 1 -> 6.
 for ((i = 0; i < 30; i++)); do # the old pool is full: at least 1 clean circuit per worker
@@ -276,4 +305,26 @@ grep -q "{w[0-9]*} stream [0-9]* (isolation" "$new_log" || fail "no worker line 
 echo "Log file switched by SIGHUP: $(wc -l < "$new_log") lines in the new file"
 OR_LOG=$new_log # for fail() and onionring_stop
 
-echo "ok: SIGHUP and SETCONF applied CircuitPoolMinSize, MaxClientConnections, ExcludeExitNodes and Log"
+# 6. A Log that cannot be opened rejects the whole SIGHUP (tor does):
+# SafeLogging 0 -> 1 in the same file does not apply, the log stays, and
+# the warning names the file and line.
+off=$(stat -c %s "$OR_LOG")
+sed -i "s|^Log .*|Log info file /nonexistent-onionring-ops/x.log|; s/^SafeLogging .*/SafeLogging 1/" "$OR_DIR/onionring.conf"
+log_line=$(grep -n "^Log " "$OR_DIR/onionring.conf" | cut -d: -f1)
+kill -HUP "$OR_PID"
+for ((i = 0; i < 50; i++)); do
+	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: new configuration rejected" && break
+	sleep 0.1
+done
+rej=$(tail -c +$((off + 1)) "$OR_LOG" | grep "SIGHUP: new configuration rejected" || true)
+[ -n "$rej" ] || fail "a SIGHUP with a bad Log path was not rejected"
+echo "bad Log path: $rej"
+[[ $rej == *"onionring.conf:$log_line: Log: cannot open /nonexistent-onionring-ops/x.log"* ]] ||
+	fail "the rejection does not name the file and line $log_line of the Log key"
+tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && fail "part of the bad reload was applied"
+secret_request keptplain-ops "$(grep -c "SOCKS request for .* failed (reply 0xf6)" "$OR_LOG" || true)"
+grep -q "SOCKS request for keptplain-ops.onion:80 failed" "$OR_LOG" ||
+	fail "SafeLogging changed by a rejected reload (or the log moved)"
+echo "bad Log path by SIGHUP: whole reload rejected, SafeLogging 0 and the log kept"
+
+echo "ok: SIGHUP and SETCONF applied SafeLogging, CircuitPoolMinSize, MaxClientConnections, ExcludeExitNodes and Log; a bad Log path rejected the whole reload"

@@ -603,7 +603,7 @@ static void test_config_runtime_keys_are_exactly_those_applied_while_running(voi
 		"CircuitPoolMinSize", "CircuitPoolMaxSize", "CircuitPrebuild", "MaxCircuitDirtiness",
 		"EnforceDistinctSubnets", "ExcludeNodes", "ExcludeExitNodes", "ExitNodes", "StrictNodes",
 		"ClientOnionAuthDir", "MaxClientConnections", "SocksTimeout", "MaxMemInQueues",
-		"SafeLogging", "ShutdownWaitLength",
+		"SafeLogging", "ShutdownWaitLength", "__MaxMemInQueuesForTesting",
 	};
 	const size_t nrt = sizeof(rt) / sizeof(rt[0]);
 	const struct config_key *keys;

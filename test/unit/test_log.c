@@ -1,7 +1,9 @@
 /* Unit tests for core/log: log_redirect, the run-time change of the Log
- * destination (SIGHUP/SETCONF), including while other threads log.
+ * destination (SIGHUP/SETCONF), including while other threads log; the
+ * SafeLogging scrub helpers.
  * Not for the line format (every other test's output shows it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -82,6 +84,26 @@ static void test_log_redirect_moves_lines_and_keeps_the_old_file_on_error(void *
 }
 
 /* logrotate renames the file, then SIGHUP: the same path is opened afresh. */
+static void test_log_target_open_fails_cleanly_and_redirect_fd_takes_the_descriptor(void **state)
+{
+	char f[256];
+	int fd;
+
+	(void)state;
+	path_of(f, sizeof(f), "f.log");
+	/* A reload opens first and applies nothing when that fails. */
+	assert_int_equal(log_target_open("/nonexistent-onionring-dir/x.log"), -ENOENT);
+	assert_int_equal(log_redirect_fd(-1), -EBADF);
+	assert_int_equal(log_set_file(NULL), 0);
+	fd = log_target_open(f);
+	assert_true(fd > 2);
+	assert_int_equal(log_redirect_fd(fd), 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* consumed */
+	log_notice("line in f");
+	assert_true(file_has("f.log", "line in f"));
+	assert_int_equal(log_set_file(NULL), 0);
+}
+
 static void test_log_redirect_to_the_same_path_reopens_a_rotated_file(void **state)
 {
 	char c[256], c1[256];
@@ -155,7 +177,7 @@ static void test_log_redirect_while_threads_log_loses_and_tears_no_line(void **s
 
 static int teardown_dir(void **state)
 {
-	const char *names[] = { "a.log", "b.log", "c.log", "c.log.1", "d.log", "e.log" };
+	const char *names[] = { "a.log", "b.log", "c.log", "c.log.1", "d.log", "e.log", "f.log", "scrub.log" };
 	char path[256];
 
 	(void)state;
@@ -168,13 +190,70 @@ static int teardown_dir(void **state)
 	return 0;
 }
 
+static void test_log_scrub_hides_destinations_while_safe_logging_is_on(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_true(log_safe_logging()); /* tor's default: SafeLogging 1 */
+	assert_string_equal(log_scrub("example.com"), "[scrubbed]");
+	assert_string_equal(log_scrub(NULL), "[scrubbed]");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "example.com", 80), "[scrubbed]");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "2001:db8::1", 443), "[scrubbed]");
+}
+
+static void test_log_scrub_shows_destinations_with_safe_logging_0(void **state)
+{
+	char buf[64], small[8];
+
+	(void)state;
+	log_set_safe_logging(false);
+	assert_false(log_safe_logging());
+	assert_string_equal(log_scrub("example.com"), "example.com");
+	assert_string_equal(log_scrub(NULL), "?");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "example.com", 80), "example.com:80");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "10.1.2.3", 65535), "10.1.2.3:65535");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "2001:db8::1", 443), "[2001:db8::1]:443");
+	assert_string_equal(log_scrub_dest(buf, sizeof(buf), "[2001:db8::1]", 443), "[2001:db8::1]:443");
+	/* Truncated, never overrun, always terminated. */
+	assert_string_equal(log_scrub_dest(small, sizeof(small), "example.com", 80), "example");
+	assert_string_equal(log_scrub_dest(buf, 1, "example.com", 80), "");
+	log_set_safe_logging(true);
+	assert_string_equal(log_scrub_dest(small, sizeof(small), "example.com", 80), "[scrubb");
+}
+
+static void test_log_lines_with_scrubbed_destinations_hold_no_hostname(void **state)
+{
+	char path[256], buf[64];
+	char *s;
+
+	(void)state;
+	path_of(path, sizeof(path), "scrub.log");
+	assert_int_equal(log_set_file(path), 0);
+	log_set_safe_logging(true);
+	log_notice("SOCKS request for %s failed", log_scrub_dest(buf, sizeof(buf), "secret-host.example", 80));
+	log_set_safe_logging(false);
+	log_notice("SOCKS request for %s failed", log_scrub_dest(buf, sizeof(buf), "plain-host.example", 80));
+	log_set_safe_logging(true);
+	s = slurp("scrub.log");
+	assert_non_null(strstr(s, "SOCKS request for [scrubbed] failed"));
+	assert_null(strstr(s, "secret-host"));
+	assert_non_null(strstr(s, "SOCKS request for plain-host.example:80 failed"));
+	free(s);
+	assert_int_equal(log_set_file(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_redirect_needs_a_private_descriptor_first),
 		cmocka_unit_test(test_log_redirect_moves_lines_and_keeps_the_old_file_on_error),
 		cmocka_unit_test(test_log_redirect_to_the_same_path_reopens_a_rotated_file),
+		cmocka_unit_test(test_log_target_open_fails_cleanly_and_redirect_fd_takes_the_descriptor),
 		cmocka_unit_test(test_log_redirect_while_threads_log_loses_and_tears_no_line),
+		cmocka_unit_test(test_log_scrub_hides_destinations_while_safe_logging_is_on),
+		cmocka_unit_test(test_log_scrub_shows_destinations_with_safe_logging_0),
+		cmocka_unit_test(test_log_lines_with_scrubbed_destinations_hold_no_hostname),
 	};
 
 	if (!mkdtemp(dir)) {

@@ -1,0 +1,117 @@
+#!/bin/bash
+# test_oom.sh: MaxMemInQueues (tor's OOM handler) on the private network.
+#
+# Proves: with the limit lowered to 256 KB (__MaxMemInQueuesForTesting, a
+# testing-only key: the real minimum is 64 MB), a SOCKS client that reads
+# nothing while a 64 MiB download arrives makes onionring queue data for
+# it; the coordinator sees the total over the limit, logs the warning, and
+# the shard closes that client's circuit (the oldest queued data): the
+# client gets EOF long before 64 MiB. Meanwhile a stream on another
+# circuit (another isolation key) downloads 8 MiB byte-exact, and a fetch
+# after the close works too.
+# Not for: the choice itself (test/unit/test_oom.c), or real-size limits.
+set -euo pipefail
+: "${TESTNET_DIR:?run this through test/integration/run}"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib-onionring.sh"
+verify="$here/../testnet/verify-bytes"
+web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
+py=/usr/bin/python3
+tmp=$(mktemp -d /tmp/onionring-ops-oom.XXXXXX)
+stall_pid=""
+curl_pid=""
+
+fail() { echo "FAIL: $*" >&2; grep -i "MaxMemInQueues" "$OR_LOG" | tail -20 >&2 || true; tail -30 "$OR_LOG" >&2 || true; exit 1; }
+cleanup() {
+	[ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null || true
+	[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+
+onionring_start "__MaxMemInQueuesForTesting 256 KB"
+onionring_trap cleanup
+onionring_wait_bootstrap 120 || fail "no bootstrap"
+onionring_wait_usable 90 || fail "not usable"
+
+# The staller: SOCKS5 CONNECT, GET 64 MiB, then read nothing until told
+# (a small receive buffer so the bytes pile up in onionring, not in the
+# kernel); then read what is left and report how much arrived before EOF.
+cat > "$tmp/stall.py" <<'PYEOF'
+import os, socket, struct, sys, time
+port, host, hport, go, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(30)
+s.connect(("127.0.0.1", port))
+s.sendall(b"\x05\x01\x00")
+assert s.recv(2) == b"\x05\x00"
+s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", hport))
+r = b""
+while len(r) < 10:
+    c = s.recv(10 - len(r))
+    if not c:
+        sys.exit("closed before the CONNECT reply")
+    r += c
+if r[1] != 0:
+    sys.exit("CONNECT reply 0x%02x" % r[1])
+s.sendall(("GET /bytes/%d HTTP/1.0\r\nHost: %s\r\n\r\n" % (64 << 20, host)).encode())
+open(out + ".connected", "w").write("1\n")
+for _ in range(1200):  # bounded: 120 s
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+got, end = 0, "timeout"
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        c = s.recv(1 << 16)
+    except socket.timeout:
+        break
+    except OSError as e:
+        end = "error %s" % e.errno
+        break
+    if not c:
+        end = "eof"
+        break
+    got += len(c)
+open(out, "w").write("%s %d\n" % (end, got))
+PYEOF
+"$py" "$tmp/stall.py" "$OR_SOCKS_PORT" "$TESTNET_HTTP_HOST" "$TESTNET_HTTP_PORT" "$tmp/go" "$tmp/stall.out" \
+	> "$tmp/stall.log" 2>&1 &
+stall_pid=$!
+for ((i = 0; i < 100; i++)); do
+	[ -s "$tmp/stall.out.connected" ] && break
+	kill -0 "$stall_pid" 2>/dev/null || fail "staller: $(cat "$tmp/stall.log")"
+	sleep 0.3
+done
+[ -s "$tmp/stall.out.connected" ] || fail "the staller's stream did not connect within 30 s"
+
+# Another stream on its own circuit (another SOCKS username) meanwhile.
+curl -sS --fail --max-time 120 --proxy-user other:x --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
+	-o "$tmp/big" "$web/bytes/8388608" 2> "$tmp/curl.err" &
+curl_pid=$!
+
+# The warning, then the close of a circuit.
+for ((i = 0; i < 300; i++)); do # bounded: 60 s
+	grep -q "MaxMemInQueues: closing circuit" "$OR_LOG" && break
+	sleep 0.2
+done
+grep "MaxMemInQueues" "$OR_LOG" | head -4
+grep -q "MaxMemInQueues (262144 bytes) exceeded" "$OR_LOG" || fail "no MaxMemInQueues warning"
+grep -q "MaxMemInQueues: closing circuit" "$OR_LOG" || fail "no circuit closed for MaxMemInQueues"
+touch "$tmp/go"
+wait "$stall_pid" || fail "staller: $(cat "$tmp/stall.log")"
+stall_pid=""
+read -r end got < "$tmp/stall.out"
+echo "the client that read nothing: $end after $got bytes of $((64 << 20))"
+[ "$end" = eof ] || [[ $end == error* ]] || fail "the stalled client was not closed ($end, $got bytes)"
+[ "$got" -lt $((64 << 20)) ] || fail "the stalled client got the whole download"
+
+wait "$curl_pid" || fail "the other stream failed: $(cat "$tmp/curl.err")"
+curl_pid=""
+"$verify" "$tmp/big" --size 8388608 || fail "the other stream's 8 MiB differ"
+echo "the other stream: 8 MiB byte-exact"
+curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o "$tmp/small" "$web/small.txt" ||
+	fail "a fetch after the close failed"
+cmp -s "$tmp/small" "$TESTNET_DIR/www/small.txt" || fail "small file differs after the close"
+echo "ok: MaxMemInQueues closed the stalled client's circuit; other streams unaffected"
