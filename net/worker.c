@@ -1182,15 +1182,21 @@ static void worker_final_drain(struct worker *w)
 	pthread_mutex_lock(&w->rt->post_lock);
 	atomic_store_explicit(&w->posts_closed, true, memory_order_relaxed);
 	pthread_mutex_unlock(&w->rt->post_lock);
-	io_uring_get_events(&w->ring);
-	io_uring_for_each_cqe(&w->ring, head, cqe) {
-		uint64_t ud = io_uring_cqe_get_data64(cqe);
+	/* One io_uring_enter runs only a batch of the deferred work (and
+	 * flushes only what fits of an overflowed CQ): go on until a pass
+	 * finds nothing. */
+	do {
+		n = 0;
+		io_uring_get_events(&w->ring);
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
 
-		if (ud_op(ud) == UOP_MSG)
-			handle_msg(w, ud_to_ptr(ud));
-		n++;
-	}
-	io_uring_cq_advance(&w->ring, n);
+			if (ud_op(ud) == UOP_MSG)
+				handle_msg(w, ud_to_ptr(ud));
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	} while (n > 0);
 }
 
 /* Give the chunk pool back the magazines this shard did not need since
