@@ -271,9 +271,9 @@ static void collect_summaries(struct metrics_buf *b, const struct circmgr_summar
 		  "Sum of the package windows of those circuits, in cells.", sm, fixed_package_window);
 }
 
-/* Circuits, streams and cells per shard (circmgr_stats_read: any thread).
- * No buf_pool backs the data path yet, so there are no magazine metrics:
- * they belong here (pool/mag.h buf_pool_shard_stats) once one does. */
+/* Circuits, streams and cells per shard (circmgr_stats_read: any thread),
+ * and the magazines of the send-chunk pool that backs every connection's
+ * queued bytes (net/README.md). */
 static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 {
 	unsigned n = runtime_nworkers(g->rt);
@@ -311,6 +311,11 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 	SHARD_U64("onionring_cells_received_total", METRICS_COUNTER, "Cells received on circuits.", cs, cells_in);
 	SHARD_U64("onionring_cells_sent_total", METRICS_COUNTER, "Cells sent on circuits.", cs, cells_out);
 	collect_summaries(b, sm, n);
+	{
+		const struct metrics_pool pools[] = { { "io_chunk", runtime_chunk_pool(g->rt) } };
+
+		metrics_buf_pools(b, pools, 1);
+	}
 	free(cs);
 	free(sm);
 }
@@ -738,6 +743,9 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	runtime_config_defaults(&rc);
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
+	/* Queued send chunks are the bytes waiting in our queues: capped by
+	 * MaxMemInQueues, read at start (the pool's reservation is fixed). */
+	rc.chunk_pool_bytes = (size_t)cfg->max_mem_in_queues;
 	dirview_init(cfg);
 	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);
 	guardmgr_init(cfg->data_directory);
