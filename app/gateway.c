@@ -285,9 +285,6 @@ static void collect_summaries(struct metrics_buf *b, const struct circmgr_summar
 		  "Sum of the package windows of those circuits, in cells.", sm, fixed_package_window);
 }
 
-/* Circuits, streams and cells per shard (circmgr_stats_read: any thread).
- * No buf_pool backs the data path yet, so there are no magazine metrics:
- * they belong here (pool/mag.h buf_pool_shard_stats) once one does. */
 /* Hand-offs (socks_stats_read), each shard's published supply and demand
  * and the coordinator's quota moves (circmgr.h "Rebalancing"). */
 static void collect_rebalance(struct metrics_buf *b, struct gateway *g, unsigned n)
@@ -318,6 +315,9 @@ static void collect_rebalance(struct metrics_buf *b, struct gateway *g, unsigned
 #undef SHARD_FN
 }
 
+/* Circuits, streams and cells per shard (circmgr_stats_read: any thread),
+ * and the magazines of the send-chunk pool that backs every connection's
+ * queued bytes (net/README.md). */
 static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 {
 	unsigned n = runtime_nworkers(g->rt);
@@ -371,6 +371,11 @@ static void collect_circuits(struct metrics_buf *b, struct gateway *g)
 		  cs, streams_waited_ready_elsewhere);
 	collect_rebalance(b, g, n);
 	collect_summaries(b, sm, n);
+	{
+		const struct metrics_pool pools[] = { { "io_chunk", runtime_chunk_pool(g->rt) } };
+
+		metrics_buf_pools(b, pools, 1);
+	}
 	free(cs);
 	free(sm);
 }
@@ -1059,6 +1064,9 @@ struct gateway *gateway_new(struct config *cfg, const char *config_path, char *e
 	runtime_config_defaults(&rc);
 	if (cfg->num_workers > 0)
 		rc.nworkers = (unsigned)cfg->num_workers;
+	/* Queued send chunks are the bytes waiting in our queues: capped by
+	 * MaxMemInQueues, read at start (the pool's reservation is fixed). */
+	rc.chunk_pool_bytes = (size_t)cfg->max_mem_in_queues;
 	dirview_init(cfg);
 	onion_auth_reload(g, cfg->client_onion_auth_dir); /* before any worker runs */
 	socks_set_timeout((uint64_t)cfg->socks_timeout * 1000000000ull);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "net/uring_compat.h"
 #include "net/worker_int.h"
+#include "pool/mag.h"
 #include "onionring_build.h"
 
 void runtime_config_defaults(struct runtime_config *cfg)
@@ -81,6 +82,29 @@ int runtime_probe(char *why, size_t whylen)
 	return r;
 }
 
+/* The send-chunk pool: one shard per worker. The cap is the configured
+ * bytes, but at least four magazines per shard (pool/README.md: idle
+ * shards' caches hold up to two each, and the rest must stay usable).
+ * Returns owned, or NULL with a logged reason. */
+static struct buf_pool *chunk_pool_new(const struct runtime_config *cfg, unsigned nworkers)
+{
+	size_t obj = sizeof(struct out_chunk) + OUT_CHUNK_SIZE;
+	size_t stride = (obj + 63) & ~(size_t)63;
+	size_t floor = (size_t)nworkers * 4 * ONIONRING_MAGAZINE_SIZE * stride;
+	size_t bytes = cfg->chunk_pool_bytes ? cfg->chunk_pool_bytes : RUNTIME_CHUNK_POOL_DEFAULT;
+	struct buf_pool *p;
+
+	if (bytes < floor) {
+		log_info("runtime: send-chunk pool raised from %zu to %zu bytes (4 magazines per worker)", bytes,
+			 floor);
+		bytes = floor;
+	}
+	p = buf_pool_new(obj, nworkers, bytes);
+	if (!p)
+		log_err("runtime: cannot create the send-chunk pool (%zu bytes for %u workers)", bytes, nworkers);
+	return p;
+}
+
 struct runtime *runtime_new(const struct runtime_config *cfg)
 {
 	struct runtime *rt = calloc(1, sizeof(*rt));
@@ -101,8 +125,14 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 	}
 	if (rt->cfg.max_conns < 64)
 		rt->cfg.max_conns = 64;
+	rt->chunk_pool = chunk_pool_new(&rt->cfg, rt->nworkers);
+	if (!rt->chunk_pool) {
+		free(rt);
+		return NULL;
+	}
 	rt->workers = calloc(rt->nworkers, sizeof(*rt->workers));
 	if (!rt->workers) {
+		buf_pool_free(rt->chunk_pool);
 		free(rt);
 		return NULL;
 	}
@@ -113,6 +143,7 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 	r = io_uring_queue_init_params(16, &rt->post_ring, &p);
 	if (r < 0) {
 		log_err("runtime: cannot create io_uring: %s", strerror(-r));
+		buf_pool_free(rt->chunk_pool);
 		free(rt->workers);
 		free(rt);
 		return NULL;
@@ -131,6 +162,7 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 		atomic_init(&w->dead, false);
 		atomic_init(&w->handoffs_in, 0);
 		atomic_init(&w->handoffs_closed, false);
+		atomic_init(&w->posts_closed, false);
 		w->conns = calloc(w->max_conns, sizeof(*w->conns));
 		w->free_out = calloc(w->out_slots, sizeof(*w->free_out));
 		w->send_wanted = calloc(w->max_conns, sizeof(*w->send_wanted));
@@ -293,7 +325,11 @@ int runtime_start(struct runtime *rt)
 		}
 		r = pthread_create(&w->thread, &attr, worker_main, w);
 		pthread_attr_destroy(&attr);
-		if (r != 0) {
+		if (r == 0) {
+			pthread_mutex_lock(&rt->lock);
+			rt->threads++;
+			pthread_mutex_unlock(&rt->lock);
+		} else {
 			log_err("runtime: cannot start worker %u: %s", i, strerror(r));
 			atomic_store(&w->dead, true);
 			pthread_mutex_lock(&rt->lock);
@@ -305,6 +341,8 @@ int runtime_start(struct runtime *rt)
 	}
 	/* Wait (bounded) until every worker has its ring up, or failed. */
 	pthread_mutex_lock(&rt->lock);
+	rt->threads_final = true; /* the shutdown barrier now knows how many to wait for */
+	pthread_cond_broadcast(&rt->cond);
 	{
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -382,6 +420,8 @@ void runtime_free(struct runtime *rt)
 		free(w->send_wanted);
 	}
 	io_uring_queue_exit(&rt->post_ring);
+	/* After the workers' teardown: their connections gave every chunk back. */
+	buf_pool_free(rt->chunk_pool);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->post_lock);
 	pthread_cond_destroy(&rt->cond);
@@ -392,3 +432,4 @@ void runtime_free(struct runtime *rt)
 unsigned runtime_nworkers(const struct runtime *rt) { return rt->nworkers; }
 struct worker *runtime_worker(struct runtime *rt, unsigned i) { return i < rt->nworkers ? &rt->workers[i] : NULL; }
 bool runtime_stopping(const struct runtime *rt) { return atomic_load_explicit(&rt->stopping, memory_order_acquire); }
+const struct buf_pool *runtime_chunk_pool(const struct runtime *rt) { return rt->chunk_pool; }

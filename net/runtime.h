@@ -15,12 +15,22 @@
 
 #include "net/worker.h"
 
+struct buf_pool;
+
+/* Same as MaxMemInQueues' default (app/ passes that key). */
+#define RUNTIME_CHUNK_POOL_DEFAULT ((size_t)1 << 30)
+
 struct runtime_config {
 	unsigned nworkers;          /* 0 = one per online CPU */
 	unsigned max_conns;         /* per worker (direct descriptor slots) */
 	unsigned recv_buf_size;     /* bytes per provided receive buffer */
 	unsigned recv_bufs;         /* provided buffers per worker (power of 2) */
 	bool pin_cpus;              /* pin worker i to online CPU i % ncpu */
+	/* Cap on the memory of queued send chunks, all workers together
+	 * (the chunk pool, net/README.md). 0 = RUNTIME_CHUNK_POOL_DEFAULT.
+	 * Raised to a floor that keeps every shard's magazines filled. A
+	 * conn_send past it fails with -ENOBUFS. */
+	size_t chunk_pool_bytes;
 	uint64_t coordinator_tick_ms; /* period of the coordinator's tick */
 	/* Called on each worker's thread after its ring is up, before it
 	 * accepts anything; and on the way out, after all its connections
@@ -69,5 +79,8 @@ void runtime_free(struct runtime *rt);
 unsigned runtime_nworkers(const struct runtime *rt);
 struct worker *runtime_worker(struct runtime *rt, unsigned i);
 bool runtime_stopping(const struct runtime *rt);
+/* The pool of send chunks (for statistics: pool/mag.h buf_pool_shard_stats,
+ * shard = worker id). Lives until runtime_free. Any thread. */
+const struct buf_pool *runtime_chunk_pool(const struct runtime *rt);
 
 #endif

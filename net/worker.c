@@ -16,8 +16,8 @@
 #include "core/log.h"
 #include "net/uring_compat.h"
 #include "net/worker_int.h"
+#include "pool/mag.h"
 
-#define OUT_CHUNK_SIZE 16384u
 #define RECV_BGID 0
 
 static _Thread_local struct worker *current_worker;
@@ -105,6 +105,8 @@ int worker_post(struct worker *target, worker_msg_fn fn, void *arg)
 
 	if (fd < 0 || atomic_load_explicit(&target->dead, memory_order_acquire))
 		return -ESRCH;
+	if (self && self->final_drain)
+		return -ESHUTDOWN; /* nobody would submit it (worker_main) */
 	m = malloc(sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -128,6 +130,14 @@ int worker_post(struct worker *target, worker_msg_fn fn, void *arg)
 		int r;
 
 		pthread_mutex_lock(&rt->post_lock);
+		/* Under post_lock, paired with the store under it in
+		 * worker_final_drain: a post either completes before the
+		 * target's final drain (which then finds it) or is refused. */
+		if (atomic_load_explicit(&target->posts_closed, memory_order_relaxed)) {
+			pthread_mutex_unlock(&rt->post_lock);
+			free(m);
+			return -ESRCH;
+		}
 		sqe = io_uring_get_sqe(&rt->post_ring);
 		io_uring_prep_msg_ring(sqe, fd, 0, ud_ptr(UOP_MSG, m), 0);
 		io_uring_sqe_set_data64(sqe, 0);
@@ -194,7 +204,7 @@ static void conn_free_out(struct conn *c)
 
 	while (ch) {
 		struct out_chunk *next = ch->next;
-		free(ch);
+		buf_put(c->w->rt->chunk_pool, c->w->id, ch);
 		ch = next;
 	}
 	c->out_head = c->out_tail = NULL;
@@ -342,40 +352,73 @@ void conn_set_ops(struct conn *c, const struct conn_ops *ops, void *user)
 	c->user = user;
 }
 
+/* Take n chunks from the pool into a list (returned, owned), or none at
+ * all: NULL when the pool is at its cap. Owner worker only. */
+static struct out_chunk *chunks_get(struct worker *w, size_t n)
+{
+	struct out_chunk *head = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct out_chunk *t = buf_get(w->rt->chunk_pool, w->id);
+
+		if (unlikely(!t)) {
+			while (head) {
+				struct out_chunk *next = head->next;
+				buf_put(w->rt->chunk_pool, w->id, head);
+				head = next;
+			}
+			return NULL;
+		}
+		t->next = head;
+		t->len = t->off = 0;
+		t->cap = OUT_CHUNK_SIZE;
+		head = t;
+	}
+	return head;
+}
+
 int conn_send(struct conn *c, const void *data, size_t len)
 {
+	struct worker *w = c->w;
 	const uint8_t *p = data;
+	struct out_chunk *t = c->out_tail;
+	size_t room = t ? t->cap - t->len : 0;
 
 	if (c->flags & CONN_CLOSING)
 		return -EPIPE;
 	if (unlikely(c->flags & CONN_HANDOFF))
 		return -EBUSY; /* the caller gave c away (conn_handoff) */
-	while (len > 0) {
-		struct out_chunk *t = c->out_tail;
-		size_t n;
+	if (len > room) {
+		/* All or nothing: a partial queue would cut a TLS record or a
+		 * stream in the middle. */
+		struct out_chunk *more = chunks_get(w, (len - room + OUT_CHUNK_SIZE - 1) / OUT_CHUNK_SIZE);
 
-		if (!t || t->len == t->cap) {
-			uint32_t cap = OUT_CHUNK_SIZE;
-			t = malloc(sizeof(*t) + cap);
-			if (!t)
-				return -ENOMEM;
-			t->next = NULL;
-			t->len = t->off = 0;
-			t->cap = cap;
-			if (c->out_tail)
-				c->out_tail->next = t;
-			else
-				c->out_head = t;
-			c->out_tail = t;
+		if (unlikely(!more)) {
+			STAT_ADD(w, send_nobufs, 1);
+			return -ENOBUFS;
 		}
-		n = MIN(len, (size_t)(t->cap - t->len));
+		if (t)
+			t->next = more;
+		else
+			c->out_head = more;
+		while (more->next)
+			more = more->next;
+		c->out_tail = more;
+		if (!t || t->len == t->cap)
+			t = t ? t->next : c->out_head;
+	}
+	while (len > 0) {
+		size_t n = MIN(len, (size_t)(t->cap - t->len));
+
 		memcpy(t->data + t->len, p, n);
 		t->len += (uint32_t)n;
 		c->out_bytes += n;
 		p += n;
 		len -= n;
+		if (len)
+			t = t->next;
 	}
-	conn_want_send(c->w, c);
+	conn_want_send(w, c);
 	return 0;
 }
 
@@ -751,7 +794,7 @@ static void handle_send(struct worker *w, struct conn *c, int res)
 		c->out_head = ch->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
-		free(ch);
+		buf_put(w->rt->chunk_pool, w->id, ch);
 	}
 	if (c->out_head) {
 		conn_want_send(w, c);
@@ -1086,21 +1129,89 @@ static void worker_loop(struct worker *w)
 	io_uring_submit(&w->ring);
 }
 
-/* Messages can still be in our CQ after the loop ends (posted while we
- * stopped): run them so that nothing they carry leaks. */
-static void worker_drain_messages(struct worker *w)
+/* Submit what worker_stopping posted and wait for those MSG_RINGs to
+ * complete (they complete without the target's help). No timers run:
+ * the app's shard is gone. Messages to ourselves are run on the way. */
+static void worker_flush_posts(struct worker *w)
+{
+	while (w->pending_msgs > 0) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int r = io_uring_submit_and_wait(&w->ring, 1);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			log_warn("worker %u: io_uring wait at stop: %s", w->id, strerror(-r));
+			break;
+		}
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			handle_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
+}
+
+/* Wait until every worker thread of the runtime has left its loop for
+ * good (and set dead). From then on no worker prepares a MSG_RING, and
+ * each one that was prepared has completed on its sender (pending_msgs
+ * reached 0 before the sender left its loop), so its message sits in the
+ * target's CQ or the target's deferred task work. */
+static void worker_quiesce(struct worker *w)
+{
+	struct runtime *rt = w->rt;
+
+	pthread_mutex_lock(&rt->lock);
+	rt->quiesced++;
+	pthread_cond_broadcast(&rt->cond);
+	while (!rt->threads_final || rt->quiesced < rt->threads)
+		pthread_cond_wait(&rt->cond, &rt->lock);
+	pthread_mutex_unlock(&rt->lock);
+}
+
+/* The last look at our CQ, once every worker left its loop: refuse new
+ * posts from ringless threads (under post_lock, so one in progress
+ * finishes first), flush the deferred task work (DEFER_TASKRUN: only we
+ * may), and run every message left so that nothing it carries leaks.
+ * Nothing can arrive after this: the ring goes next. */
+static void worker_final_drain(struct worker *w)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
-	io_uring_get_events(&w->ring);
-	io_uring_for_each_cqe(&w->ring, head, cqe) {
-		uint64_t ud = io_uring_cqe_get_data64(cqe);
-		if (ud_op(ud) == UOP_MSG)
-			handle_msg(w, ud_to_ptr(ud));
-		n++;
-	}
-	io_uring_cq_advance(&w->ring, n);
+	w->final_drain = true;
+	pthread_mutex_lock(&w->rt->post_lock);
+	atomic_store_explicit(&w->posts_closed, true, memory_order_relaxed);
+	pthread_mutex_unlock(&w->rt->post_lock);
+	/* One io_uring_enter runs only a batch of the deferred work (and
+	 * flushes only what fits of an overflowed CQ): go on until a pass
+	 * finds nothing. */
+	do {
+		n = 0;
+		io_uring_get_events(&w->ring);
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+			if (ud_op(ud) == UOP_MSG)
+				handle_msg(w, ud_to_ptr(ud));
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	} while (n > 0);
+}
+
+/* Give the chunk pool back the magazines this shard did not need since
+ * the last tick (pool/README.md: low-water trimming), once a second. */
+#define WORKER_TRIM_PERIOD_NS 1000000000ull
+
+static void worker_trim_tick(struct timer *t, void *arg)
+{
+	struct worker *w = arg;
+	unsigned n = buf_pool_trim(w->rt->chunk_pool, w->id);
+
+	if (n)
+		STAT_ADD(w, pool_trims, n);
+	if (!w->stopping)
+		timer_arm(&w->timers, t, w->now_ns + WORKER_TRIM_PERIOD_NS);
 }
 
 void *worker_main(void *arg)
@@ -1120,12 +1231,15 @@ void *worker_main(void *arg)
 		worker_teardown(w);
 		atomic_store_explicit(&w->dead, true, memory_order_release);
 		worker_report_start(w, r);
+		worker_quiesce(w);
 		return NULL;
 	}
 	w->ring_ready = true;
 	w->now_ns = clock_mono_ns();
 	/* Store-release pairs with the load-acquire in worker_post. */
 	atomic_store_explicit(&w->ring_fd, w->ring.ring_fd, memory_order_release);
+	timer_init(&w->trim_timer, worker_trim_tick, w);
+	timer_arm(&w->timers, &w->trim_timer, w->now_ns + WORKER_TRIM_PERIOD_NS);
 	if (rt->cfg.worker_started)
 		rt->cfg.worker_started(w, rt->cfg.arg);
 	for (unsigned i = 0; i < w->nlisteners; i++) {
@@ -1148,10 +1262,13 @@ void *worker_main(void *arg)
 		worker_loop(w);
 	if (rt->cfg.worker_stopping)
 		rt->cfg.worker_stopping(w, rt->cfg.arg);
-	/* Store-release pairs with the load-acquire in worker_post: senders
-	 * stop using the ring before it goes away. */
+	worker_flush_posts(w);
+	/* Store-release pairs with the load-acquire in worker_post: new
+	 * senders back off. One that raced past it still reaches our ring,
+	 * which stays until the final drain below. */
 	atomic_store_explicit(&w->dead, true, memory_order_release);
-	worker_drain_messages(w);
+	worker_quiesce(w);
+	worker_final_drain(w);
 	worker_teardown(w);
 	current_worker = NULL;
 	return NULL;

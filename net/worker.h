@@ -65,6 +65,8 @@ struct worker_stats {
 	uint64_t handoffs_in;    /* connections that arrived from another worker */
 	uint64_t handoff_failed; /* hand-offs that failed: the connection stayed here */
 	uint64_t handoff_carried; /* bytes received during a hand-off and carried by net/ */
+	uint64_t send_nobufs;    /* conn_send refused: the send-chunk pool was at its cap */
+	uint64_t pool_trims;     /* magazines the trim timer gave back to the chunk pool's depot */
 };
 
 /* --- The worker ---------------------------------------------------------- */
@@ -84,8 +86,13 @@ void *worker_user(const struct worker *w);
 
 /* Run fn(target, arg) on the target worker's thread. Any thread.
  * Delivered with IORING_OP_MSG_RING (see net/README.md). Return 0 or
- * -errno (the target has stopped: fn is not run). arg is borrowed by the
- * message until fn runs. */
+ * -errno (the target has stopped, or the runtime is in its final drain:
+ * fn is not run). arg is borrowed by the message until fn runs. A
+ * message accepted (0) is always run exactly once, on the target's
+ * thread: if it arrives after the target's loop ended (even in the last
+ * instant before its ring would have gone), it runs in the final drain,
+ * after worker_stopping, when every worker of the runtime has left its
+ * loop; worker_post from inside such a late fn returns -ESHUTDOWN. */
 int worker_post(struct worker *target, worker_msg_fn fn, void *arg);
 
 /* --- Connections (owner worker only) ------------------------------------ */
@@ -97,8 +104,10 @@ struct conn *conn_connect(struct worker *w, const struct sockaddr *addr, socklen
 void conn_set_ops(struct conn *c, const struct conn_ops *ops, void *user);
 void *conn_user(const struct conn *c);
 struct worker *conn_worker(const struct conn *c);
-/* Queue len bytes (copied) for sending. Return 0, or -ENOMEM, or -EPIPE
- * when the connection is closing. */
+/* Queue len bytes (copied) for sending, in chunks from the runtime's
+ * send-chunk pool. All or nothing: return 0, or -ENOBUFS when the pool is
+ * at its cap (nothing was queued: push back, or close with that error),
+ * -EPIPE when the connection is closing, -EBUSY during a hand-off. */
 int conn_send(struct conn *c, const void *data, size_t len);
 /* Bytes queued and not yet written (for backpressure decisions). */
 size_t conn_send_queued(const struct conn *c);

@@ -9,6 +9,7 @@
 
 #include "core/compiler.h"
 #include "net/runtime.h"
+#include "net/timer.h"
 #include "net/worker.h"
 
 #define RUNTIME_MAX_LISTENERS 16
@@ -36,6 +37,11 @@ enum uop {
 	UOP_HANDOFF_IN,   /* a connection arrived from another worker (a pointer) */
 };
 
+#define OUT_CHUNK_SIZE 16384u /* data bytes of one send chunk */
+
+/* A send chunk: one object of the runtime's chunk pool (rt->chunk_pool,
+ * OUT_CHUNK_OBJ bytes), taken and given back by the owner worker of its
+ * connection only. */
 struct out_chunk {
 	struct out_chunk *next;
 	uint32_t len; /* bytes filled */
@@ -144,6 +150,8 @@ struct worker {
 	unsigned nlisteners;
 	bool stopping;
 	bool ring_ready;
+	bool final_drain;         /* every worker left its loop: worker_post from here refuses */
+	struct timer trim_timer;  /* gives the chunk pool back what this shard did not need */
 	bool nodelay_ok;          /* false once the kernel refused the setsockopt */
 	char name[16];
 	void *user;
@@ -161,6 +169,11 @@ struct worker {
 	 * handoff_reserve in worker.c. */
 	_Atomic unsigned handoffs_in;
 	_Atomic bool handoffs_closed;      /* set when the loop ended: no new reservations */
+	/* Set under rt->post_lock right before the final drain: posts from
+	 * threads without a ring (they hold post_lock) are refused from then
+	 * on; posts from workers cannot happen any more (they all left their
+	 * loops). Relaxed loads outside the lock are hints. */
+	_Atomic bool posts_closed;
 	struct worker_stats stats;         /* relaxed stores by owner, relaxed loads by readers */
 };
 
@@ -179,6 +192,9 @@ struct runtime {
 	bool coord_started;
 	_Atomic bool stopping;
 
+	/* Send chunks of every worker's connections (net/README.md). */
+	struct buf_pool *chunk_pool;
+
 	/* Ring that non-worker threads use to send MSG_RINGs (control plane,
 	 * so a mutex is fine here). */
 	struct io_uring post_ring;
@@ -189,6 +205,13 @@ struct runtime {
 	pthread_cond_t cond;
 	unsigned started;
 	int start_err;
+	/* Shutdown barrier (under lock): worker threads that left their loop
+	 * for good, threads started, and whether runtime_start has finished
+	 * starting them. No ring is torn down before every started worker
+	 * has arrived (worker_main). */
+	unsigned quiesced;
+	unsigned threads;
+	bool threads_final;
 };
 
 #endif

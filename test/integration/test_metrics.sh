@@ -4,8 +4,8 @@
 #
 # For: the Prometheus exposition is valid (`promtool check metrics`, from
 # Debian's prometheus package) before, during and after traffic; counters
-# move with traffic (socket bytes, cells, streams, circuits and the
-# build-time histogram); onionring_bootstrap_percent is 100; /health is 200;
+# move with traffic (socket bytes, cells, streams, circuits, the
+# build-time histogram and the send-chunk pool's magazine hits and puts); onionring_bootstrap_percent is 100; /health is 200;
 # unknown paths are 404. Traffic: parallel curls through the SocksPort in
 # the background while /metrics is scraped.
 # Not for: the exposition helpers' exact text (test/unit/test_metrics.c).
@@ -179,6 +179,16 @@ grew onionring_streams_opened_total "$tmp/m0" "$tmp/m1" 7
 grew onionring_circuits_built_total "$tmp/m0" "$tmp/m1" 1
 grew onionring_socket_written_bytes_total "$tmp/m0" "$tmp/m1" $((mib48 + up))
 grew onionring_cells_sent_total "$tmp/m0" "$tmp/m1" $((up / 498))
+# Every queued byte sits in a 16 KiB chunk from the send-chunk pool: the
+# 48 MiB to curl alone took >= 3072 chunks. Most come from the shard's own
+# magazines (a miss is a trip to the depot, once per 64), so the hits must
+# account for at least half of them, and the puts for as many.
+grep -q '^onionring_pool_magazine_hits_total{pool="io_chunk",shard="1"} ' "$tmp/m1" \
+	|| fail "no per-shard magazine hits for the io_chunk pool"
+type_is "$tmp/m1" onionring_pool_magazine_hits_total counter
+grew onionring_pool_magazine_hits_total "$tmp/m0" "$tmp/m1" $((mib48 / 16384 / 2))
+grew onionring_pool_puts_total "$tmp/m0" "$tmp/m1" $((mib48 / 16384 / 2))
+[ "$(total "$tmp/m1" onionring_pool_get_failures_total)" = 0 ] || fail "the send-chunk pool refused a chunk"
 
 # Congestion control after the upload: its circuit is open and has an RTT
 # estimate from the SENDMEs (a mean over no samples would be NaN).
