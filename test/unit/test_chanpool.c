@@ -66,7 +66,7 @@ static void put_var(struct wr *w, uint8_t cmd, const uint8_t *body, size_t len)
 /* Relay side of the link handshake: VERSIONS, CERTS, AUTH_CHALLENGE, NETINFO. */
 static bool good_handshake(SSL *s, const uint8_t *certs, size_t certs_len)
 {
-	static uint8_t buf[8192];
+	uint8_t buf[8192]; /* per call: two connections' threads may overlap */
 	struct wr w = wr_init(buf, sizeof(buf));
 	static const uint8_t versions[] = { 0, 0, 7, 0, 6, 0, 3, 0, 4, 0, 5 };
 	uint8_t chal[32] = { 1 }, ac[64], ni[32], in[CELL_LEN];
@@ -90,7 +90,7 @@ static bool good_handshake(SSL *s, const uint8_t *certs, size_t certs_len)
  * 333-byte writes: cells then straddle the client's reads. */
 static void send_split(SSL *s, const uint8_t *c)
 {
-	static uint8_t buf[3 * CELL_LEN + 3100], pad[3000];
+	uint8_t buf[3 * CELL_LEN + 3100], pad[3000] = { 0 }; /* per call, as above */
 	struct wr w = wr_init(buf, sizeof(buf));
 
 	wr_bytes(&w, c, CELL_LEN);
@@ -288,7 +288,11 @@ static struct {
 	struct chanpool_config cfg;
 	struct result res[16];
 	uint32_t circ;
-	_Atomic int cells, batch_ends, circ_closed, msg_done;
+	_Atomic int cells, batch_ends, circ_closed;
+	/* on_worker's jobs: how many were posted (main thread only) and the
+	 * number of the last one the worker ran. */
+	unsigned msg_posted;
+	_Atomic unsigned msg_done;
 	_Atomic int cells_before_first_end;
 	_Atomic long pool_size;
 	_Atomic int reconf_rc;
@@ -301,6 +305,10 @@ static struct {
 	char events[2048];
 	char listed[512];
 	uint64_t last_id;
+	/* What the observer found wrong (it runs on the worker, where a
+	 * cmocka assert would longjmp into the main thread's stack); the
+	 * teardown fails the case if it is not empty. */
+	char observe_bad[256];
 } T;
 
 static const char *const ev_names[] = { "LAUNCHED", "CONNECTED", "FAILED", "CLOSED" };
@@ -314,9 +322,13 @@ static void observe(void *arg, enum chanpool_chan_event ev, const struct chanpoo
 	n = strlen(T.events);
 	snprintf(T.events + n, sizeof(T.events) - n, "%s %s ncircs=%zu err=%d\n", ev_names[ev], ci->target->nickname,
 		 ci->ncircs, ci->err);
-	assert_true(ci->id > 0);
+	if (ci->id == 0 && !T.observe_bad[0])
+		snprintf(T.observe_bad, sizeof(T.observe_bad), "%s %s with channel id 0", ev_names[ev],
+			 ci->target->nickname);
 	if (ev == CHANPOOL_CHAN_LAUNCHED) {
-		assert_true(ci->id > T.last_id); /* a new id per channel */
+		if (ci->id <= T.last_id && !T.observe_bad[0]) /* a new id per channel */
+			snprintf(T.observe_bad, sizeof(T.observe_bad), "LAUNCHED %s reuses id %llu (last %llu)",
+				 ci->target->nickname, (unsigned long long)ci->id, (unsigned long long)T.last_id);
 		T.last_id = ci->id;
 	}
 	pthread_mutex_unlock(&T.ev_lock);
@@ -358,6 +370,7 @@ struct job {
 	int peer;
 	int slot;
 	bool wrong_id;
+	unsigned seq;
 };
 
 static void got_channel(struct channel *ch, int err, const char *why, void *arg)
@@ -549,43 +562,82 @@ static void job_pool_free(struct job *j)
 	T.pool = NULL;
 }
 
+/* Takes ownership of arg (a job): each job is its own allocation, so a job
+ * the main thread stopped waiting for cannot be overwritten by the next. */
 static void run_msg(struct worker *w, void *arg)
 {
 	struct job *j = arg;
+	unsigned seq = j->seq;
 
 	(void)w;
 	j->fn(j);
-	atomic_store(&T.msg_done, 1);
+	free(j);
+	/* Pairs with the load in post_job's wait: the job's effects on T
+	 * are visible once its number is. */
+	atomic_store_explicit(&T.msg_done, seq, memory_order_release);
 }
 
-/* Run fn on worker 0 and wait (bounded) until it ran. */
+/* Bounds of the waits below: generous, since CI runs this under
+ * ThreadSanitizer on a loaded machine; they only cost time on failure. */
+#define WAIT_STEP_US 2000
+#define WAIT_STEPS 5000 /* >= 10 s */
+
+/* Post fn to worker 0 and wait (bounded) until it ran. Return 0, or -1 if
+ * it could not be posted or did not run in time. Main thread only. */
+static int post_job(void (*fn)(struct job *), int peer, int slot, bool wrong_id)
+{
+	struct job *j = malloc(sizeof(*j));
+	unsigned seq = ++T.msg_posted;
+
+	if (!j)
+		return -1;
+	*j = (struct job){ fn, peer, slot, wrong_id, seq };
+	if (worker_post(T.w, run_msg, j) < 0) {
+		free(j);
+		return -1;
+	}
+	/* Jobs run in the order posted, so done >= seq means ours ran. */
+	for (int i = 0; i < WAIT_STEPS && atomic_load_explicit(&T.msg_done, memory_order_acquire) < seq; i++)
+		usleep(WAIT_STEP_US);
+	return atomic_load_explicit(&T.msg_done, memory_order_acquire) >= seq ? 0 : -1;
+}
+
 static void on_worker(void (*fn)(struct job *), int peer, int slot, bool wrong_id)
 {
-	static struct job j;
-
-	j = (struct job){ fn, peer, slot, wrong_id };
-	atomic_store(&T.msg_done, 0);
-	assert_int_equal(worker_post(T.w, run_msg, &j), 0);
-	for (int i = 0; i < 500 && !atomic_load(&T.msg_done); i++)
-		usleep(2000);
-	assert_true(atomic_load(&T.msg_done));
+	assert_int_equal(post_job(fn, peer, slot, wrong_id), 0);
 }
 
 static void wait_done(int slot)
 {
-	for (int i = 0; i < 1000 && !atomic_load(&T.res[slot].done); i++)
-		usleep(5000);
+	for (int i = 0; i < WAIT_STEPS && !atomic_load(&T.res[slot].done); i++)
+		usleep(WAIT_STEP_US);
 	assert_true(atomic_load(&T.res[slot].done));
+}
+
+/* Wait for slot's get and require an open channel: a case goes on to use
+ * it on the worker, which must not see a NULL channel. */
+static void wait_open(int slot)
+{
+	wait_done(slot);
+	if (T.res[slot].err < 0 || !T.res[slot].ch)
+		fail_msg("get %d: err %d, why \"%s\" (wanted an open channel)", slot, T.res[slot].err,
+			 T.res[slot].why);
 }
 
 static bool wait_until(_Atomic int *v, int want)
 {
-	for (int i = 0; i < 600 && atomic_load(v) < want; i++)
-		usleep(5000);
+	for (int i = 0; i < WAIT_STEPS && atomic_load(v) < want; i++)
+		usleep(WAIT_STEP_US);
 	return atomic_load(v) >= want;
 }
 
-static void setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
+/* Each case gets its own runtime and pool from a cmocka setup fixture, and
+ * the teardown fixture (which cmocka runs even after a failed assert) stops
+ * and joins the worker before the next case's setup clears T: a worker left
+ * running by a failed case would otherwise race with that memset (seen under
+ * ThreadSanitizer). Return 0, or -1 (with a message) when the runtime or
+ * the pool cannot be made. */
+static int setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
 {
 	struct runtime_config rc;
 	char why[256];
@@ -601,27 +653,83 @@ static void setup_with(uint64_t idle_ns, uint64_t lifetime_ns)
 	rc.max_conns = 64;
 	rc.recv_bufs = 64;
 	T.rt = runtime_new(&rc);
-	assert_non_null(T.rt);
-	assert_int_equal(runtime_start(T.rt), 0);
+	if (!T.rt) {
+		fprintf(stderr, "runtime_new failed\n");
+		return -1;
+	}
+	if (runtime_start(T.rt) < 0) {
+		fprintf(stderr, "runtime_start failed\n");
+		goto fail;
+	}
 	T.w = runtime_worker(T.rt, 0);
 	chanpool_config_defaults(&T.cfg);
-	T.cfg.chan.handshake_timeout_ns = 400 * 1000000ull;
+	/* Long enough that every peer that answers does so in time under
+	 * ThreadSanitizer on a loaded machine (400 ms was not: a good relay
+	 * and the no-common-version one timed out); the stalled peer waits
+	 * it out. */
+	T.cfg.chan.handshake_timeout_ns = 3000 * 1000000ull;
 	T.cfg.chan.fixed_wallclock = (time_t)CHV_NOW;
 	if (idle_ns)
 		T.cfg.max_idle_ns = idle_ns;
 	if (lifetime_ns)
 		T.cfg.max_lifetime_ns = lifetime_ns;
 	T.cfg.observe = observe;
-	on_worker(job_pool_new, 0, 0, false);
-	assert_non_null(T.pool);
-}
-
-static void teardown_all(void)
-{
-	on_worker(job_pool_free, 0, 0, false);
+	if (post_job(job_pool_new, 0, 0, false) < 0 || !T.pool) {
+		fprintf(stderr, "chanpool_new on the worker failed or did not run\n");
+		goto fail;
+	}
+	return 0;
+fail:
 	runtime_stop(T.rt);
 	runtime_join(T.rt);
 	runtime_free(T.rt);
+	T.rt = NULL;
+	return -1;
+}
+
+static int setup_default(void **state)
+{
+	(void)state;
+	return setup_with(0, 0);
+}
+
+static int setup_short_idle(void **state)
+{
+	(void)state;
+	return setup_with(150 * 1000000ull, 0);
+}
+
+static int setup_short_lifetime(void **state)
+{
+	(void)state;
+	return setup_with(0, 300 * 1000000ull);
+}
+
+/* Free the pool on its worker (if a case has not already), then stop and
+ * join every thread of the runtime: nothing of this case runs after. */
+static int teardown_all(void **state)
+{
+	int rc = 0;
+
+	(void)state;
+	if (!T.rt)
+		return 0;
+	/* Not waited for with an assert: after a failed case the worker may
+	 * be slow or stuck; the stop message queues behind this job. */
+	if (post_job(job_pool_free, 0, 0, false) < 0) {
+		fprintf(stderr, "teardown: freeing the pool did not finish in time\n");
+		rc = -1;
+	}
+	runtime_stop(T.rt);
+	runtime_join(T.rt);
+	runtime_free(T.rt);
+	T.rt = NULL;
+	/* The worker is joined: its writes to T are visible. */
+	if (T.observe_bad[0]) {
+		fprintf(stderr, "observer: %s\n", T.observe_bad);
+		rc = -1;
+	}
+	return rc;
 }
 
 /* --- tests --------------------------------------------------------------- */
@@ -629,7 +737,6 @@ static void teardown_all(void)
 static void test_chanpool_opens_validated_channel_then_reuses_it(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
 	on_worker(job_get, PEER_GOOD, 1, false); /* joins the opening channel */
 	wait_done(0);
@@ -655,13 +762,11 @@ static void test_chanpool_opens_validated_channel_then_reuses_it(void **state)
 		assert_true(tm->tcp_connect_ns > 0 && tm->tls_handshake_ns > 0 && tm->link_handshake_ns > 0);
 		assert_true(tm->total_ns >= tm->tcp_connect_ns + tm->tls_handshake_ns);
 	}
-	teardown_all();
 }
 
 static void test_channel_delivers_cells_per_circuit_with_batch_end(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
 	wait_done(0);
 	assert_int_equal(T.res[0].err, 0);
@@ -676,30 +781,26 @@ static void test_channel_delivers_cells_per_circuit_with_batch_end(void **state)
 	assert_int_equal(atomic_load(&T.reg_dup), -EEXIST);
 	assert_int_equal(atomic_load(&T.reg_zero), -EINVAL);
 	assert_int_equal(atomic_load(&T.n_circs_after), 1);
-	teardown_all();
 }
 
 static void test_channel_reassembles_cells_split_across_reads(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
-	wait_done(0);
+	wait_open(0);
 	on_worker(job_register_and_send, PEER_GOOD, 0, false);
 	assert_true(wait_until(&T.cells, 2));
 	on_worker(job_send_split, PEER_GOOD, 0, false);
 	assert_true(wait_until(&T.cells, 5));
 	usleep(50000);
 	assert_int_equal(atomic_load(&T.cells), 5); /* no cell seen twice */
-	teardown_all();
 }
 
 static void test_relay_hangup_tells_circuits_and_pool_reopens(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
-	wait_done(0);
+	wait_open(0);
 	on_worker(job_register_and_send, PEER_GOOD, 0, false);
 	assert_true(wait_until(&T.cells, 2));
 	on_worker(job_send_destroy, PEER_GOOD, 0, false); /* the fake relay hangs up */
@@ -712,7 +813,6 @@ static void test_relay_hangup_tells_circuits_and_pool_reopens(void **state)
 	assert_int_equal(T.res[1].err, 0);
 	on_worker(job_snapshot, 0, 0, false);
 	assert_int_equal(T.stats.opened, 2);
-	teardown_all();
 }
 
 static void expect_failure(int slot, int peer, const char *needle)
@@ -726,7 +826,6 @@ static void expect_failure(int slot, int peer, const char *needle)
 static void test_bad_peers_each_fail_alone_with_clear_reason(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
 	wait_done(0);
 	assert_int_equal(T.res[0].err, 0);
@@ -748,27 +847,23 @@ static void test_bad_peers_each_fail_alone_with_clear_reason(void **state)
 	on_worker(job_check_open0, 0, 0, false);
 	assert_true(atomic_load(&T.open0));
 	assert_int_equal(T.stats.failed, 5);
-	teardown_all();
 }
 
 static void test_wrong_identity_is_refused_naming_both(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, true);
 	expect_failure(0, PEER_GOOD, "identity mismatch");
 	assert_non_null(strstr(T.res[0].why, "5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A"));
 	assert_non_null(strstr(T.res[0].why, CHV_RSA_ID_HEX));
 	assert_int_equal(T.res[0].err, -EPERM);
-	teardown_all();
 }
 
 static void test_idle_channel_closes_after_max_idle_but_busy_one_stays(void **state)
 {
 	(void)state;
-	setup_with(150 * 1000000ull, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
-	wait_done(0);
+	wait_open(0);
 	on_worker(job_register_and_send, PEER_GOOD, 0, false);
 	usleep(400000); /* > max idle, but it has a circuit */
 	on_worker(job_snapshot, 0, 0, false);
@@ -783,15 +878,13 @@ static void test_idle_channel_closes_after_max_idle_but_busy_one_stays(void **st
 	}
 	assert_int_equal(atomic_load(&T.pool_size), 0);
 	assert_int_equal(T.stats.closed_idle, 1);
-	teardown_all();
 }
 
 static void test_old_channel_is_retired_and_replaced(void **state)
 {
 	(void)state;
-	setup_with(0, 300 * 1000000ull);
 	on_worker(job_get, PEER_GOOD, 0, false);
-	wait_done(0);
+	wait_open(0);
 	on_worker(job_register_and_send, PEER_GOOD, 0, false);
 	usleep(500000);
 	on_worker(job_get, PEER_GOOD, 1, false);
@@ -803,7 +896,6 @@ static void test_old_channel_is_retired_and_replaced(void **state)
 	assert_int_equal(T.stats.opened, 2);
 	on_worker(job_check_open0, 0, 0, false);
 	assert_true(atomic_load(&T.open0)); /* still carries its circuit */
-	teardown_all();
 }
 
 /* The observer (ORCONN events above net/) hears LAUNCHED, then CONNECTED
@@ -814,7 +906,6 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	char ev[2048], one[2048];
 
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
 	on_worker(job_get, PEER_STALL, 1, false);
 	on_worker(job_list, 0, 0, false);
@@ -822,7 +913,7 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	 * one is still opening. */
 	assert_true(strstr(T.listed, "peer0 opening\n") || strstr(T.listed, "peer0 open\n"));
 	assert_non_null(strstr(T.listed, "peer5 opening\n"));
-	wait_done(0);
+	wait_open(0);
 	on_worker(job_list, 0, 0, false);
 	assert_non_null(strstr(T.listed, "peer0 open\n"));
 	expect_failure(1, PEER_STALL, "timed out");
@@ -855,7 +946,7 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 	on_worker(job_get_unconnectable, PEER_GARBAGE, 4, false);
 	wait_done(4);
 	assert_int_equal(T.res[4].err, -EINVAL);
-	on_worker(job_pool_free, 0, 0, false);
+	on_worker(job_pool_free, 0, 0, false); /* the teardown's free is then a no-op */
 	events_take(ev, sizeof(ev));
 	assert_string_equal(ev, "LAUNCHED peer0 ncircs=1 err=0\n"
 				"FAILED peer0 ncircs=1 err=-1\n"
@@ -864,9 +955,6 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 				"LAUNCHED peer1 ncircs=1 err=0\n"
 				"FAILED peer1 ncircs=1 err=-22\n"
 				"CLOSED peer0 ncircs=0 err=-125\n");
-	runtime_stop(T.rt);
-	runtime_join(T.rt);
-	runtime_free(T.rt);
 }
 
 /* The pool starts with the default 3-minute idle limit and its sweep ten
@@ -875,7 +963,6 @@ static void test_chanpool_tells_its_observer_each_channel_step(void **state)
 static void test_lowered_max_idle_closes_an_open_idle_channel(void **state)
 {
 	(void)state;
-	setup_with(0, 0);
 	on_worker(job_get, PEER_GOOD, 0, false);
 	wait_done(0);
 	assert_int_equal(T.res[0].err, 0);
@@ -895,22 +982,21 @@ static void test_lowered_max_idle_closes_an_open_idle_channel(void **state)
 	}
 	assert_int_equal(atomic_load(&T.pool_size), 0);
 	assert_int_equal(T.stats.closed_idle, 1);
-	teardown_all();
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chanpool_opens_validated_channel_then_reuses_it),
-		cmocka_unit_test(test_channel_delivers_cells_per_circuit_with_batch_end),
-		cmocka_unit_test(test_channel_reassembles_cells_split_across_reads),
-		cmocka_unit_test(test_relay_hangup_tells_circuits_and_pool_reopens),
-		cmocka_unit_test(test_bad_peers_each_fail_alone_with_clear_reason),
-		cmocka_unit_test(test_wrong_identity_is_refused_naming_both),
-		cmocka_unit_test(test_idle_channel_closes_after_max_idle_but_busy_one_stays),
-		cmocka_unit_test(test_old_channel_is_retired_and_replaced),
-		cmocka_unit_test(test_chanpool_tells_its_observer_each_channel_step),
-		cmocka_unit_test(test_lowered_max_idle_closes_an_open_idle_channel),
+		cmocka_unit_test_setup_teardown(test_chanpool_opens_validated_channel_then_reuses_it, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_channel_delivers_cells_per_circuit_with_batch_end, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_channel_reassembles_cells_split_across_reads, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_relay_hangup_tells_circuits_and_pool_reopens, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_bad_peers_each_fail_alone_with_clear_reason, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_wrong_identity_is_refused_naming_both, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_idle_channel_closes_after_max_idle_but_busy_one_stays, setup_short_idle, teardown_all),
+		cmocka_unit_test_setup_teardown(test_old_channel_is_retired_and_replaced, setup_short_lifetime, teardown_all),
+		cmocka_unit_test_setup_teardown(test_chanpool_tells_its_observer_each_channel_step, setup_default, teardown_all),
+		cmocka_unit_test_setup_teardown(test_lowered_max_idle_closes_an_open_idle_channel, setup_default, teardown_all),
 	};
 	int rc;
 
