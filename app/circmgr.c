@@ -245,6 +245,24 @@ static bool ready_elsewhere(const struct shard *sh)
 	return false;
 }
 
+/* True when another shard of the runtime publishes an unclaimed circuit
+ * reserved for iso (borrowed). Owner shard. */
+static bool keyed_elsewhere(const struct shard *sh, const struct isolation_key *iso)
+{
+	struct runtime *rt = worker_runtime(sh->w);
+	unsigned n = runtime_nworkers(rt);
+	uint64_t hash = keyslots_hash(iso);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = runtime_worker(rt, i);
+		struct shard *other = w == sh->w ? NULL : shard_of(w);
+
+		if (other && keyslots_has_unclaimed(&other->keys, hash))
+			return true;
+	}
+	return false;
+}
+
 /* --- circuit lifecycle --------------------------------------------------------- */
 
 static void circ_launch_for(struct shard *sh, struct stream *st);
@@ -284,6 +302,10 @@ static void stream_drop_claim(struct stream *st)
 	if (!st->holds_claim)
 		return;
 	st->holds_claim = false;
+	if (st->claim_keyed) {
+		keyslots_release(&st->sh->keys, st->t.key_slot);
+		return;
+	}
 	/* Relaxed: pairs with circmgr_claim_ready's CAS; a count, no data. */
 	atomic_fetch_sub_explicit(&st->sh->claimed, 1, memory_order_relaxed);
 }
@@ -1049,15 +1071,21 @@ static bool circ_is_clean(const struct shard *sh, const struct ocirc *oc)
 static void ready_publish(struct shard *sh)
 {
 	uint64_t any = 0, reserved = 0;
+	uint64_t keys[KEYSLOTS_N];
 
 	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
 		if (oc->state != OC_OPEN || !circ_is_clean(sh, oc))
 			continue;
-		if (oc->has_iso)
+		if (oc->has_iso) {
+			if (reserved < KEYSLOTS_N)
+				keys[reserved] = keyslots_hash(&oc->iso);
 			reserved++;
-		else
+		} else {
 			any++;
+		}
 	}
+	/* Other shards hand sessions of these keys here (keyed_elsewhere). */
+	keyslots_publish(&sh->keys, keys, reserved < KEYSLOTS_N ? reserved : KEYSLOTS_N);
 	/* Relaxed stores pair with circmgr_stats_read's and
 	 * circmgr_ready_clean's relaxed loads: a count, no data behind it. */
 	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_ready, any, memory_order_relaxed);
@@ -1456,17 +1484,19 @@ static bool circ_usable_for(struct shard *sh, struct ocirc *oc, const struct str
 }
 
 /* st found no open circuit here and would wait for a build. On its first
- * placement, when another shard has a ready clean circuit, offer its
- * session the move (stream_events.on_would_wait); count the wait
- * otherwise. Return true when st is gone (moved). Owner shard. */
+ * placement, when another shard has a circuit reserved for st's key or a
+ * ready clean circuit, offer its session the move
+ * (stream_events.on_would_wait); count the wait otherwise. Return true
+ * when st is gone (moved). Owner shard. */
 static bool stream_moved_away(struct shard *sh, struct stream *st, bool first)
 {
 	bool elsewhere;
 
 	if (!first)
 		return false; /* a retry: not a new stream */
-	elsewhere = ready_elsewhere(sh);
-	if (elsewhere && st->ev->on_would_wait && st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+	elsewhere = keyed_elsewhere(sh, &st->t.iso) || ready_elsewhere(sh);
+	if (elsewhere && st->ev->on_would_wait &&
+	    st->ev->on_would_wait(st->sess, &st->t.iso, st->early, st->early_len)) {
 		/* The session is on its way to another shard, where it opens a
 		 * new stream (a NEW event with a new id). */
 		publish_stream(st, EVENTS_STREAM_DETACHED, "MISC");
@@ -1688,6 +1718,7 @@ struct stream *stream_open(struct worker *w, const struct stream_target *target,
 	st->onion = target->dest.type == SOCKS_ADDR_HOSTNAME &&
 		    onion_addr_is_onion(target->dest.host, target->dest.host_len);
 	st->holds_claim = target->handed_in;
+	st->claim_keyed = target->handed_in && target->keyed;
 	stream_retry_init(&st->retry, target->deadline_ns ? target->deadline_ns
 							  : worker_now_ns(w) + STREAM_DEFAULT_TIMEOUT_NS);
 	timer_init(&st->timer, stream_tick, st);
@@ -1985,6 +2016,7 @@ int circmgr_start(struct worker *w, const struct circmgr_config *cfg)
 	events_newnym_set_supported();
 	for (unsigned i = 0; i < OUT_CAP; i++)
 		sh->outp[i] = &sh->out[i];
+	keyslots_init(&sh->keys);
 	circpool_init(&sh->pool, 0); /* no demand yet: port 80, as tor predicts */
 	sh->bad = badrelays_new(10ull * 60 * 1000); /* a failure weighs half after 10 minutes */
 	sh->hs = hs_client_new(sh);
@@ -2305,13 +2337,13 @@ void circmgr_offer_waiting(struct worker *w, void *arg)
 			continue;
 		for (struct stream *st = oc->waiting, *snext; st; st = snext) {
 			snext = st->next;
-			if (!ready_elsewhere(sh))
-				goto done;
 			if (st->retry.failures || !st->ev->on_would_wait)
 				continue; /* a retry: not a new stream */
+			if (!keyed_elsewhere(sh, &st->t.iso) && !ready_elsewhere(sh))
+				continue;
 			stream_unlink(&oc->waiting, st);
 			st->oc = NULL;
-			if (!st->ev->on_would_wait(st->sess, st->early, st->early_len)) {
+			if (!st->ev->on_would_wait(st->sess, &st->t.iso, st->early, st->early_len)) {
 				st->oc = oc;
 				stream_link(&oc->waiting, st); /* at the head: not met again */
 				continue;
@@ -2324,7 +2356,6 @@ void circmgr_offer_waiting(struct worker *w, void *arg)
 		if (!oc->waiting && !oc->streams && oc->has_iso && !oc->dirty_ns)
 			oc->has_iso = false;
 	}
-done:
 	publish_supply(sh);
 }
 
@@ -2372,6 +2403,21 @@ bool circmgr_claim_ready(struct worker *w)
 	} while (!atomic_compare_exchange_weak_explicit(&sh->claimed, &claimed, claimed + 1, memory_order_relaxed,
 							memory_order_relaxed));
 	return true;
+}
+
+int circmgr_claim_reserved(struct worker *w, const struct isolation_key *iso)
+{
+	struct shard *sh = shard_of(w);
+
+	return sh ? keyslots_claim(&sh->keys, keyslots_hash(iso)) : -1;
+}
+
+void circmgr_release_reserved(struct worker *w, int slot)
+{
+	struct shard *sh = shard_of(w);
+
+	if (sh)
+		keyslots_release(&sh->keys, slot);
 }
 
 void circmgr_release_claim(struct worker *w)

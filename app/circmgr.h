@@ -174,6 +174,15 @@ uint64_t circmgr_available(struct worker *w);
  * circmgr_release_claim when the hand-off fails. */
 bool circmgr_claim_ready(struct worker *w);
 void circmgr_release_claim(struct worker *w);
+/* Claim w's open circuit reserved for iso (borrowed; CIRCMGR_READY_
+ * RESERVED, published in w's key table, app/keyslots.h) for a session
+ * about to be handed to w. Return the slot (>= 0; the stream opened on w
+ * carries it in stream_target.keyed/key_slot and releases it once placed),
+ * or -1 when w publishes no unclaimed one for iso. A hash match of another
+ * key is harmless: the session then waits on w like any stream. Give it
+ * back with circmgr_release_reserved when the hand-off fails. */
+int circmgr_claim_reserved(struct worker *w, const struct isolation_key *iso);
+void circmgr_release_reserved(struct worker *w, int slot);
 /* Move build quota (the coordinator): w keeps CircuitPoolMinSize + delta
  * clean circuits (clamped to 0..the pool cap) from its next prebuild step
  * (within 1 s). Only while CircuitPrebuild is on. */

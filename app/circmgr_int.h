@@ -11,6 +11,7 @@
 
 #include "app/circmgr.h"
 #include "app/circpool.h"
+#include "app/keyslots.h"
 #include "app/path.h"
 #include "app/stream.h"
 #include "app/stream_retry.h"
@@ -51,6 +52,7 @@ struct stream {
 	bool onion;     /* to a .onion address: app/hs_client.c places it */
 	bool placed;    /* stream_place ran for it once (the rebalancer's moment) */
 	bool holds_claim; /* t.handed_in: one of the shard's claimed counts is ours */
+	bool claim_keyed; /* ... and it is slot t.key_slot of the shard's key table */
 	bool anon_dir;  /* is_dir over a 3-hop circuit (OC_HSDIR) */
 	struct hs_conn *hs_wait; /* waiting in this onion connection's list */
 	unsigned attempts;
@@ -129,6 +131,9 @@ struct shard {
 	_Atomic uint64_t waiting;        /* streams waiting for a circuit (relaxed) */
 	_Atomic int64_t prebuild_boost;  /* coordinator's quota move (relaxed) */
 	CACHE_ALIGNED _Atomic uint64_t claimed; /* hand-offs on their way here */
+	/* The keys of the open reserved circuits (owner publishes in
+	 * ready_publish) and their claims (any worker): app/keyslots.h. */
+	CACHE_ALIGNED struct keyslots keys;
 	struct cell out[OUT_CAP];
 	struct cell *outp[OUT_CAP];
 	struct circ_event ev[BATCH * 2 + 8];

@@ -300,6 +300,9 @@ static void collect_rebalance(struct metrics_buf *b, struct gateway *g, unsigned
 		  handed_in);
 	SHARD_U64("onionring_stream_handoffs_failed_total", METRICS_COUNTER,
 		  "Hand-offs that failed: the session stayed on this shard.", ss, handoff_failed);
+	SHARD_U64("onionring_streams_handed_off_keyed_total", METRICS_COUNTER,
+		  "Of the sessions handed off, those sent to a shard with a circuit reserved for their isolation key.",
+		  ss, handed_off_keyed);
 #define SHARD_FN(name, help, expr) \
 	do { \
 		metrics_family(b, name, METRICS_GAUGE, help); \

@@ -53,6 +53,7 @@ struct socks_shard_counters {
 	_Atomic uint64_t handed_off;
 	_Atomic uint64_t handed_in;
 	_Atomic uint64_t handoff_failed;
+	_Atomic uint64_t handed_off_keyed;
 } CACHE_ALIGNED;
 static struct socks_shard_counters shard_counters[SOCKS_MAX_SHARDS];
 
@@ -75,6 +76,7 @@ void socks_stats_read(unsigned shard, struct socks_stats *out)
 	out->handed_off = atomic_load_explicit(&c->handed_off, memory_order_relaxed);
 	out->handed_in = atomic_load_explicit(&c->handed_in, memory_order_relaxed);
 	out->handoff_failed = atomic_load_explicit(&c->handoff_failed, memory_order_relaxed);
+	out->handed_off_keyed = atomic_load_explicit(&c->handed_off_keyed, memory_order_relaxed);
 }
 
 static _Thread_local uint64_t sessions_open;
@@ -279,7 +281,7 @@ static void ev_end(void *arg, enum socks5_reply code, const char *why)
 	session_finish(s, true);
 }
 
-static bool session_would_wait(void *sess, const uint8_t *early, size_t early_len);
+static bool session_would_wait(void *sess, const struct isolation_key *iso, const uint8_t *early, size_t early_len);
 /* Bytes waiting for the client, and client bytes waiting for the stream
  * (MaxMemInQueues counts what is queued, wherever it lives). */
 static size_t ev_queued(void *arg, uint64_t *since_ns)
@@ -400,10 +402,22 @@ static bool resolve_is_literal(const struct socks_addr *dest, struct socks_addr 
 	return false;
 }
 
+/* The claim a hand-off to w holds: key_slot >= 0, a circuit reserved for
+ * the session's key (circmgr_claim_reserved); else a clean one. */
+static void claim_release(struct worker *w, int key_slot)
+{
+	if (key_slot >= 0)
+		circmgr_release_reserved(w, key_slot);
+	else
+		circmgr_release_claim(w);
+}
+
 /* Open the stream for the parsed request; early[0..early_len) are client
  * bytes after it (optimistic data). handed_in: the session arrived from
- * another shard, which claimed one of this shard's circuits for it. */
-static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len, bool handed_in)
+ * another shard, which claimed one of this shard's circuits for it (the
+ * reserved one in key_slot when >= 0). */
+static void start_stream(struct socks_session *s, const uint8_t *early, size_t early_len, bool handed_in,
+			 int key_slot)
 {
 	const struct socks_request *req = &s->parser.req;
 	struct stream_target t;
@@ -419,8 +433,12 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 	t.port = req->port;
 	t.deadline_ns = s->deadline_ns;
 	t.handed_in = handed_in;
+	t.keyed = key_slot >= 0;
+	t.key_slot = key_slot >= 0 ? (uint8_t)key_slot : 0;
 	s->state = SESS_CONNECTING;
 	if (t.kind == STREAM_RESOLVE && resolve_is_literal(&t.dest, &literal)) {
+		if (handed_in) /* cannot happen (no stream, no move), but never leak a claim */
+			claim_release(conn_worker(s->conn), key_slot);
 		ev_resolved(s, &literal, 0);
 		return;
 	}
@@ -430,7 +448,7 @@ static void start_stream(struct socks_session *s, const uint8_t *early, size_t e
 	s->stream = stream_open(conn_worker(s->conn), &t, &socks_stream_events, s, &code, &why);
 	if (!s->stream) {
 		if (handed_in)
-			circmgr_release_claim(conn_worker(s->conn));
+			claim_release(conn_worker(s->conn), key_slot);
 		fail(s, code, why);
 		return;
 	}
@@ -476,7 +494,7 @@ static size_t handshake_parse(struct socks_session *s, const uint8_t *buf, size_
 		if (step.event == SOCKS_EV_REPLY) {
 			conn_send(s->conn, step.reply, step.reply_len);
 		} else if (step.event == SOCKS_EV_REQUEST) {
-			start_stream(s, buf + off, len - off, false);
+			start_stream(s, buf + off, len - off, false, -1);
 			return len;
 		}
 	}
@@ -621,7 +639,9 @@ static struct socks_session *session_new(struct worker *w, struct conn *c, const
  * credentials that make its isolation key), the listener (its flags and
  * index), the SocksTimeout deadline from the original accept, and the
  * client bytes not yet sent (the stream's optimistic data, then what the
- * session held back). The reply still owed is the request's: its SOCKS
+ * session held back). A shard publishing a circuit reserved for the
+ * stream's isolation key is preferred (the key's circuit is ready there);
+ * failing that, one with a clean circuit any key may take. The reply still owed is the request's: its SOCKS
  * version decides the format. The target resumes it with a new stream;
  * a failed hand-off resumes it here the same way. A session moves at
  * most once. */
@@ -630,6 +650,8 @@ struct socks_move {
 	struct socks_request req;         /* secret: username/password (wiped) */
 	uint64_t deadline_ns;             /* worker clock (CLOCK_MONOTONIC, shared) */
 	struct worker *from, *to;         /* to: one of its circuits is claimed */
+	int key_slot;                     /* >= 0: the claim is to's circuit reserved
+					   * for the session's key (that slot) */
 	size_t len;
 	uint8_t bytes[];                  /* client bytes to send, in order */
 };
@@ -648,7 +670,7 @@ static void session_resume(struct worker *w, struct conn *c, struct socks_move *
 
 	if (!s) {
 		if (handed_in)
-			circmgr_release_claim(w);
+			claim_release(w, m->key_slot);
 		move_free(m);
 		return;
 	}
@@ -656,11 +678,13 @@ static void session_resume(struct worker *w, struct conn *c, struct socks_move *
 	s->parser.req = m->req;
 	if (conn_is_closing(c)) {
 		/* A failed hand-off of a client that went away: on_closed follows. */
+		if (handed_in)
+			claim_release(w, m->key_slot);
 		s->state = SESS_DONE;
 	} else if (worker_now_ns(w) >= s->deadline_ns) {
-		start_stream(s, NULL, 0, handed_in); /* the stream layer ends it at once (TTL expired) */
+		start_stream(s, NULL, 0, handed_in, m->key_slot); /* the stream layer ends it at once (TTL expired) */
 	} else {
-		start_stream(s, m->bytes, m->len, handed_in);
+		start_stream(s, m->bytes, m->len, handed_in, m->key_slot);
 	}
 	move_free(m);
 }
@@ -681,7 +705,8 @@ static void session_handoff_failed(struct conn *c, int err, void *arg)
 	struct socks_move *m = arg;
 	struct worker *w = conn_worker(c);
 
-	circmgr_release_claim(m->to);
+	claim_release(m->to, m->key_slot);
+	m->key_slot = -1; /* resumed here: no claim on this shard */
 	count(&counters_of(w)->handoff_failed);
 	log_info("SOCKS session stays on worker %u: hand-off to worker %u failed: %s", worker_id(w),
 		 worker_id(m->to), strerror(-err));
@@ -705,12 +730,22 @@ static const struct conn_ops moving_ops = {
 	.on_closed = moving_closed,
 };
 
-/* Claim a ready clean circuit on another worker, the one with the most
- * unclaimed, and return it (NULL: none). Owner shard. */
-static struct worker *claim_target(struct worker *self)
+/* Claim, on another worker, the circuit reserved for iso (borrowed) when
+ * one publishes it (*key_slot >= 0 then), else a ready clean circuit on
+ * the one with the most unclaimed (*key_slot -1), and return that worker
+ * (NULL: none). Owner shard. */
+static struct worker *claim_target(struct worker *self, const struct isolation_key *iso, int *key_slot)
 {
 	struct runtime *rt = worker_runtime(self);
 	unsigned n = runtime_nworkers(rt);
+
+	*key_slot = -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = runtime_worker(rt, i);
+
+		if (w != self && (*key_slot = circmgr_claim_reserved(w, iso)) >= 0)
+			return w;
+	}
 
 	for (int tries = 0; tries < 4; tries++) {
 		struct worker *best = NULL;
@@ -733,26 +768,28 @@ static struct worker *claim_target(struct worker *self)
 	return NULL;
 }
 
-/* stream_events.on_would_wait: move the session to a shard with a ready
- * clean circuit. early: the stream's optimistic data (borrowed). */
-static bool session_would_wait(void *sess, const uint8_t *early, size_t early_len)
+/* stream_events.on_would_wait: move the session to a shard with a
+ * circuit reserved for iso (borrowed), or else a ready clean circuit.
+ * early: the stream's optimistic data (borrowed). */
+static bool session_would_wait(void *sess, const struct isolation_key *iso, const uint8_t *early, size_t early_len)
 {
 	struct socks_session *s = sess;
 	struct conn *c = s->conn;
 	struct worker *w = conn_worker(c), *to;
 	struct socks_move *m;
-	int r;
+	int r, key_slot;
 
 	if (s->moved || s->state != SESS_CONNECTING || conn_is_closing(c) || conn_send_queued(c))
 		return false;
-	to = claim_target(w);
+	to = claim_target(w, iso, &key_slot);
 	if (!to)
 		return false;
 	m = malloc(sizeof(*m) + early_len + s->pending_len);
 	if (!m) {
-		circmgr_release_claim(to);
+		claim_release(to, key_slot);
 		return false;
 	}
+	m->key_slot = key_slot;
 	m->lst = s->lst;
 	m->req = s->parser.req;
 	m->deadline_ns = s->deadline_ns;
@@ -768,14 +805,16 @@ static bool session_would_wait(void *sess, const uint8_t *early, size_t early_le
 	if (r < 0) {
 		/* -EBUSY (a reply still being written) and the like: stay. */
 		conn_set_ops(c, &session_ops, s);
-		circmgr_release_claim(to);
+		claim_release(to, key_slot);
 		move_free(m);
 		log_debug("SOCKS session not moved to worker %u: %s", worker_id(to), strerror(-r));
 		return false;
 	}
 	count(&counters_of(w)->handed_off);
-	log_info("SOCKS session moves from worker %u to worker %u (a ready circuit there)", worker_id(w),
-		 worker_id(to));
+	if (key_slot >= 0)
+		count(&counters_of(w)->handed_off_keyed);
+	log_info("SOCKS session moves from worker %u to worker %u (%s)", worker_id(w), worker_id(to),
+		 key_slot >= 0 ? "a circuit reserved for its isolation key there" : "a ready circuit there");
 	/* What it needs travels in m; the stream is freed by the caller. */
 	s->stream = NULL;
 	timer_cancel(worker_timers(w), &s->timeout);

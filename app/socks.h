@@ -51,6 +51,7 @@ struct socks_stats {
 	uint64_t handed_off;     /* sessions that left this shard */
 	uint64_t handed_in;      /* sessions that arrived here */
 	uint64_t handoff_failed; /* hand-offs that failed: the session stayed */
+	uint64_t handed_off_keyed; /* of handed_off, to a circuit reserved for its key */
 };
 /* Copy shard's counters. Any thread. */
 void socks_stats_read(unsigned shard, struct socks_stats *out);

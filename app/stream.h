@@ -47,6 +47,11 @@ struct stream_target {
 	 * this shard's ready clean circuits for it (circmgr_claim_ready); the
 	 * claim is released once the stream is placed or gone. */
 	bool handed_in;
+	/* With handed_in: the claim is on the reserved circuit for iso in
+	 * slot key_slot of this shard's key table (circmgr_claim_reserved),
+	 * not on a clean circuit any key may take. */
+	bool keyed;
+	uint8_t key_slot;
 };
 
 /* Callbacks into the session; all on the owner worker. After on_resolved
@@ -70,10 +75,12 @@ struct stream_events {
 	 * client bytes the stream holds (borrowed for the call). Return true
 	 * when the session took itself away: the circuit layer then frees
 	 * the stream with no further callback (do not stream_close it).
+	 * iso: the stream's isolation key (borrowed), to look for a shard
+	 * holding a circuit reserved for it (circmgr_claim_reserved).
 	 * Asked on its first placement, and again while it waits for a build
 	 * on its first attempt when another shard has ready circuits
 	 * (circmgr_offer_waiting); the session moves at most once. */
-	bool (*on_would_wait)(void *sess, const uint8_t *early, size_t early_len);
+	bool (*on_would_wait)(void *sess, const struct isolation_key *iso, const uint8_t *early, size_t early_len);
 	/* Optional (MaxMemInQueues, app/oom.h): the bytes the session holds
 	 * for this stream, to its client and from it, and in *since_ns when
 	 * the oldest of them was queued (worker clock; 0: none). */
