@@ -641,8 +641,8 @@ static struct socks_session *session_new(struct worker *w, struct conn *c, const
  * client bytes not yet sent (the stream's optimistic data, then what the
  * session held back). A shard publishing a circuit reserved for the
  * stream's isolation key is preferred (the key's circuit is ready there);
- * failing that, one with a clean circuit any key may take. The reply still owed is the request's: its SOCKS
- * version decides the format. The target resumes it with a new stream;
+ * failing that, one with a clean circuit any key may take. The reply
+ * still owed is the request's: its SOCKS version decides the format. The target resumes it with a new stream;
  * a failed hand-off resumes it here the same way. A session moves at
  * most once. */
 struct socks_move {
