@@ -10,18 +10,20 @@ source ports from --port-base on, a malformed SOCKS greeting (no stream,
 no isolation key) shows in the info log which worker ("{w0}"/"{w1}")
 took it: one port per worker is kept.
 Then, with CircuitPoolMinSize 0 (no clean circuit any key may take):
- 1. user "kay" fetches through worker 1: worker 1 remembers kay's key;
- 2. SIGNAL NEWNYM retires kay's circuit; worker 1's pool reserves a clean
-    circuit for kay (onionring_circuits_reserved{shard="1"}); worker 0
-    has no ready clean circuit;
- 3. kay fetches again through worker 0, which has no circuit for kay: the
-    session must move to worker 1 (onionring_streams_handed_off_keyed_total
-    of worker 0 goes up by 1, the log names the reserved circuit) and the
+ 1. user "kay" fetches through worker 1: worker B remembers kay's key
+    (B = 1, or 0 when worker 0 had a clean circuit and the session moved
+    there: the log says which); A is the other worker;
+ 2. SIGNAL NEWNYM retires kay's circuit; B's pool reserves a clean
+    circuit for kay (onionring_circuits_reserved{shard="B"}); A has no
+    ready clean circuit;
+ 3. kay fetches again through A, which has no circuit for kay: the
+    session must move to B (onionring_streams_handed_off_keyed_total
+    of A goes up by 1, the log names the reserved circuit) and the
     stream must succeed on a circuit already BUILT before it started (no
     build wait), byte-exact, with no stream counted as waiting while a
     circuit was ready elsewhere.
 With the keyed hand-off disabled step 3 fails: the stream waits for a new
-circuit on worker 0.
+circuit on A.
 
 Exit status: 0 pass, 1 fail (reason on stderr), 77 skipped. Every wait is
 bounded.
@@ -162,35 +164,42 @@ def main():
     check(sorted(port) == [0, 1], "source ports %s reach workers %s" % (list(port.values()), list(port)))
 
     out = os.path.join(a.tmp, "kay1")
+    off = g.log_size()
     ok = any(g.fetch("kay", port[1], out) or time.sleep(1) for _ in range(3))
     check(ok, "kay's first fetch through worker 1")
+    # Worker 0 may have had a clean circuit any key may take: the session
+    # then moved there, and worker 0 holds kay's key. B: the worker that
+    # remembers kay; A: the other one, through which kay comes back.
+    moved = re.search(r"SOCKS session moves from worker 1 to worker 0", g.log_since(off))
+    B, A = (0, 1) if moved else (1, 0)
+    print("kay's first stream ran on worker %d; kay comes back through worker %d" % (B, A))
 
     g.c.signal(Signal.NEWNYM)
     t_newnym = time.monotonic()
 
     def pool_ready():
-        if g.metric("onionring_circuits_reserved", 1) < 1 or g.metric("onionring_circuits_ready", 0) != 0:
+        if g.metric("onionring_circuits_reserved", B) < 1 or g.metric("onionring_circuits_ready", A) != 0:
             return False
-        launched = g.metric("onionring_circuits_launched_total", 1)
-        done = g.metric("onionring_circuits_built_total", 1) + g.metric("onionring_circuits_failed_total", 1)
-        return launched == done  # nothing in flight on worker 1: every reservation is there
-    wait_for("a reserved circuit on worker 1 and no ready clean one on worker 0", pool_ready, 60)
-    print("after NEWNYM (%.1f s): worker 1 reserved %d, worker 0 ready %d reserved %d" % (
-        time.monotonic() - t_newnym, g.metric("onionring_circuits_reserved", 1),
-        g.metric("onionring_circuits_ready", 0), g.metric("onionring_circuits_reserved", 0)))
+        launched = g.metric("onionring_circuits_launched_total", B)
+        done = g.metric("onionring_circuits_built_total", B) + g.metric("onionring_circuits_failed_total", B)
+        return launched == done  # nothing in flight on B: every reservation is there
+    wait_for("a reserved circuit on worker %d and no ready clean one on worker %d" % (B, A), pool_ready, 60)
+    print("after NEWNYM (%.1f s): worker %d reserved %d, worker %d ready %d reserved %d" % (
+        time.monotonic() - t_newnym, B, g.metric("onionring_circuits_reserved", B),
+        A, g.metric("onionring_circuits_ready", A), g.metric("onionring_circuits_reserved", A)))
 
-    keyed0 = g.metric("onionring_streams_handed_off_keyed_total", 0)
-    elsewhere = g.metric("onionring_streams_waited_while_ready_elsewhere_total", 0)
+    keyed0 = g.metric("onionring_streams_handed_off_keyed_total", A)
+    elsewhere = g.metric("onionring_streams_waited_while_ready_elsewhere_total", A)
     built = g.built_exit_circuits()
     off = g.log_size()
     t0 = time.monotonic()
     out = os.path.join(a.tmp, "kay2")
-    check(g.fetch("kay", port[0], out), "kay's second fetch through worker 0")
+    check(g.fetch("kay", port[A], out), "kay's second fetch through worker %d" % A)
     r = subprocess.run([a.verify, out, "--size", str(SIZE)], capture_output=True)
     check(r.returncode == 0, "kay's second fetch is byte-exact (%d bytes)" % SIZE)
-    moves = re.findall(r"SOCKS session moves from worker 0 to worker 1 \(([^)]*)\)", g.log_since(off))
+    moves = re.findall(r"SOCKS session moves from worker %d to worker %d \(([^)]*)\)" % (A, B), g.log_since(off))
     print("log: %s" % moves)
-    check(g.metric("onionring_streams_handed_off_keyed_total", 0) == keyed0 + 1,
+    check(g.metric("onionring_streams_handed_off_keyed_total", A) == keyed0 + 1,
           "worker 0 handed the session to the worker holding kay's reserved circuit (keyed hand-off metric +1)")
     check(moves == ["a circuit reserved for its isolation key there"], "the log names the reserved circuit")
     ids = wait_for("kay's STREAM SUCCEEDED event", lambda: g.succeeded_circs(t0), 5)
@@ -199,7 +208,7 @@ def main():
         built_at = g.built_at.get(ids[0])
     check(built_at is not None and t_newnym <= built_at < t0,
           "circuit %s was built after NEWNYM (the pool's reservation for kay), before the stream" % ids[0])
-    check(g.metric("onionring_streams_waited_while_ready_elsewhere_total", 0) == elsewhere,
+    check(g.metric("onionring_streams_waited_while_ready_elsewhere_total", A) == elsewhere,
           "no stream waited for a build while another worker had a ready circuit")
     g.c.close()
 
