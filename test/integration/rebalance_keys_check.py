@@ -9,10 +9,13 @@ always reaches the same worker while the listeners stay. First, for
 source ports from --port-base on, a malformed SOCKS greeting (no stream,
 no isolation key) shows in the info log which worker ("{w0}"/"{w1}")
 took it: one port per worker is kept.
-Then, with CircuitPoolMinSize 0 (no clean circuit any key may take):
- 1. user "kay" fetches through worker 1: worker B remembers kay's key
-    (B = 1, or 0 when worker 0 had a clean circuit and the session moved
-    there: the log says which); A is the other worker;
+Then, with CircuitPoolMinSize 0 and CircuitPoolMaxSize 1 (after NEWNYM
+each worker's one clean circuit is reserved for its most recent key;
+users warm0 and warm1 make sure each worker has one):
+ 1. user kay0 fetches through worker 1 (B); its stream must run there,
+    so that only B remembers kay's key (a session that moved to a worker
+    with a clean circuit is noted by both: then kay1 tries through worker
+    0, and so on, 4 tries); A is the other worker;
  2. SIGNAL NEWNYM retires kay's circuit; B's pool reserves a clean
     circuit for kay (onionring_circuits_reserved{shard="B"}); A has no
     ready clean circuit;
@@ -163,26 +166,43 @@ def main():
             break
     check(sorted(port) == [0, 1], "source ports %s reach workers %s" % (list(port.values()), list(port)))
 
-    out = os.path.join(a.tmp, "kay1")
-    off = g.log_size()
-    ok = any(g.fetch("kay", port[1], out) or time.sleep(1) for _ in range(3))
-    check(ok, "kay's first fetch through worker 1")
-    # Worker 0 may have had a clean circuit any key may take: the session
-    # then moved there, and worker 0 holds kay's key. B: the worker that
-    # remembers kay; A: the other one, through which kay comes back.
-    moved = re.search(r"SOCKS session moves from worker 1 to worker 0", g.log_since(off))
-    B, A = (0, 1) if moved else (1, 0)
-    print("kay's first stream ran on worker %d; kay comes back through worker %d" % (B, A))
+    # The user's first stream must run on the worker it reached (B), so
+    # that only B remembers its key: a worker that keeps a clean circuit
+    # any key may take (its predicted ports) draws the session away, and
+    # then both workers remember the key. Such a try is abandoned and a new
+    # user comes through the other worker (bounded: 4 tries).
+    # Each worker first sees a key of its own: with CircuitPoolMaxSize 1,
+    # after NEWNYM its one clean circuit is then reserved for its most
+    # recent key, and none is left that any key may take.
+    for w in (0, 1):
+        u = "warm%d" % w
+        check(any(g.fetch(u, port[w], os.path.join(a.tmp, u)) or time.sleep(1) for _ in range(3)),
+              "%s's fetch through worker %d" % (u, w))
+    user = None
+    for i in range(4):
+        u, entry = "kay%d" % i, 1 - i % 2
+        off = g.log_size()
+        ok = any(g.fetch(u, port[entry], os.path.join(a.tmp, u)) or time.sleep(1) for _ in range(3))
+        check(ok, "%s's first fetch through worker %d" % (u, entry))
+        if not re.search(r"SOCKS session moves from worker %d" % entry, g.log_since(off)):
+            user, B, A = u, entry, 1 - entry
+            break
+        print("%s's session moved away from worker %d (a clean circuit elsewhere): next user" % (u, entry))
+    check(user is not None, "a user's first stream stayed on the worker it reached")
+    print("%s's first stream ran on worker %d; %s comes back through worker %d" % (user, B, user, A))
 
     g.c.signal(Signal.NEWNYM)
     t_newnym = time.monotonic()
 
     def pool_ready():
-        if g.metric("onionring_circuits_reserved", B) < 1 or g.metric("onionring_circuits_ready", A) != 0:
-            return False
-        launched = g.metric("onionring_circuits_launched_total", B)
-        done = g.metric("onionring_circuits_built_total", B) + g.metric("onionring_circuits_failed_total", B)
-        return launched == done  # nothing in flight on B: every reservation is there
+        for w in (A, B):
+            if g.metric("onionring_circuits_reserved", w) < 1 or g.metric("onionring_circuits_ready", w) != 0:
+                return False
+            launched = g.metric("onionring_circuits_launched_total", w)
+            done = g.metric("onionring_circuits_built_total", w) + g.metric("onionring_circuits_failed_total", w)
+            if launched != done:
+                return False  # still building: wait until the pools settle
+        return True
     wait_for("a reserved circuit on worker %d and no ready clean one on worker %d" % (B, A), pool_ready, 60)
     print("after NEWNYM (%.1f s): worker %d reserved %d, worker %d ready %d reserved %d" % (
         time.monotonic() - t_newnym, B, g.metric("onionring_circuits_reserved", B),
@@ -193,21 +213,21 @@ def main():
     built = g.built_exit_circuits()
     off = g.log_size()
     t0 = time.monotonic()
-    out = os.path.join(a.tmp, "kay2")
-    check(g.fetch("kay", port[A], out), "kay's second fetch through worker %d" % A)
+    out = os.path.join(a.tmp, user + "-again")
+    check(g.fetch(user, port[A], out), "%s's second fetch through worker %d" % (user, A))
     r = subprocess.run([a.verify, out, "--size", str(SIZE)], capture_output=True)
-    check(r.returncode == 0, "kay's second fetch is byte-exact (%d bytes)" % SIZE)
+    check(r.returncode == 0, "%s's second fetch is byte-exact (%d bytes)" % (user, SIZE))
     moves = re.findall(r"SOCKS session moves from worker %d to worker %d \(([^)]*)\)" % (A, B), g.log_since(off))
     print("log: %s" % moves)
     check(g.metric("onionring_streams_handed_off_keyed_total", A) == keyed0 + 1,
-          "worker 0 handed the session to the worker holding kay's reserved circuit (keyed hand-off metric +1)")
+          "worker %d handed the session to the worker holding %s's reserved circuit (keyed hand-off metric +1)" % (A, user))
     check(moves == ["a circuit reserved for its isolation key there"], "the log names the reserved circuit")
-    ids = wait_for("kay's STREAM SUCCEEDED event", lambda: g.succeeded_circs(t0), 5)
-    check(ids[0] in built, "kay's stream went on circuit %s, BUILT before it started (no build wait)" % ids[0])
+    ids = wait_for("the STREAM SUCCEEDED event", lambda: g.succeeded_circs(t0), 5)
+    check(ids[0] in built, "%s's stream went on circuit %s, BUILT before it started (no build wait)" % (user, ids[0]))
     with g.lock:
         built_at = g.built_at.get(ids[0])
     check(built_at is not None and t_newnym <= built_at < t0,
-          "circuit %s was built after NEWNYM (the pool's reservation for kay), before the stream" % ids[0])
+          "circuit %s was built after NEWNYM (the pool's reservation for %s), before the stream" % (ids[0], user))
     check(g.metric("onionring_streams_waited_while_ready_elsewhere_total", A) == elsewhere,
           "no stream waited for a build while another worker had a ready circuit")
     g.c.close()

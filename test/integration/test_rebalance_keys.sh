@@ -6,8 +6,10 @@
 # stream takes the reserved circuit, already built (no build wait),
 # byte-exact. Which worker a client reaches is fixed by its source port
 # (SO_REUSEPORT hashing; rebalance_keys_check.py finds one port per worker
-# first). CircuitPoolMinSize 0: no clean circuit any key may take, so only
-# the keyed hand-off avoids the build (with it disabled the test fails).
+# first). CircuitPoolMinSize 0 and CircuitPoolMaxSize 1: after NEWNYM each
+# worker's one clean circuit is reserved for its latest key, none is left
+# that any key may take, so only the keyed hand-off avoids the build (with
+# it disabled the test fails).
 # Not for: the ANY-circuit hand-off (test_rebalance.sh). ~60 s on a running
 # network.
 set -euo pipefail
@@ -25,7 +27,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 
-onionring_start "ControlPort auto" "CircuitPoolMinSize 0" "CircuitPoolMaxSize 4"
+onionring_start "ControlPort auto" "CircuitPoolMinSize 0" "CircuitPoolMaxSize 1"
 trap cleanup EXIT
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 ctl_port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" || true) | head -n 1)
