@@ -54,8 +54,11 @@ struct runtime *worker_runtime(const struct worker *w) { return w->rt; }
 struct worker *worker_current(void) { return current_worker; }
 struct timer_heap *worker_timers(struct worker *w) { return &w->timers; }
 uint64_t worker_now_ns(const struct worker *w) { return w->now_ns; }
-void worker_set_user(struct worker *w, void *user) { w->user = user; }
-void *worker_user(const struct worker *w) { return w->user; }
+/* Release/acquire: other shards read a worker's user pointer (app/'s
+ * cross-shard rebalancing looks at every shard's published supply), so
+ * what the owner set up before publishing it must be visible with it. */
+void worker_set_user(struct worker *w, void *user) { __atomic_store_n(&w->user, user, __ATOMIC_RELEASE); }
+void *worker_user(const struct worker *w) { return __atomic_load_n(&w->user, __ATOMIC_ACQUIRE); }
 void *conn_user(const struct conn *c) { return c->user; }
 struct worker *conn_worker(const struct conn *c) { return c->w; }
 size_t conn_send_queued(const struct conn *c) { return c->out_bytes; }
