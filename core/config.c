@@ -75,7 +75,7 @@ static const struct config_key config_table[] = {
 		"A directory authority, tor's syntax kept as the raw line for the directory code; may repeat. Needed for a private Tor network."),
 	{ .name = "NumWorkers", .type = CONFIG_T_INT, .offset = FIELD(num_workers, int64_t),
 	  .def = STR(ONIONRING_DEFAULT_WORKERS), .doc_def = "build option default_workers (0)", .min = 0, .max = 256,
-	  .desc = "io_uring worker threads, one per core; 0 means one per online CPU, which suits a machine that runs only the gateway." },
+	  .desc = "io_uring worker threads, one per core; 0 means one per CPU the process may run on (its affinity mask: taskset, cpuset), each worker pinned to one of them, which suits a machine that runs only the gateway." },
 	K_INTERVAL("ChannelPoolMaxIdle", channel_pool_max_idle, "3 minutes", 10, DAY, RT,
 		   "How long a channel to a relay with no circuits stays open: tor closes idle client channels after about 3 minutes. A change applies to open channels too, within a quarter of the new value (at most 10 s)."),
 	K_INTERVAL("ChannelPoolMaxLifetime", channel_pool_max_lifetime, "7 days", MINUTE, 30 * DAY, RT,

@@ -105,19 +105,48 @@ static struct buf_pool *chunk_pool_new(const struct runtime_config *cfg, unsigne
 	return p;
 }
 
+unsigned runtime_usable_cpus(int *cpus, unsigned cap)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* The calling thread's mask is what taskset, a cgroup cpuset or a
+	 * container gave the process. Pinning to online CPU i instead put
+	 * worker 0 on CPU 0 under "taskset -c 1", next to whatever the
+	 * operator had moved away from the gateway (perf/README.md, "Where
+	 * the time goes"). */
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE && n < cap; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[n++] = c;
+	}
+	if (n > 0)
+		return n;
+	if (online < 1)
+		online = 1;
+	for (long c = 0; c < online && n < cap; c++)
+		cpus[n++] = (int)c;
+	return n;
+}
+
 struct runtime *runtime_new(const struct runtime_config *cfg)
 {
 	struct runtime *rt = calloc(1, sizeof(*rt));
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int cpus[CPU_SETSIZE];
+	unsigned ncpu = runtime_usable_cpus(cpus, CPU_SETSIZE);
 	struct io_uring_params p;
 	int r;
 
 	if (!rt)
 		return NULL;
 	rt->cfg = *cfg;
-	if (ncpu < 1)
+	if (ncpu < 1) {
+		cpus[0] = 0;
 		ncpu = 1;
-	rt->nworkers = cfg->nworkers ? cfg->nworkers : (unsigned)ncpu;
+	}
+	rt->nworkers = cfg->nworkers ? cfg->nworkers : ncpu;
 	if (rt->cfg.recv_bufs & (rt->cfg.recv_bufs - 1) || rt->cfg.recv_bufs == 0 || rt->cfg.recv_bufs > 32768) {
 		log_err("runtime: recv_bufs must be a power of two up to 32768 (got %u)", rt->cfg.recv_bufs);
 		free(rt);
@@ -153,7 +182,7 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 
 		w->rt = rt;
 		w->id = i;
-		w->cpu = (int)(i % (unsigned)ncpu);
+		w->cpu = cpus[i % ncpu];
 		w->max_conns = rt->cfg.max_conns;
 		w->out_slots = rt->cfg.max_conns / 8;
 		w->nbufs = rt->cfg.recv_bufs;

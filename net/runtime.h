@@ -21,11 +21,12 @@ struct buf_pool;
 #define RUNTIME_CHUNK_POOL_DEFAULT ((size_t)1 << 30)
 
 struct runtime_config {
-	unsigned nworkers;          /* 0 = one per online CPU */
+	unsigned nworkers;          /* 0 = one per CPU the process may use */
 	unsigned max_conns;         /* per worker (direct descriptor slots) */
 	unsigned recv_buf_size;     /* bytes per provided receive buffer */
 	unsigned recv_bufs;         /* provided buffers per worker (power of 2) */
-	bool pin_cpus;              /* pin worker i to online CPU i % ncpu */
+	bool pin_cpus;              /* pin worker i to the (i % n)-th of the n CPUs
+				       runtime_usable_cpus lists */
 	/* Cap on the memory of queued send chunks, all workers together
 	 * (the chunk pool, net/README.md). 0 = RUNTIME_CHUNK_POOL_DEFAULT.
 	 * Raised to a floor that keeps every shard's magazines filled. A
@@ -51,7 +52,16 @@ void runtime_config_defaults(struct runtime_config *cfg);
  * or -errno with a one-line reason in why. Any thread. */
 int runtime_probe(char *why, size_t whylen);
 
-/* Returns owned, or NULL with a logged reason. Control plane. */
+/* Write into cpus[0..cap) the CPUs the calling thread may run on (its
+ * affinity mask: taskset, cgroup cpuset), lowest first, and return how
+ * many; all online CPUs when the mask cannot be read. runtime_new uses it
+ * for the default worker count and the pinning, from the thread that
+ * calls it. Any thread. */
+unsigned runtime_usable_cpus(int *cpus, unsigned cap);
+
+/* Returns owned, or NULL with a logged reason. Worker i is pinned (when
+ * pin_cpus) to the (i % n)-th CPU of runtime_usable_cpus, read here on
+ * the calling thread. Control plane. */
 struct runtime *runtime_new(const struct runtime_config *cfg);
 /* Listen on addr on every worker (SO_REUSEPORT: the kernel spreads new
  * connections over the workers). Before runtime_start only. Port 0 picks

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -705,6 +706,76 @@ static void test_posts_racing_the_stop_are_each_run_exactly_once(void **state)
 	}
 }
 
+/* --- CPU pinning ------------------------------------------------------------ */
+
+static _Atomic int pinned_cpu[2];
+static _Atomic unsigned pinned_ncpu[2];
+
+/* Record the CPU set this worker thread was given (worker_started). */
+static void pinning_started(struct worker *w, void *arg)
+{
+	cpu_set_t set;
+	unsigned id = worker_id(w);
+
+	(void)arg;
+	if (id >= 2 || sched_getaffinity(0, sizeof(set), &set) != 0)
+		return;
+	atomic_store(&pinned_ncpu[id], (unsigned)CPU_COUNT(&set));
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set)) {
+			atomic_store(&pinned_cpu[id], c);
+			break;
+		}
+}
+
+static void test_workers_are_pinned_inside_the_process_affinity_mask(void **state)
+{
+	cpu_set_t saved, only;
+	struct runtime_config cfg;
+	struct runtime *rt;
+	int cpus[CPU_SETSIZE], last = -1;
+	char why[256];
+
+	(void)state;
+	if (runtime_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &saved))
+			last = c;
+	if (last <= 0)
+		skip(); /* CPU 0 is the only one we may use: nothing to tell apart */
+	/* As under "taskset -c LAST": the old code pinned worker 0 to CPU 0
+	 * whatever the mask said. */
+	CPU_ZERO(&only);
+	CPU_SET(last, &only);
+	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(only), &only), 0);
+	assert_int_equal(runtime_usable_cpus(cpus, CPU_SETSIZE), 1);
+	assert_int_equal(cpus[0], last);
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = 2;
+	cfg.max_conns = 64;
+	cfg.recv_bufs = 16;
+	cfg.worker_started = pinning_started;
+	for (int i = 0; i < 2; i++) {
+		atomic_store(&pinned_cpu[i], -1);
+		atomic_store(&pinned_ncpu[i], 0);
+	}
+	rt = runtime_new(&cfg);
+	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+	assert_non_null(rt);
+	assert_int_equal(runtime_start(rt), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(atomic_load(&pinned_ncpu[i]), 1);
+		assert_int_equal(atomic_load(&pinned_cpu[i]), last);
+	}
+	stop_runtime(rt);
+	/* Default worker count: one per usable CPU. */
+	assert_true(runtime_usable_cpus(cpus, CPU_SETSIZE) == (unsigned)CPU_COUNT(&saved));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -720,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_burst_of_small_sends_goes_out_as_one_send),
 		cmocka_unit_test(test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_lost),
 		cmocka_unit_test(test_posts_racing_the_stop_are_each_run_exactly_once),
+		cmocka_unit_test(test_workers_are_pinned_inside_the_process_affinity_mask),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
