@@ -69,10 +69,11 @@ onionring_start() {
 		echo "NumWorkers 2"
 		echo "EnforceDistinctSubnets 0"
 		echo "TestingTorNetwork 1"
-		echo "Log info file $OR_LOG"
+		echo "Log ${OR_LOG_LEVEL:-info} file $OR_LOG"
 		for line in "$@"; do echo "$line"; done
 	} > "$OR_DIR/onionring.conf"
-	"$OR_BIN" -f "$OR_DIR/onionring.conf" >"$OR_DIR/stderr.log" 2>&1 &
+	# OR_WRAP: an optional command prefix (perf/ab_gateways: taskset).
+	${OR_WRAP[@]+"${OR_WRAP[@]}"} "$OR_BIN" -f "$OR_DIR/onionring.conf" >"$OR_DIR/stderr.log" 2>&1 &
 	OR_PID=$!
 	trap '_onionring_exit $?' EXIT
 }
