@@ -592,13 +592,45 @@ static void ocirc_close(struct ocirc *oc, bool send_destroy, const char *why)
 	ocirc_close_reason(oc, send_destroy, why, NULL);
 }
 
-static void build_timed_out(struct timer *t, void *arg)
+/* The close time (path-spec 2.4.4) passed: abandon the circuit. */
+static void build_abandoned(struct timer *t, void *arg)
 {
 	struct ocirc *oc = arg;
 
 	(void)t;
 	oc->timed_out = true;
 	ocirc_close(oc, oc->ch != NULL, "circuit build timed out");
+}
+
+/* The build timeout passed. path-spec 2.4.4: an exit circuit becomes a
+ * measurement circuit: no stream will use it (the waiting ones try
+ * another circuit now), but it keeps building until the close time so
+ * that its build time, the tail of the distribution, is recorded.
+ * Without that tail the learned timeout stays low, and a loaded network
+ * times out ever more circuits. Other circuits are abandoned at once. */
+static void build_timed_out(struct timer *t, void *arg)
+{
+	struct ocirc *oc = arg;
+	struct shard *sh = oc->sh;
+	uint64_t close_ns = guardmgr_build_close_ms() * 1000000ull;
+	uint64_t now = worker_now_ns(sh->w);
+	struct stream *st;
+
+	if (oc->purpose != OC_EXIT || oc->nhops != 3 || !close_ns || oc->launched_ns + close_ns <= now) {
+		build_abandoned(t, arg);
+		return;
+	}
+	oc->timed_out = true;
+	oc->unusable = true; /* no stream, no pool: circ_is_retired */
+	oc->prebuilt = false;
+	log_info("circuit %08x: build timeout passed; kept building as a measurement circuit", oc->circ_id);
+	while ((st = oc->waiting)) {
+		stream_unlink(&oc->waiting, st);
+		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, "circuit build timed out");
+	}
+	publish_supply(sh);
+	timer_init(&oc->build_timer, build_abandoned, oc);
+	timer_arm(worker_timers(sh->w), &oc->build_timer, oc->launched_ns + close_ns);
 }
 
 static void ocirc_opened(struct ocirc *oc)
@@ -629,7 +661,12 @@ static void ocirc_opened(struct ocirc *oc)
 	if (oc->via_guard)
 		guardmgr_report(oc->first.rsa_id, true);
 	if (oc->purpose == OC_EXIT && oc->nhops == 3)
-		guardmgr_report_build((uint32_t)ms, false);
+		guardmgr_report_build(ms ? (uint32_t)ms : 1, oc->timed_out);
+	if (oc->timed_out) {
+		/* A measurement circuit: its time is recorded, its work done. */
+		ocirc_close_reason(oc, true, "measurement circuit built after the build timeout", "FINISHED");
+		return;
+	}
 	while ((st = oc->waiting)) {
 		stream_unlink(&oc->waiting, st);
 		stream_attach(oc, st);

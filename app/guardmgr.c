@@ -51,6 +51,7 @@ static size_t n_outcomes;
 static struct build builds[OUTCOMES_MAX];
 static size_t n_builds;
 static _Atomic uint64_t timeout_ms_pub; /* 0: none learned yet */
+static _Atomic uint64_t close_ms_pub;   /* 0: none learned yet */
 
 void guardmgr_init(const char *datadir)
 {
@@ -125,6 +126,12 @@ uint64_t guardmgr_build_timeout_ms(void)
 	return atomic_load_explicit(&timeout_ms_pub, memory_order_relaxed);
 }
 
+uint64_t guardmgr_build_close_ms(void)
+{
+	/* Relaxed: as guardmgr_build_timeout_ms. */
+	return atomic_load_explicit(&close_ms_pub, memory_order_relaxed);
+}
+
 /* path-spec 2.4: learn the build timeout from what the workers saw. */
 static void apply_builds(void)
 {
@@ -137,13 +144,17 @@ static void apply_builds(void)
 	n_builds = 0;
 	pthread_mutex_unlock(&lock);
 	for (size_t i = 0; i < n; i++) {
-		if (!batch[i].timed_out)
+		/* path-spec 2.4.4: a measurement circuit's time counts too;
+		 * leaving out the tail would bias the estimate low. */
+		if (batch[i].ms)
 			cbt_add_time(&cbt, batch[i].ms);
 		cbt_note_outcome(&cbt, batch[i].timed_out);
 		dirty = true;
 	}
-	if (n)
+	if (n) {
 		atomic_store_explicit(&timeout_ms_pub, (uint64_t)cbt_timeout_ms(&cbt, 3), memory_order_relaxed);
+		atomic_store_explicit(&close_ms_pub, (uint64_t)cbt_close_ms(&cbt, 3), memory_order_relaxed);
+	}
 }
 
 /* A new directory: re-point the guard entries at its nodes. */

@@ -37,12 +37,18 @@ void guardmgr_report_dir(const uint8_t id[20], bool reachable);
  * instead of entering the network elsewhere. guardmgr_current is then
  * false. Any thread. */
 bool guardmgr_all_down(void);
-/* A 3-hop build finished after ms milliseconds, or timed out; feeds the
- * circuit build timeout estimate (path-spec 2.4). Any thread. */
+/* A 3-hop build's outcome for the circuit build timeout estimate
+ * (path-spec 2.4): ms is its build time (0: it never completed, e.g.
+ * abandoned at the close time); timed_out says it passed the usage
+ * timeout. A measurement circuit (2.4.4) has both. Any thread. */
 void guardmgr_report_build(uint32_t ms, bool timed_out);
 /* The learned build timeout for 3 hops in ms, or 0 while none is learned
  * (use path-spec's initial 60 s). Any thread. */
 uint64_t guardmgr_build_timeout_ms(void);
+/* The learned close time for 3 hops in ms (path-spec 2.4.4: a circuit
+ * past the build timeout keeps building until then, as a measurement
+ * circuit), or 0 while none is learned. Any thread. */
+uint64_t guardmgr_build_close_ms(void);
 /* The directory guards (guard-spec 4.6 for directory requests; tor's
  * UseEntryGuardsAsDirGuards): copy the RSA identities of the first
  * guard-n-primary-dir-guards-to-use primary guards not known to be
