@@ -2138,19 +2138,27 @@ void circmgr_free(struct worker *w)
 	free(sh);
 }
 
+/* Copy len bytes of uint64_t counters that the owner shard publishes with
+ * relaxed stores (STAT_ADD for the stats, summary_tick for the summary)
+ * from src into dst, one relaxed load each: every counter is whole, the
+ * set is not a snapshot. Any thread. */
+static void counters_read(void *dst, const void *src, size_t len)
+{
+	const _Atomic uint64_t *from = src;
+	uint64_t *to = dst;
+
+	for (size_t i = 0; i < len / sizeof(uint64_t); i++)
+		to[i] = atomic_load_explicit(&from[i], memory_order_relaxed);
+}
+
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out)
 {
 	struct shard *sh = shard_of(w);
-	const _Atomic uint64_t *src;
-	uint64_t *dst = (uint64_t *)out;
 
+	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0, "stats are all uint64_t");
 	memset(out, 0, sizeof(*out));
-	if (!sh)
-		return;
-	src = (const _Atomic uint64_t *)&sh->stats;
-	/* Relaxed loads pair with the owner's relaxed stores in STAT_ADD. */
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+	if (sh)
+		counters_read(out, &sh->stats, sizeof(*out));
 }
 
 unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind)
@@ -2169,16 +2177,10 @@ unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind)
 void circmgr_summary_read(struct worker *w, struct circmgr_summary *out)
 {
 	struct shard *sh = shard_of(w);
-	const _Atomic uint64_t *src;
-	uint64_t *dst = (uint64_t *)out;
 
 	memset(out, 0, sizeof(*out));
-	if (!sh)
-		return;
-	src = (const _Atomic uint64_t *)&sh->summary;
-	/* Relaxed loads pair with summary_tick's relaxed stores. */
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+	if (sh)
+		counters_read(out, &sh->summary, sizeof(*out));
 }
 
 void circmgr_dump(struct worker *w)

@@ -27,41 +27,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
-try:
-    import stem
-    import stem.control
-    from stem.control import EventType
-except ImportError:
-    print("skipped: python3-stem is not installed")
-    sys.exit(77)
+from checks import check, controller, fail, is_exit_circuit, metrics_text, need_stem, wait_for
+
+need_stem()
+from stem.control import EventType  # noqa: E402 (after the skip)
 
 DIRTINESS = 10  # MaxCircuitDirtiness in test_circpool.sh
-
-
-def fail(msg):
-    print("FAIL: %s" % msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: %s" % msg)
-
-
-def wait_for(what, fn, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.25)
-    fail("timed out (%.0f s) waiting for %s" % (timeout, what))
 
 
 class Gateway:
@@ -70,8 +44,7 @@ class Gateway:
         self.lock = threading.Lock()
         self.circ_events = []    # (monotonic time, stem event)
         self.stream_events = []
-        self.c = stem.control.Controller.from_port(address="127.0.0.1", port=a.control)
-        self.c.authenticate()
+        self.c = controller(a.control)
         self.c.add_event_listener(self._on_circ, EventType.CIRC)
         self.c.add_event_listener(self._on_stream, EventType.STREAM)
 
@@ -84,9 +57,8 @@ class Gateway:
             self.stream_events.append((time.monotonic(), e))
 
     def metric(self, name):
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.a.metrics, timeout=10).read().decode()
         total = 0.0
-        for line in body.splitlines():
+        for line in metrics_text(self.a.metrics).splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
@@ -95,7 +67,7 @@ class Gateway:
         """id -> status of the exit (GENERAL, not one-hop) circuits."""
         out = {}
         for ci in self.c.get_circuits():
-            if ci.purpose == "GENERAL" and "ONEHOP_TUNNEL" not in (ci.build_flags or []):
+            if is_exit_circuit(ci):
                 out[ci.id] = ci.status
         return out
 

@@ -25,26 +25,13 @@ import sys
 import threading
 import time
 
-try:
-    import stem
-    import stem.connection
-    import stem.socket
-    import stem.control
-    from stem.control import EventType, Signal
-except ImportError:
-    print("skipped: python3-stem is not installed (scripts/packages.txt lists it)")
-    sys.exit(77)
+from checks import check, connect, controller, fail, need_stem, wait_for
 
-
-def fail(msg):
-    print("FAIL: %s" % msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: %s" % msg)
+need_stem()
+import stem  # noqa: E402 (after the skip)
+import stem.connection  # noqa: E402
+import stem.socket  # noqa: E402
+from stem.control import EventType, Signal  # noqa: E402
 
 
 def raw(port, lines, timeout=5.0):
@@ -69,10 +56,6 @@ def raw(port, lines, timeout=5.0):
 def code(reply):
     """The status code of a stem ControlMessage ("250", "552"...)."""
     return reply.content()[0][0]
-
-
-def connect(port):
-    return stem.control.Controller.from_port(address="127.0.0.1", port=port)
 
 
 def basic_auth(a):
@@ -113,8 +96,7 @@ def basic_auth(a):
 
 
 def basic_commands(a):
-    with connect(a.port) as c:
-        c.authenticate()   # stem picks a method from PROTOCOLINFO
+    with controller(a.port) as c:   # stem picks a method from PROTOCOLINFO
         v = c.get_version()
         check(str(v).startswith("0.4.9"), "GETINFO version parses as a tor version (%s)" % v)
         check(int(c.get_info("process/pid")) == a.pid, "GETINFO process/pid is the gateway's pid")
@@ -205,8 +187,7 @@ def streams(a):
             time.sleep(0.2)
         return None
 
-    with connect(a.port) as c:
-        c.authenticate()
+    with controller(a.port) as c:
         ns = list(c.get_network_statuses())
         check(len(ns) > 0 and all(len(r.fingerprint) == 40 and r.nickname for r in ns),
               "GETINFO ns/all parses with stem: %d routers" % len(ns))
@@ -264,8 +245,7 @@ def orconn_watch(a):
             time.sleep(0.02)
     if not port:
         fail("no ControlPort in %s" % a.port_file)
-    with connect(port) as c:
-        c.authenticate()
+    with controller(port) as c:
         with open(a.out, "a") as f:
             lock = threading.Lock()
 
@@ -344,17 +324,6 @@ def orconn_checks(a, c, circ_events, lock):
         print("ok: ns/id of an unknown relay is refused (%s)" % err)
     r = c.msg("GETINFO md/id/%s" % ("0" * 40))
     check(code(r) == "552", "GETINFO md/id of an unknown relay: 552 (%s)" % r)
-
-
-def wait_for(what, fn, timeout=20.0):
-    """Poll fn() until it returns something true; bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.2)
-    fail("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
 def close_commands(a, c, http_port, circ_events, stream_events, lock):

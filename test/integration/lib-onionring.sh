@@ -1,11 +1,29 @@
+# shellcheck shell=bash
 # lib-onionring.sh: start and stop an onionring gateway for one integration
-# test. Source it after `set -euo pipefail`. Needs the TESTNET_* variables
-# and ONIONRING_BUILD (test/integration/run exports them).
+# test, and the opening, clean-up and waits such tests share. Source it
+# after `set -euo pipefail`. Needs the TESTNET_* variables and
+# ONIONRING_BUILD (test/integration/run exports them).
 #
+#   onionring_setup [TEMPLATE]                the opening: sets py verify web
+#                                             tmp (mktemp -d TEMPLATE, removed
+#                                             on exit), installs the EXIT trap
+#   onionring_need_stem                       exit 77 without python3-stem
+#   onionring_need_cmd CMD WHAT               exit 77 without CMD (WHAT: why)
+#   fail MESSAGE...                           "FAIL: ..." + log tail, exit 1
+#                                             (a test may define its own)
 #   onionring_start [extra config lines...]   sets OR_PID OR_DIR OR_LOG
 #                                             OR_SOCKS_PORT OR_METRICS_PORT
 #   onionring_wait_bootstrap SECONDS          until "Bootstrapped 100%"
 #   onionring_wait_usable SECONDS             until a fetch through it works
+#   onionring_control_port SECONDS            prints the "ControlPort auto" port
+#   onionring_metric NAME                     a metric summed over its samples
+#   onionring_fetch_bytes SIZE [TRIES]        a byte-exact /bytes/SIZE via
+#                                             the SocksPort; prints the try
+#   onionring_log_offset [FILE]               the size of OR_LOG (or FILE)
+#   onionring_log_since OFFSET [FILE]         OR_LOG (or FILE) after OFFSET
+#   onionring_hup [PATTERN [FILE]]            SIGHUP, then until PATTERN (the
+#                                             re-read notice) is logged
+#   onionring_wait_file FILE PID SECONDS      until a helper PID writes FILE
 #   onionring_stop                            SIGTERM by PID, bounded wait
 #   onionring_trap [COMMAND]                  the EXIT trap: COMMAND (the
 #                                             test's own clean-up), then
@@ -15,16 +33,53 @@
 # Every wait is bounded; the gateway is killed by its PID only. Each
 # onionring_start makes a /tmp/onionring-gw.XXXXXX directory (config, logs,
 # DataDirectory). On exit they are removed when the test passed (status 0
-# or 77) and kept, with their paths printed, when it failed. A test with a
+# or 77) and kept, with their paths printed, when it failed; the test's
+# `tmp` from onionring_setup is removed either way. A test with a
 # clean-up of its own installs it with `onionring_trap cleanup`, not with
-# `trap ... EXIT` (which would replace this one).
+# `trap ... EXIT` (which would replace this one); its clean-up need not
+# stop onionring nor remove `tmp`.
 
+: "${TESTNET_DIR:?run this through test/integration/run}"
+_OR_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OR_BIN="${ONIONRING_BUILD:-build}/app/onionring"
 OR_PID=""
 OR_DIRS=()
 _OR_TRAP_CMD=""
 _OR_FAILED=""
 _OR_IN_EXIT=""
+_OR_TMP=""
+
+# onionring_setup [TEMPLATE]: the opening of a test: py (Debian's python3,
+# which has stem), verify (test/testnet/verify-bytes), web (the network's
+# httpd) and tmp, a fresh directory (mktemp -d TEMPLATE, or mktemp's
+# default) that the EXIT trap removes whatever the outcome.
+onionring_setup() {
+	# shellcheck disable=SC2034 # py, verify and web are for the test
+	py=/usr/bin/python3
+	verify="$_OR_LIB_DIR/../testnet/verify-bytes"
+	web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
+	if [ $# -gt 0 ]; then tmp=$(mktemp -d "$1"); else tmp=$(mktemp -d); fi
+	_OR_TMP=$tmp
+	trap '_onionring_exit $?' EXIT
+}
+
+onionring_need_stem() {
+	/usr/bin/python3 -c 'import stem' 2>/dev/null ||
+		{ echo "skipped: python3-stem is not installed"; exit 77; }
+}
+
+# onionring_need_cmd CMD WHAT: skip (77) when CMD is not on PATH; WHAT says
+# what it is, e.g. "tor-resolve (Debian's tor package)".
+onionring_need_cmd() {
+	command -v "$1" >/dev/null || { echo "skipped: $2 is missing"; exit 77; }
+}
+
+# fail MESSAGE...: the default verdict; the log's tail helps the reader.
+fail() {
+	echo "FAIL: $*" >&2
+	[ -z "${OR_LOG:-}" ] || tail -40 "$OR_LOG" >&2 2>/dev/null || true
+	exit 1
+}
 
 onionring_trap() {
 	_OR_TRAP_CMD="$*"
@@ -39,6 +94,7 @@ _onionring_exit() {
 		eval "$_OR_TRAP_CMD" || true
 	fi
 	onionring_stop || rc=1
+	case "$_OR_TMP" in /tmp/*) rm -rf "$_OR_TMP" ;; esac
 	[ -n "$_OR_FAILED" ] && [ "$rc" = 0 ] && rc=1
 	if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
 		for d in "${OR_DIRS[@]}"; do
@@ -58,7 +114,7 @@ onionring_start() {
 	OR_DIR=$(mktemp -d /tmp/onionring-gw.XXXXXX)
 	OR_DIRS+=("$OR_DIR")
 	OR_LOG="$OR_DIR/onionring.log"
-	base=$("$(dirname "${BASH_SOURCE[0]}")/../testnet/testnet" find-base-port)
+	base=$("$_OR_LIB_DIR/../testnet/testnet" find-base-port)
 	OR_SOCKS_PORT=$((base + 1))
 	OR_METRICS_PORT=$((base + 2))
 	{
@@ -108,6 +164,93 @@ onionring_wait_usable() {
 		sleep 2
 	done
 	echo "no fetch through onionring worked within ${limit}s" >&2
+	return 1
+}
+
+# onionring_control_port SECONDS: print the port of "ControlPort auto"
+# once onionring logs it (bounded); return 1 (and say why) if it does not.
+# Polled every 10 ms: a test may need to subscribe before bootstrap.
+onionring_control_port() {
+	local limit=$1 i port
+	for ((i = 0; i < limit * 100; i++)); do
+		port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)
+		if [ -n "$port" ]; then
+			echo "$port"
+			return 0
+		fi
+		if ! kill -0 "$OR_PID" 2>/dev/null; then
+			echo "onionring exited: $(tail -5 "$OR_DIR/stderr.log")" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+	echo "no 'ControlPort listening' line within ${limit}s" >&2
+	return 1
+}
+
+# onionring_metric NAME: the sum of NAME over its samples (any labels) in
+# /metrics, as an integer (0 when absent).
+onionring_metric() {
+	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
+		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d\n", s }'
+}
+
+# onionring_fetch_bytes SIZE [TRIES]: fetch /bytes/SIZE through onionring's
+# SocksPort into $tmp/f and check every byte, at most TRIES (3) times, 2 s
+# apart. Print the number of the try that worked; curl's errors go to
+# $tmp/fetch.err, whose tail is shown when no try worked (return 1).
+onionring_fetch_bytes() {
+	local size=$1 tries=${2:-3} i
+	for ((i = 1; i <= tries; i++)); do
+		if curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
+			-o "$tmp/f" "$web/bytes/$size" 2>> "$tmp/fetch.err" &&
+			"$verify" "$tmp/f" --size "$size" >/dev/null; then
+			echo "$i"
+			return 0
+		fi
+		sleep 2
+	done
+	tail -5 "$tmp/fetch.err" >&2 2>/dev/null
+	return 1
+}
+
+onionring_log_offset() {
+	stat -c %s "${1:-$OR_LOG}" 2>/dev/null || echo 0
+}
+
+onionring_log_since() {
+	tail -c +$(($1 + 1)) "${2:-$OR_LOG}" 2>/dev/null || true
+}
+
+# onionring_hup [PATTERN [FILE]]: SIGHUP onionring, then wait up to 10 s
+# for PATTERN (default: the re-read notice) in what OR_LOG (or FILE, a
+# new Log file) gained since. Return 1 if it did not come.
+onionring_hup() {
+	local pattern=${1:-"SIGHUP: configuration re-read"} file=${2:-$OR_LOG} off i
+	off=$(onionring_log_offset "$file")
+	kill -HUP "$OR_PID"
+	for ((i = 0; i < 100; i++)); do
+		onionring_log_since "$off" "$file" | grep -q "$pattern" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# onionring_wait_file FILE PID SECONDS: until FILE is not empty (a helper
+# PID started in the background says it is ready). Return 1, saying why,
+# if PID exits first or SECONDS pass.
+onionring_wait_file() {
+	local file=$1 pid=$2 limit=$3 i
+	for ((i = 0; i < limit * 4; i++)); do
+		[ -s "$file" ] && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			[ -s "$file" ] && return 0
+			echo "the helper (PID $pid) exited before writing $file" >&2
+			return 1
+		fi
+		sleep 0.25
+	done
+	echo "$file not written within ${limit}s" >&2
 	return 1
 }
 

@@ -36,42 +36,16 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
-try:
-    import stem
-    import stem.control
-    from stem import Signal
-    from stem.control import EventType
-except ImportError:
-    print("skipped: python3-stem is not installed")
-    sys.exit(77)
+from checks import check, controller, is_exit_circuit, metrics_text, need_stem, wait_for
+
+need_stem()
+from stem import Signal  # noqa: E402 (after the skip)
+from stem.control import EventType  # noqa: E402
 
 SIZE = 200000
-
-
-def fail(msg):
-    print("FAIL: %s" % msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok: %s" % msg)
-
-
-def wait_for(what, fn, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.25)
-    fail("timed out (%.0f s) waiting for %s" % (timeout, what))
 
 
 class Gateway:
@@ -80,8 +54,7 @@ class Gateway:
         self.lock = threading.Lock()
         self.stream_events = []
         self.built_at = {}  # circuit id -> monotonic time of its CIRC BUILT event
-        self.c = stem.control.Controller.from_port(address="127.0.0.1", port=a.control)
-        self.c.authenticate()
+        self.c = controller(a.control)
         self.c.add_event_listener(self._on_stream, EventType.STREAM)
         self.c.add_event_listener(self._on_circ, EventType.CIRC)
 
@@ -95,16 +68,15 @@ class Gateway:
             self.stream_events.append((time.monotonic(), e))
 
     def metric(self, name, shard):
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.a.metrics, timeout=10).read().decode()
         want = '%s{shard="%d"} ' % (name, shard)
-        for line in body.splitlines():
+        for line in metrics_text(self.a.metrics).splitlines():
             if line.startswith(want):
                 return int(float(line.rsplit(" ", 1)[1]))
         return 0
 
     def built_exit_circuits(self):
         return {ci.id for ci in self.c.get_circuits()
-                if ci.status == "BUILT" and ci.purpose == "GENERAL" and "ONEHOP_TUNNEL" not in (ci.build_flags or [])}
+                if ci.status == "BUILT" and is_exit_circuit(ci)}
 
     def succeeded_circs(self, since):
         with self.lock:

@@ -13,29 +13,18 @@
 # (test_control_streams.sh) or the protocol's byte-level details
 # (test/unit/test_control.c).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-
-py=/usr/bin/python3
-$py -c 'import stem' 2>/dev/null || { echo "skipped: python3-stem is not installed"; exit 77; }
-command -v tor >/dev/null || { echo "skipped: tor (for --hash-password) is not installed"; exit 77; }
-
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
+onionring_need_stem
+onionring_need_cmd tor "tor (for --hash-password)"
+onionring_setup
 
 password="control-test-$$"
 hashed=$(tor --hash-password "$password" --quiet 2>/dev/null | tail -n 1)
 case "$hashed" in 16:*) ;; *) fail "tor --hash-password printed '$hashed'" ;; esac
 
 onionring_start "ControlPort auto" "CookieAuthentication 1" "HashedControlPassword $hashed"
-port=""
-for ((i = 0; i < 100; i++)); do
-	port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)
-	[ -n "$port" ] && break
-	kill -0 "$OR_PID" 2>/dev/null || fail "onionring exited: $(tail -5 "$OR_DIR/stderr.log")"
-	sleep 0.1
-done
-[ -n "$port" ] || fail "no 'ControlPort listening' line within 10 s"
+port=$(onionring_control_port 10) || fail "no ControlPort"
 echo "control port $port, pid $OR_PID"
 
 timeout 120 $py "$here/control_stem.py" basic --port "$port" --cookie "$OR_DIR/data/control_auth_cookie" \

@@ -17,38 +17,26 @@
 # published at all, or while NEWNYM answers 551. Not for: authentication or configuration
 # (test_control.sh).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-
-py=/usr/bin/python3
-$py -c 'import stem' 2>/dev/null || { echo "skipped: python3-stem is not installed"; exit 77; }
-
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
+onionring_need_stem
+onionring_setup /tmp/onionring-orconn.XXXXXX
 
 # ORCONN from before bootstrap: the watcher (stem imported, waiting for
 # the port) is started first, because the gateway opens its channels
 # while it bootstraps, within a second on a live test network.
-watch_dir=$(mktemp -d /tmp/onionring-orconn.XXXXXX)
+watch_dir=$tmp
 orconn_log="$watch_dir/orconn.jsonl"
 : > "$orconn_log"
 timeout 400 $py "$here/control_stem.py" orconn-watch --port-file "$watch_dir/port" --out "$orconn_log" \
 	--seconds 380 > "$watch_dir/watch.log" 2>&1 &
 watch_pid=$!
-trap 'kill "$watch_pid" 2>/dev/null || true; rm -rf "$watch_dir"' EXIT
+onionring_trap 'kill "$watch_pid" 2>/dev/null || true'
 
 # ChannelPoolMaxIdle 10: channels to directory authorities close soon
 # after their fetch, so later fetches open (and report) new ones.
 onionring_start "ControlPort auto" "CookieAuthentication 1" "ChannelPoolMaxIdle 10"
-onionring_trap 'kill "$watch_pid" 2>/dev/null || true; rm -rf "$watch_dir"'
-port=""
-for ((i = 0; i < 3000; i++)); do # 30 s
-	port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" 2>/dev/null || true) | head -n 1)
-	[ -n "$port" ] && break
-	sleep 0.01
-done
-[ -n "$port" ] || fail "no 'ControlPort listening' line"
+port=$(onionring_control_port 30) || fail "no ControlPort"
 echo "$port" > "$watch_dir/port.tmp" && mv "$watch_dir/port.tmp" "$watch_dir/port"
 for ((i = 0; i < 100; i++)); do # 10 s
 	grep -q "subscribed to ORCONN" "$watch_dir/watch.log" 2>/dev/null && break

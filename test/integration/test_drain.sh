@@ -8,15 +8,10 @@
 # (ShutdownWaitLength 3 minutes) so that a loaded machine (an ASan build
 # at ~2 MB/s) still finishes the download within it.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_setup
 size=$((80 * 1024 * 1024))
-
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 
 # start_download: a large fetch in the background; waits until bytes flow.
 start_download() {
@@ -80,4 +75,3 @@ wait "$dl" 2>/dev/null && fail "the download outlived ShutdownWaitLength" || tru
 wait "$OR_PID" 2>/dev/null || true
 OR_PID=""
 echo "ok: ShutdownWaitLength 2 ended the drain after $ms ms with the download still open"
-rm -rf "$tmp"

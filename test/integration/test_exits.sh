@@ -8,13 +8,10 @@
 # path ends at that exit's fingerprint.
 # Not for: exit policy variety (both exits accept *:*).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_setup
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 
 n=0
 for fpfile in "$TESTNET_DIR"/nodes/exit*/fingerprint; do
@@ -44,4 +41,3 @@ for fpfile in "$TESTNET_DIR"/nodes/exit*/fingerprint; do
 done
 [ "$n" -ge 2 ] || fail "expected at least 2 exits, found $n"
 echo "ok: circuits through all $n exits"
-rm -rf "$tmp"

@@ -7,14 +7,10 @@
 # a small file and a large one, byte-exact; /metrics answers during traffic.
 # Not for: isolation, RESOLVE, failure injection (other tests).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_setup
 
-fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 
 t0=$(date +%s.%N)
 onionring_start
@@ -45,4 +41,3 @@ curl -sS --fail --max-time 120 "${socks[@]}" -o "$tmp/big" "$web/bytes/$size" ||
 curl -sS --fail --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" -o "$tmp/metrics" || fail "/metrics"
 grep -q '^onionring_circuits_built_total' "$tmp/metrics" || grep -q '^onionring_' "$tmp/metrics" || fail "metrics content"
 echo "ok: small + 20 MiB byte-exact through onionring"
-rm -rf "$tmp"

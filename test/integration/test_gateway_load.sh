@@ -6,15 +6,11 @@
 # load (windows, SENDMEs, batching across both workers).
 # Not for: speed (perf/ measures that; this machine is shared).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_setup
 N=${LOAD_STREAMS:-200}
 
-fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 
 onionring_start
 onionring_wait_bootstrap 120 || fail "no bootstrap"
@@ -54,4 +50,3 @@ fi
 t1=$(date +%s.%N)
 total=$(awk '{s += $2} END {print s}' "$tmp/jobs")
 echo "ok: $N concurrent streams, $total bytes byte-exact in $(echo "$t1 - $t0" | bc) s"
-rm -rf "$tmp"

@@ -15,14 +15,10 @@
 # Not for: throughput (test_gateway_load.sh), the handshake timeout
 # (test_socks_bad_input.sh): everything here is held < 120 s.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
+onionring_setup
 client="$here/socks_client.py"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
 N=${IDLE_CLIENTS:-10000}
 NC=${IDLE_CONNECTED:-2000}
 hold_pid=""
@@ -34,27 +30,11 @@ hard=$(ulimit -Hn)
 	{ echo "skipped: hard fd limit $hard < $((N + 1000))"; exit 77; }
 if [ "$hard" = unlimited ]; then ulimit -n 65536; else ulimit -n "$hard"; fi
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	[ -n "$hold_pid" ] && kill "$hold_pid" 2>/dev/null || true
-	onionring_stop
-	rm -rf "$tmp"
-}
-metric() {  # metric NAME: a gauge summed over its samples
-	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
-		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$OR_PID/status"; }
 nfds() { ls "/proc/$OR_PID/fd" | wc -l; }
-fetch_ok() {
-	local i
-	for i in 1 2 3; do
-		curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
-			-o "$tmp/f" "$web/bytes/$1" && "$verify" "$tmp/f" --size "$1" >/dev/null && return 0
-		sleep 2
-	done
-	return 1
-}
 # hold_run COUNT STAGE: hold COUNT connections at STAGE in the background;
 # wait (<= 180 s) until they are up. Sets hold_pid; ready line in $tmp/ready.
 hold_run() {
@@ -78,7 +58,7 @@ hold_release() {  # hold_release: close them; print the holder's summary
 wait_conns_le() {  # wait_conns_le N: until onionring_connections <= N (<= 20 s)
 	local i c
 	for ((i = 0; i < 40; i++)); do
-		c=$(metric onionring_connections)
+		c=$(onionring_metric onionring_connections)
 		[ "$c" -le "$1" ] && return 0
 		sleep 0.5
 	done
@@ -97,8 +77,8 @@ start_fresh() {
 	onionring_start "MaxClientConnections $((N + NC + 4000))"
 	onionring_trap cleanup
 	onionring_wait_bootstrap 120 || fail "no bootstrap"
-	fetch_ok 1024 || fail "warm-up fetch"
-	base_conns=$(metric onionring_connections)
+	onionring_fetch_bytes 1024 >/dev/null || fail "warm-up fetch"
+	base_conns=$(onionring_metric onionring_connections)
 	base_fds=$(nfds)
 	rss0=$(rss_kb)
 	echo "fresh onionring: VmRSS $rss0 KiB, onionring_connections $base_conns, fds $base_fds"
@@ -112,11 +92,11 @@ read -r _ ok bad secs < "$tmp/ready"
 [ "$ok" -eq "$N" ] || fail "only $ok of $N greetings answered ($bad failed)"
 sleep 1
 rss1=$(rss_kb)
-conns=$(metric onionring_connections)
+conns=$(onionring_metric onionring_connections)
 echo "greeting-done: $ok sessions up in $secs s; onionring_connections $conns, fds $(nfds)"
 [ "$conns" -ge $((base_conns + N)) ] || fail "gauge $conns with $N clients held"
 report "TCP + greeting" "$N" "$rss0" "$rss1"
-fetch_ok 1048576 || fail "1 MiB fetch while $N clients are held"
+onionring_fetch_bytes 1048576 >/dev/null || fail "1 MiB fetch while $N clients are held"
 echo "1 MiB byte-exact fetch while $N idle clients are held"
 hold_release
 grep -q "closed_by_peer 0 " "$tmp/held" || fail "the gateway closed idle clients early"
@@ -132,11 +112,11 @@ hold_run "$NC" "connected:$sink_port"
 read -r _ ok bad secs < "$tmp/ready"
 sleep 1
 rss3=$(rss_kb)
-conns=$(metric onionring_connections)
+conns=$(onionring_metric onionring_connections)
 echo "CONNECTED: $ok of $NC streams up in $secs s ($bad failed); onionring_connections $conns"
 [ "$ok" -ge $((NC * 9 / 10)) ] || fail "only $ok of $NC CONNECTED streams"
 report "CONNECTED stream" "$ok" "$rss2" "$rss3"
-fetch_ok 1048576 || fail "1 MiB fetch while $ok streams are held"
+onionring_fetch_bytes 1048576 >/dev/null || fail "1 MiB fetch while $ok streams are held"
 echo "1 MiB byte-exact fetch while $ok idle streams are held"
 hold_release
 wait_conns_le $((base_conns + 20)) # channels to relays may have been added

@@ -8,13 +8,10 @@
 # Not for: IsolateDestAddr/IsolateDestPort (unit-level in test_socks_session
 # when it exists).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_setup
 
-fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 
 onionring_start
 onionring_wait_bootstrap 120 || fail "no bootstrap"
@@ -49,4 +46,3 @@ shared=$(cut -d' ' -f2 "$tmp/pairs" | sort | uniq -d | wc -l)
 streams=$(grep -c 'attached to circuit' "$OR_LOG")
 circs=$(cut -d' ' -f2 "$tmp/pairs" | sort -u | wc -l)
 echo "ok: $streams streams of 2 users on $circs circuits, none shared between users"
-rm -rf "$tmp"

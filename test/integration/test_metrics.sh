@@ -10,23 +10,16 @@
 # the background while /metrics is scraped.
 # Not for: the exposition helpers' exact text (test/unit/test_metrics.c).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_need_cmd promtool "promtool (Debian package prometheus)"
+onionring_setup
 curl_pids=()
-
-command -v promtool >/dev/null || { echo "skipped: promtool not installed (Debian package prometheus)"; exit 77; }
 
 cleanup() {
 	local p
 	for p in "${curl_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	onionring_stop
-	rm -rf "$tmp"
 }
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 
 murl="http://127.0.0.1"  # the port is known after onionring_start
 # scrape OUT: GET /metrics into OUT (bounded) and check it with promtool.

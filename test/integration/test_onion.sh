@@ -16,20 +16,16 @@
 # beside it is reported by name and skipped.
 # Not for: congestion control to services, or speed.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 : "${TESTNET_ONION:?the network has no onion service}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
+onionring_setup
 sc="$here/socks_client.py"
-tmp=$(mktemp -d)
 pids=()
 
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-	onionring_stop
 }
 fail() { echo "FAIL: $*" >&2; grep -i "onion service\|rendezvous\|introduc" "$OR_LOG" | tail -40 >&2 || true; tail -20 "$OR_LOG" >&2 || true; exit 1; }
 
@@ -170,14 +166,8 @@ if [ -n "${TESTNET_ONION_AUTH:-}" ]; then
 	echo "ok: no key -> 0xf4"
 	# auth_hup N: SIGHUP, then wait (bounded) for the re-read that found N keys.
 	auth_hup() {
-		local before i
-		before=$(grep -c "ClientOnionAuthDir: $1 client authorization key(s) loaded" "$OR_LOG" || true)
-		kill -HUP "$OR_PID"
-		for ((i = 0; i < 100; i++)); do
-			[ "$(grep -c "ClientOnionAuthDir: $1 client authorization key(s) loaded" "$OR_LOG" || true)" -gt "$before" ] && return 0
-			sleep 0.1
-		done
-		fail "no ClientOnionAuthDir re-read with $1 key(s) within 10 s of SIGHUP"
+		onionring_hup "ClientOnionAuthDir: $1 client authorization key(s) loaded" ||
+			fail "no ClientOnionAuthDir re-read with $1 key(s) within 10 s of SIGHUP"
 	}
 	grep -q "ClientOnionAuthDir: 0 client authorization key(s) loaded from $authdir" "$OR_LOG" ||
 		fail "ClientOnionAuthDir not read at start"

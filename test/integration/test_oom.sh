@@ -11,13 +11,9 @@
 # after the close works too.
 # Not for: the choice itself (test/unit/test_oom.c), or real-size limits.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/onionring-ops-oom.XXXXXX)
+onionring_setup /tmp/onionring-ops-oom.XXXXXX
 stall_pid=""
 curl_pid=""
 
@@ -25,7 +21,6 @@ fail() { echo "FAIL: $*" >&2; grep -i "MaxMemInQueues" "$OR_LOG" | tail -20 >&2 
 cleanup() {
 	[ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null || true
 	[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null || true
-	rm -rf "$tmp"
 }
 
 onionring_start "__MaxMemInQueuesForTesting 256 KB"
@@ -79,12 +74,8 @@ PYEOF
 "$py" "$tmp/stall.py" "$OR_SOCKS_PORT" "$TESTNET_HTTP_HOST" "$TESTNET_HTTP_PORT" "$tmp/go" "$tmp/stall.out" \
 	> "$tmp/stall.log" 2>&1 &
 stall_pid=$!
-for ((i = 0; i < 100; i++)); do
-	[ -s "$tmp/stall.out.connected" ] && break
-	kill -0 "$stall_pid" 2>/dev/null || fail "staller: $(cat "$tmp/stall.log")"
-	sleep 0.3
-done
-[ -s "$tmp/stall.out.connected" ] || fail "the staller's stream did not connect within 30 s"
+onionring_wait_file "$tmp/stall.out.connected" "$stall_pid" 30 ||
+	fail "the staller's stream did not connect: $(cat "$tmp/stall.log")"
 
 # Another stream on its own circuit (another SOCKS username) meanwhile.
 curl -sS --fail --max-time 120 --proxy-user other:x --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \

@@ -20,17 +20,13 @@
 # Not for: the coordinator's quota moves (logged, not asserted: their
 # effect is a few circuits per second), onion streams (they never move).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d /tmp/onionring-rebal.XXXXXX)
+onionring_setup /tmp/onionring-rebal.XXXXXX
 pool=6
 burst=50
 size=65536
 
-fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 
 onionring_start "CircuitPoolMinSize $pool" "CircuitPoolMaxSize 20" "__SocksListenerShards 0"
 onionring_wait_bootstrap 120 || fail "no bootstrap"
@@ -97,4 +93,3 @@ grep 'keeps .* clean circuits ready' "$OR_LOG" | tail -4 || true
 [ "$off0" -ge 1 ] || fail "no session was handed off (shard 1 had $r1 ready circuits)"
 [ "$in1" -eq "$((off0 - failed0))" ] || fail "handed off $off0 - failed $failed0 != arrived $in1"
 echo "ok: $burst streams on one shard, byte-exact; none waited for a build while another shard had a ready circuit"
-rm -rf "$tmp"

@@ -13,32 +13,22 @@
 # Not for: the ANY-circuit hand-off (test_rebalance.sh). ~60 s on a running
 # network.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
-$py -c 'import stem' 2>/dev/null || { echo "skipped: python3-stem is not installed"; exit 77; }
-command -v curl >/dev/null || { echo "skipped: curl is not installed"; exit 77; }
-tmp=$(mktemp -d /tmp/onionring-rebalkeys.XXXXXX)
-
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
-cleanup() {
-	onionring_stop
-	rm -rf "$tmp"
-}
+onionring_need_stem
+onionring_need_cmd curl curl
+onionring_setup /tmp/onionring-rebalkeys.XXXXXX
 
 onionring_start "ControlPort auto" "CircuitPoolMinSize 0" "CircuitPoolMaxSize 1"
-trap cleanup EXIT
 onionring_wait_bootstrap 120 || fail "no bootstrap"
-ctl_port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" || true) | head -n 1)
-[ -n "$ctl_port" ] || fail "no 'ControlPort listening' line"
+ctl_port=$(onionring_control_port 10) || fail "no ControlPort"
 onionring_wait_usable 90 || fail "onionring never carried a stream"
 
 # Client source ports: a range of our own, away from the kernel's
 # ephemeral range (32768-60999) and from the gateway's ports.
 port_base=$((61100 + ($$ % 40) * 100))
 $py "$here/rebalance_keys_check.py" --control "$ctl_port" --socks "$OR_SOCKS_PORT" --metrics "$OR_METRICS_PORT" \
-	--port-base "$port_base" --web "http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT" \
-	--verify "$here/../testnet/verify-bytes" --log "$OR_LOG" --tmp "$tmp" ||
+	--port-base "$port_base" --web "$web" \
+	--verify "$verify" --log "$OR_LOG" --tmp "$tmp" ||
 	fail "rebalance_keys_check.py"
 echo "ok: a returning key's stream moved to the worker holding its reserved circuit"

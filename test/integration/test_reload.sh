@@ -26,44 +26,26 @@
 # that need a restart (test/unit/test_config.c checks the flags; reload
 # refuses such a change and logs it). Takes ~10 s on a running network.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
-tmp=$(mktemp -d)
+onionring_setup
 holder_pid=""
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	[ -n "$holder_pid" ] && kill "$holder_pid" 2>/dev/null || true
-	onionring_stop
-	rm -rf "$tmp"
-}
-# metric NAME: the sum of a metric over its samples in /metrics.
-metric() {
-	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
-		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
 }
 # hup KEY VALUE: set KEY in the config file, SIGHUP, wait (bounded) for the log line.
 hup() {
-	local off i
-	off=$(stat -c %s "$OR_LOG")
 	sed -i "s/^$1 .*/$1 $2/" "$OR_DIR/onionring.conf"
 	grep -q "^$1 $2\$" "$OR_DIR/onionring.conf" || fail "cannot set $1 in the config file"
-	kill -HUP "$OR_PID"
-	for ((i = 0; i < 50; i++)); do
-		tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && return 0
-		sleep 0.1
-	done
-	fail "SIGHUP with $1 $2 not applied"
+	onionring_hup || fail "SIGHUP with $1 $2 not applied"
 }
 
 onionring_start "CircuitPoolMinSize 1" "CircuitPoolMaxSize 10" "MaxClientConnections 100" "ControlPort auto" \
 	"SafeLogging 1"
 onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
-ctl_port=$( (sed -n 's/.*ControlPort listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OR_LOG" || true) | head -n 1)
-[ -n "$ctl_port" ] || fail "no 'ControlPort listening' line"
+ctl_port=$(onionring_control_port 10) || fail "no ControlPort"
 onionring_wait_usable 60 || fail "not usable"
 
 # 0. SafeLogging 1, then 0 by SIGHUP. A malformed onion name gets 0xF6 at
@@ -91,16 +73,16 @@ echo "SafeLogging 1: hostname scrubbed; SafeLogging 0 by SIGHUP: hostname logged
 
 # 1. CircuitPoolMinSize 1 -> 6.
 for ((i = 0; i < 30; i++)); do # the old pool is full: at least 1 clean circuit per worker
-	[ "$(metric onionring_circuits)" -ge 2 ] && break
+	[ "$(onionring_metric onionring_circuits)" -ge 2 ] && break
 	sleep 1
 done
 sleep 3 # the prebuild tick is 1 s: a pool of 1 launches no more
-before=$(metric onionring_circuits)
+before=$(onionring_metric onionring_circuits)
 [ "$before" -ge 2 ] || fail "only $before circuits open with CircuitPoolMinSize 1"
 hup CircuitPoolMinSize 6
 after=$before
 for ((i = 0; i < 40; i++)); do
-	after=$(metric onionring_circuits)
+	after=$(onionring_metric onionring_circuits)
 	[ "$after" -ge $((before + 8)) ] && break
 	sleep 1
 done
@@ -188,12 +170,7 @@ EOF
 "$py" "$tmp/holder.py" "$OR_SOCKS_PORT" "$TESTNET_HTTP_HOST" "$TESTNET_HTTP_PORT" "$tmp/ready" "$tmp/go" \
 	"$tmp/result" "$TESTNET_DIR/www/small.txt" > "$tmp/holder.log" 2>&1 &
 holder_pid=$!
-for ((i = 0; i < 120; i++)); do
-	[ -s "$tmp/ready" ] && break
-	kill -0 "$holder_pid" 2>/dev/null || fail "holder: $(cat "$tmp/holder.log")"
-	sleep 0.5
-done
-[ -s "$tmp/ready" ] || fail "12 streams not open within 60 s"
+onionring_wait_file "$tmp/ready" "$holder_pid" 60 || fail "12 streams not open: $(cat "$tmp/holder.log")"
 hup MaxClientConnections 2
 touch "$tmp/go"
 wait "$holder_pid" || fail "holder: $(cat "$tmp/holder.log")"
@@ -253,20 +230,15 @@ xfp=$(sed -n 's/.*,\$\([0-9A-F]\{40\}\)~[A-Za-z0-9]*$/\1/p' <<< "$last")
 [ -n "$xfp" ] || fail "no exit in the last built circuit: $last"
 ready1=$(grep -c "built (3 hops).*,\$$xfp~[A-Za-z0-9]*\$" "$OR_LOG" || true)
 echo "excluding exit \$$xfp (${last##*~}); circuits built through it so far: $ready1"
-off=$(stat -c %s "$OR_LOG")
+off=$(onionring_log_offset)
 echo "ExcludeExitNodes \$$xfp" >> "$OR_DIR/onionring.conf"
-kill -HUP "$OR_PID"
-for ((i = 0; i < 50; i++)); do
-	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && break
-	sleep 0.1
-done
-tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" || fail "SIGHUP with ExcludeExitNodes not applied"
+onionring_hup || fail "SIGHUP with ExcludeExitNodes not applied"
 for ((k = 0; k < 8; k++)); do # 8 isolation keys: 8 circuits, clean ones first
 	curl -sS --fail --max-time 30 --socks5-hostname "u$k:p@127.0.0.1:$OR_SOCKS_PORT" -o "$tmp/small" \
 		"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "fetch $k after ExcludeExitNodes failed"
 done
 # Every circuit a stream was attached to after the SIGHUP, and its exit.
-used=$(tail -c +$((off + 1)) "$OR_LOG" | sed -n 's/.*\({w[0-9]*}\) stream [0-9]* (isolation [0-9a-f]*) attached to circuit \([0-9a-f]*\).*/\1 \2/p' | sort -u)
+used=$(onionring_log_since "$off" | sed -n 's/.*\({w[0-9]*}\) stream [0-9]* (isolation [0-9a-f]*) attached to circuit \([0-9a-f]*\).*/\1 \2/p' | sort -u)
 n_used=0 n_bad=0
 while read -r w c; do
 	[ -n "$c" ] || continue
@@ -288,12 +260,7 @@ echo "ExcludeExitNodes by SIGHUP: $n_used exit circuits used afterwards, $n_bad 
 new_log="$OR_DIR/rotated.log"
 rereads=$(grep -c "SIGHUP: configuration re-read" "$OR_LOG" || true)
 sed -i "s|^Log .*|Log info file $new_log|" "$OR_DIR/onionring.conf"
-kill -HUP "$OR_PID"
-for ((i = 0; i < 50; i++)); do
-	grep -q "SIGHUP: configuration re-read" "$new_log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "SIGHUP: configuration re-read" "$new_log" 2>/dev/null || fail "Log file not switched by SIGHUP"
+onionring_hup "SIGHUP: configuration re-read" "$new_log" || fail "Log file not switched by SIGHUP"
 curl -sS --fail --max-time 30 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o "$tmp/small" \
 	"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" || fail "fetch after the Log switch failed"
 for ((i = 0; i < 20; i++)); do
@@ -308,20 +275,16 @@ OR_LOG=$new_log # for fail() and onionring_stop
 # 6. A Log that cannot be opened rejects the whole SIGHUP (tor does):
 # SafeLogging 0 -> 1 in the same file does not apply, the log stays, and
 # the warning names the file and line.
-off=$(stat -c %s "$OR_LOG")
+off=$(onionring_log_offset)
 sed -i "s|^Log .*|Log info file /nonexistent-onionring-ops/x.log|; s/^SafeLogging .*/SafeLogging 1/" "$OR_DIR/onionring.conf"
 log_line=$(grep -n "^Log " "$OR_DIR/onionring.conf" | cut -d: -f1)
-kill -HUP "$OR_PID"
-for ((i = 0; i < 50; i++)); do
-	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: new configuration rejected" && break
-	sleep 0.1
-done
-rej=$(tail -c +$((off + 1)) "$OR_LOG" | grep "SIGHUP: new configuration rejected" || true)
+onionring_hup "SIGHUP: new configuration rejected" || true # judged below
+rej=$(onionring_log_since "$off" | grep "SIGHUP: new configuration rejected" || true)
 [ -n "$rej" ] || fail "a SIGHUP with a bad Log path was not rejected"
 echo "bad Log path: $rej"
 [[ $rej == *"onionring.conf:$log_line: Log: cannot open /nonexistent-onionring-ops/x.log"* ]] ||
 	fail "the rejection does not name the file and line $log_line of the Log key"
-tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && fail "part of the bad reload was applied"
+onionring_log_since "$off" | grep -q "SIGHUP: configuration re-read" && fail "part of the bad reload was applied"
 secret_request keptplain-ops "$(grep -c "SOCKS request for .* failed (reply 0xf6)" "$OR_LOG" || true)"
 grep -q "SOCKS request for keptplain-ops.onion:80 failed" "$OR_LOG" ||
 	fail "SafeLogging changed by a rejected reload (or the log moved)"

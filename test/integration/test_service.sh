@@ -6,11 +6,10 @@
 # For: issue 9's systemd readiness (Type=notify in contrib/onionring.service).
 # Not for: running under systemd itself (no systemd in this sandbox).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
+onionring_setup
 root="$here/../.."
-tmp=$(mktemp -d)
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -48,4 +47,3 @@ grep -q "STOPPING=1" "$tmp/notify.log" || fail "no STOPPING=1"
 wait "$listener" 2>/dev/null || true
 onionring_stop
 echo "ok: sample config valid; READY=1 and STOPPING=1 sent on NOTIFY_SOCKET"
-rm -rf "$tmp"

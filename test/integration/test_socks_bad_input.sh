@@ -16,48 +16,25 @@
 # Not for: the parser's every prefix (test/unit/test_socks.c does that).
 # Takes ~1.5 minutes.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
+onionring_setup
 client="$here/socks_client.py"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
 STALLERS=${STALLERS:-1000}
 TIMEOUT_S=30 # SocksTimeout for this test: the stallers' close
 HOLD_S=60    # longer than TIMEOUT_S plus the time to connect them, bounded
 stall_pids=()
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	local p
 	for p in "${stall_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	onionring_stop
-	rm -rf "$tmp"
-}
-# metric NAME: the sum of a gauge over its samples in /metrics.
-metric() {
-	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
-		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
-}
-fetch_ok() {  # fetch_ok SIZE: one byte-exact /bytes/SIZE through onionring (3 tries)
-	local i
-	for i in 1 2 3; do
-		if curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
-			-o "$tmp/f" "$web/bytes/$1" && "$verify" "$tmp/f" --size "$1" >/dev/null; then
-			return 0
-		fi
-		sleep 2
-	done
-	return 1
 }
 
 onionring_start "SocksTimeout $TIMEOUT_S"
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
-fetch_ok 1024 || fail "warm-up fetch"
-base_conns=$(metric onionring_connections)
+onionring_fetch_bytes 1024 >/dev/null || fail "warm-up fetch"
+base_conns=$(onionring_metric onionring_connections)
 base_fds=$(ls /proc/"$OR_PID"/fd | wc -l)
 
 # 1. The stallers: half send nothing, half send half a greeting.
@@ -77,7 +54,7 @@ read -r _ ok1 bad1 _ < "$tmp/ready1"
 read -r _ ok2 bad2 _ < "$tmp/ready2"
 [ $((ok1 + ok2)) -eq "$STALLERS" ] || fail "only $((ok1 + ok2)) of $STALLERS stallers connected ($((bad1 + bad2)) failed)"
 sleep 1
-conns=$(metric onionring_connections)
+conns=$(onionring_metric onionring_connections)
 echo "stallers: $STALLERS connected in $(($(date +%s) - t0)) s; onionring_connections $base_conns -> $conns"
 [ "$conns" -ge $((base_conns + STALLERS)) ] || fail "gateway counts $conns connections with $STALLERS stallers"
 
@@ -93,12 +70,12 @@ done
 [ "$nbad" -eq 0 ] || fail "$nbad bad-input case(s) misbehaved"
 echo "bad input: $(echo "$cases" | wc -w) cases, each got its reply and a close"
 t1=$(date +%s.%N)
-fetch_ok 1048576 || fail "1 MiB fetch while $STALLERS clients stall"
+onionring_fetch_bytes 1048576 >/dev/null || fail "1 MiB fetch while $STALLERS clients stall"
 echo "1 MiB byte-exact fetch while $STALLERS clients stall: $(echo "$(date +%s.%N) - $t1" | bc) s"
 kill -0 "$OR_PID" || fail "onionring died"
 # The proof needs the stallers still there: the short SocksTimeout must
 # not have closed them before the cases and the fetch were done.
-conns=$(metric onionring_connections)
+conns=$(onionring_metric onionring_connections)
 [ "$conns" -ge $((base_conns + STALLERS)) ] ||
 	fail "stallers were closed before the fetch finished ($conns connections, $(($(date +%s) - t_ready)) s after they connected): raise TIMEOUT_S"
 
@@ -116,9 +93,9 @@ done
 echo "every staller closed by the handshake timeout"
 
 # 4. Nothing left behind, and still serving.
-fetch_ok 1024 || fail "fetch after the stallers"
+onionring_fetch_bytes 1024 >/dev/null || fail "fetch after the stallers"
 for ((i = 0; i < 20; i++)); do
-	conns=$(metric onionring_connections)
+	conns=$(onionring_metric onionring_connections)
 	[ "$conns" -le $((base_conns + 2)) ] && break
 	sleep 0.5
 done
@@ -128,14 +105,8 @@ echo "after: onionring_connections $conns (before $base_conns), fds $fds (before
 [ "$fds" -le $((base_fds + 2)) ] || fail "descriptors leaked: $fds now, $base_fds before"
 
 # 5. SocksTimeout is a run-time key: SIGHUP makes it 3 s for new clients.
-off=$(stat -c %s "$OR_LOG")
 sed -i "s/^SocksTimeout .*/SocksTimeout 3/" "$OR_DIR/onionring.conf"
-kill -HUP "$OR_PID"
-for ((i = 0; i < 50; i++)); do
-	tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" && break
-	sleep 0.1
-done
-tail -c +$((off + 1)) "$OR_LOG" | grep -q "SIGHUP: configuration re-read" || fail "SIGHUP not applied"
+onionring_hup || fail "SIGHUP not applied"
 "$py" "$client" hold "$OR_SOCKS_PORT" 20 silent 15 > "$tmp/hold3"
 read -r _ held _ _ _ _ _ closed _ first _ last _ < "$tmp/hold3"
 cat "$tmp/hold3"

@@ -23,20 +23,15 @@
 # Not for: onion names (not supported yet), IPv6 answers (the stub serves A
 # and PTR only).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
+onionring_need_cmd tor-resolve "tor-resolve (Debian's tor package)"
+onionring_setup
 client="$here/socks_client.py"
-tmp=$(mktemp -d)
 stub_pid=""
-command -v tor-resolve >/dev/null || { echo "skipped: tor-resolve (Debian's tor package) is missing"; exit 77; }
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	[ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null || true
-	onionring_stop
-	rm -rf "$tmp"
 }
 # expect_reply CMD ADDR CODE [ANSWER]: one request; reply code CODE (and
 # answer ANSWER) within 60 s. A retry covers a circuit lost to churn.
@@ -62,7 +57,7 @@ tor_resolve() {
 }
 
 onionring_start
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 
 echo "IP literals (answered by onionring, like tor's client):"

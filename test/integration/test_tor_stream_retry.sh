@@ -26,33 +26,21 @@
 # Not for: EXITPOLICY/RESOURCELIMIT ends (both exits accept *:*; the unit
 # test test_stream_retry.c covers them) or the per-attempt 10 s timeout.
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-py=/usr/bin/python3
+onionring_setup
 client="$here/socks_client.py"
-tmp=$(mktemp -d)
 stub_pid=""
-
 nb_pid=""
 
-fail() { echo "FAIL: $*" >&2; tail -30 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	if [ -n "$stub_pid" ]; then kill "$stub_pid" 2>/dev/null || true; fi
 	if [ -n "$nb_pid" ]; then kill "$nb_pid" 2>/dev/null || true; wait "$nb_pid" 2>/dev/null || true; fi
-	onionring_stop
-	rm -rf "$tmp"
 }
-metric() {
-	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
-		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d\n", s }'
-}
-log_size() { stat -c %s "$OR_LOG"; }
-log_since() { tail -c +$(($1 + 1)) "$OR_LOG"; }
 failed_exits() { grep -o 'exit \$[0-9A-F]\{40\}: RESOLVEFAILED' "$1" || true; }
 
 onionring_start "SocksTimeout 60"
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
 onionring_wait_usable 150 || fail "onionring never carried a stream"
 
@@ -61,13 +49,13 @@ onionring_wait_usable 150 || fail "onionring never carried a stream"
 done1=0
 for ((try = 0; try < 12 && !done1; try++)); do
 	id="$$-$try-$(date +%s%N | tail -c 7)"
-	off=$(log_size)
+	off=$(onionring_log_offset)
 	t0=$(date +%s%N)
 	out=$(timeout 90 "$py" "$client" request "$OR_SOCKS_PORT" connect "missing-$id.example" \
 		"$TESTNET_HTTP_PORT" 2>&1) || true
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	sleep 0.5 # the log line after the reply
-	log_since "$off" > "$tmp/log1"
+	onionring_log_since "$off" > "$tmp/log1"
 	case "$out" in "reply 0x04"*) ;; *) fail "unresolvable name: expected reply 0x04, got: $out" ;; esac
 	tried=$(failed_exits "$tmp/log1" | wc -l)
 	distinct=$(failed_exits "$tmp/log1" | sort -u | wc -l)
@@ -86,11 +74,11 @@ done
 [ "$done1" = 1 ] || fail "never saw a stream tried on two exits"
 
 # 2. Optimistic data to an IP literal.
-before=$(metric onionring_stream_optimistic_bytes_total)
+before=$(onionring_metric onionring_stream_optimistic_bytes_total)
 "$py" "$client" early "$OR_SOCKS_PORT" 127.0.0.1 "$TESTNET_HTTP_PORT" /small.txt "$tmp/body3" > "$tmp/out3" 2>&1 ||
 	fail "request sent with its CONNECT: $(cat "$tmp/out3")"
 cmp -s "$tmp/body3" "$TESTNET_DIR/www/small.txt" || fail "optimistic-data fetch: bytes differ"
-after=$(metric onionring_stream_optimistic_bytes_total)
+after=$(onionring_metric onionring_stream_optimistic_bytes_total)
 req_len=$(printf 'GET /small.txt HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' | wc -c)
 [ $((after - before)) -ge "$req_len" ] ||
 	fail "optimistic bytes grew by $((after - before)), expected >= $req_len"
@@ -108,17 +96,17 @@ done
 if ! grep -q ready "$tmp/stub.log"; then
 	echo "note: survival check skipped: dns_stub.py could not serve 127.0.0.1:53: $(head -1 "$tmp/stub.log")"
 else
-	before=$(metric onionring_stream_optimistic_bytes_total)
-	off=$(log_size)
+	before=$(onionring_metric onionring_stream_optimistic_bytes_total)
+	off=$(onionring_log_offset)
 	"$py" "$client" early "$OR_SOCKS_PORT" "$name" "$TESTNET_HTTP_PORT" /small.txt "$tmp/body2" > "$tmp/out2" 2>&1 ||
 		fail "a name the first exit fails: $(cat "$tmp/out2"); dns stub: $(cat "$tmp/stub.log")"
 	cmp -s "$tmp/body2" "$TESTNET_DIR/www/small.txt" || fail "retried fetch: bytes differ"
-	log_since "$off" > "$tmp/log2"
+	onionring_log_since "$off" > "$tmp/log2"
 	[ "$(failed_exits "$tmp/log2" | wc -l)" -eq 1 ] ||
 		fail "expected exactly one RESOLVEFAILED before success: $(failed_exits "$tmp/log2")"
 	grep -q "rcode 3" "$tmp/stub.log" || fail "the stub never failed the name: $(cat "$tmp/stub.log")"
 	grep -q "rcode 0, 1 answer" "$tmp/stub.log" || fail "the stub never answered the name: $(cat "$tmp/stub.log")"
-	after=$(metric onionring_stream_optimistic_bytes_total)
+	after=$(onionring_metric onionring_stream_optimistic_bytes_total)
 	req_len=$(printf 'GET /small.txt HTTP/1.0\r\nHost: %s\r\n\r\n' "$name" | wc -c)
 	[ $((after - before)) -ge $((2 * req_len)) ] ||
 		fail "optimistic bytes grew by $((after - before)); the request ($req_len bytes) should go after each BEGIN"

@@ -14,39 +14,16 @@
 # Not for: relays dying during circuit builds (unit tests of circmgr), or
 # a restarted exit (no later test would use it).
 set -euo pipefail
-: "${TESTNET_DIR:?run this through test/integration/run}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-onionring.sh"
-verify="$here/../testnet/verify-bytes"
-web="http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT"
-tmp=$(mktemp -d)
+onionring_need_cmd ss "ss (iproute2)"
+onionring_setup
 curl_pid=""
-command -v ss >/dev/null || { echo "skipped: ss (iproute2) is missing"; exit 77; }
 
-fail() { echo "FAIL: $*" >&2; tail -40 "$OR_LOG" >&2 || true; exit 1; }
 cleanup() {
 	[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null || true
-	onionring_stop
-	rm -rf "$tmp"
-}
-metric() {  # metric NAME: a gauge summed over its samples
-	curl -sS --max-time 10 "http://127.0.0.1:$OR_METRICS_PORT/metrics" |
-		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
 }
 nfds() { ls "/proc/$OR_PID/fd" | wc -l; }
-fetch_ok() {  # fetch_ok SIZE TRIES: a byte-exact /bytes/SIZE, counted retries
-	local i
-	for ((i = 1; i <= $2; i++)); do
-		if curl -sS --fail --max-time 60 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" \
-			-o "$tmp/f" "$web/bytes/$1" 2>> "$tmp/fetch.err" &&
-			"$verify" "$tmp/f" --size "$1" >/dev/null; then
-			echo "$i"
-			return 0
-		fi
-		sleep 2
-	done
-	return 1
-}
 # exit_of_download: name of the exit (exit1/exit2) whose tor process holds a
 # TCP connection to the HTTP server, i.e. carries our download.
 exit_of_download() {
@@ -63,13 +40,13 @@ exit_of_download() {
 }
 
 onionring_start
-trap cleanup EXIT
+onionring_trap cleanup
 onionring_wait_bootstrap 120 || fail "no bootstrap"
-fetch_ok 1024 3 > /dev/null || fail "warm-up fetch"
+onionring_fetch_bytes 1024 3 > /dev/null || fail "warm-up fetch"
 sleep 1
-conns0=$(metric onionring_connections)
+conns0=$(onionring_metric onionring_connections)
 fds0=$(nfds)
-echo "before: onionring_connections $conns0, streams $(metric onionring_streams), circuits $(metric onionring_circuits), fds $fds0"
+echo "before: onionring_connections $conns0, streams $(onionring_metric onionring_streams), circuits $(onionring_metric onionring_circuits), fds $fds0"
 
 # 1. A slow download (rate-limited by curl, so it is still running).
 size=$((400 * 1024 * 1024))
@@ -82,7 +59,7 @@ for ((i = 0; i < 60; i++)); do
 	sleep 0.5
 done
 [ "$(stat -c %s "$tmp/big")" -gt 1000000 ] || fail "download did not start"
-[ "$(metric onionring_streams)" -ge 1 ] || fail "no open stream during the download"
+[ "$(onionring_metric onionring_streams)" -ge 1 ] || fail "no open stream during the download"
 read -r exit_name exit_pid < <(exit_of_download) || fail "no exit holds a connection to the HTTP server"
 tr '\0' ' ' < "/proc/$exit_pid/cmdline" | grep -qF "$TESTNET_DIR/" ||
 	fail "pid $exit_pid does not belong to this network"
@@ -109,19 +86,19 @@ echo "download ended $(echo "$(date +%s.%N) - $t_kill" | bc) s after the kill: c
 # 3. The next requests succeed on another circuit (the consensus still lists
 # the dead exit: circuits through it fail and are retried).
 kill -0 "$OR_PID" || fail "onionring died"
-tries=$(fetch_ok 1048576 8) || { cat "$tmp/fetch.err" >&2; fail "no fetch succeeded after the kill"; }
+tries=$(onionring_fetch_bytes 1048576 8) || fail "no fetch succeeded after the kill"
 echo "1 MiB byte-exact after the kill (attempt $tries)"
-tries=$(fetch_ok 1024 3) || fail "second fetch after the kill"
+tries=$(onionring_fetch_bytes 1024 3) || fail "second fetch after the kill"
 
 # 4. Nothing leaked: the dead circuit's stream, its connections, descriptors.
 for ((i = 0; i < 40; i++)); do
-	[ "$(metric onionring_streams)" -eq 0 ] && [ "$(metric onionring_connections)" -le $((conns0 + 2)) ] && break
+	[ "$(onionring_metric onionring_streams)" -eq 0 ] && [ "$(onionring_metric onionring_connections)" -le $((conns0 + 2)) ] && break
 	sleep 0.5
 done
-streams=$(metric onionring_streams)
-conns=$(metric onionring_connections)
+streams=$(onionring_metric onionring_streams)
+conns=$(onionring_metric onionring_connections)
 fds=$(nfds)
-echo "after: onionring_connections $conns, streams $streams, circuits $(metric onionring_circuits), fds $fds"
+echo "after: onionring_connections $conns, streams $streams, circuits $(onionring_metric onionring_circuits), fds $fds"
 [ "$streams" -eq 0 ] || fail "$streams stream(s) still open"
 [ "$conns" -le $((conns0 + 2)) ] || fail "connections grew: $conns0 -> $conns"
 [ "$fds" -le $((fds0 + 2)) ] || fail "descriptors grew: $fds0 -> $fds"

@@ -36,16 +36,22 @@ static struct circpool_circ keyed(bool clean, uint8_t tag)
 	return c;
 }
 
-static void test_no_demand_launches_min_for_port_80(void **state)
+/* The plan of a fresh pool (no demand noted) with no circuits, for
+ * CircuitPoolMinSize min and CircuitPoolMaxSize max, into out[0..cap). */
+static size_t plan_fresh(unsigned min, unsigned max, struct circpool_launch *out, size_t cap)
 {
 	struct circpool p;
+
+	circpool_init(&p, 0);
+	return circpool_plan(&p, min, max, NULL, 0, out, cap);
+}
+
+static void test_no_demand_launches_min_for_port_80(void **state)
+{
 	struct circpool_launch out[8];
-	size_t n;
 
 	(void)state;
-	circpool_init(&p, 0);
-	n = circpool_plan(&p, 2, 10, NULL, 0, out, 8);
-	assert_int_equal(n, 2);
+	assert_int_equal(plan_fresh(2, 10, out, 8), 2);
 	assert_int_equal(out[0].port, 80);
 	assert_false(out[0].has_key);
 	assert_int_equal(out[1].port, 80);
@@ -217,14 +223,10 @@ static void test_lowered_maximum_marks_surplus_clean_circuits(void **state)
 
 static void test_launches_beyond_cap_still_count_against_the_bound(void **state)
 {
-	struct circpool p;
 	struct circpool_launch out[1];
-	size_t n;
 
 	(void)state;
-	circpool_init(&p, 0);
-	n = circpool_plan(&p, 5, 10, NULL, 0, out, 1);
-	assert_int_equal(n, 1);
+	assert_int_equal(plan_fresh(5, 10, out, 1), 1);
 }
 
 int main(void)

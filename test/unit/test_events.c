@@ -18,6 +18,7 @@
 #include "app/events.h"
 #include "net/runtime.h"
 #include "net/worker.h"
+#include "test/unit/rt_fixture.h"
 
 static void test_events_format_circ_lines(void **state)
 {
@@ -155,26 +156,18 @@ static void test_events_newnym_refused_until_supported(void **state)
 /* --- delivery on a running runtime --- */
 
 static struct {
-	pthread_mutex_t lock;
-	char lines[65536];
-	size_t len;
-	int wrong_worker;
+	struct rt_fixture_text text;
+	_Atomic int wrong_worker;
 	struct events_sub *_Atomic sub;
 	_Atomic int unsubscribed;
-} dl = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} dl = { .text = RT_FIXTURE_TEXT_INIT };
 
 static void deliver(void *arg, const char *lines, size_t len)
 {
 	(void)arg;
-	pthread_mutex_lock(&dl.lock);
 	if (!worker_current() || worker_id(worker_current()) != 1)
-		dl.wrong_worker++;
-	if (dl.len + len < sizeof(dl.lines)) {
-		memcpy(dl.lines + dl.len, lines, len);
-		dl.len += len;
-		dl.lines[dl.len] = '\0';
-	}
-	pthread_mutex_unlock(&dl.lock);
+		atomic_fetch_add(&dl.wrong_worker, 1);
+	rt_fixture_text_append(&dl.text, lines, len);
 }
 
 static void msg_subscribe(struct worker *w, void *arg)
@@ -204,40 +197,34 @@ static void msg_publish_streams(struct worker *w, void *arg)
 
 static size_t count(const char *needle)
 {
-	size_t n = 0;
-
-	pthread_mutex_lock(&dl.lock);
-	for (const char *p = dl.lines; (p = strstr(p, needle)); p++)
-		n++;
-	pthread_mutex_unlock(&dl.lock);
-	return n;
+	return rt_fixture_text_count(&dl.text, needle);
 }
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
+	rt_fixture_sleep_ms(ms);
 }
 
-static void test_events_reach_the_subscriber_worker_in_order(void **state)
+/* The case's runtime: two workers (cmocka setup; the teardown stops it). */
+static int setup_two_workers(void **state)
 {
 	struct runtime_config cfg;
-	struct runtime *rt;
-	char why[256], want[64];
-	const char *p;
-	int i;
 
-	(void)state;
-	if (runtime_probe(why, sizeof(why)) < 0)
-		skip();
 	runtime_config_defaults(&cfg);
 	cfg.nworkers = 2;
 	cfg.max_conns = 64;
 	cfg.recv_bufs = 16;
-	rt = runtime_new(&cfg);
-	assert_non_null(rt);
-	assert_int_equal(runtime_start(rt), 0);
+	return rt_fixture_setup_runtime(state, &cfg);
+}
+
+static void test_events_reach_the_subscriber_worker_in_order(void **state)
+{
+	static char lines[sizeof(dl.text.buf)];
+	struct runtime *rt = rt_fixture_state(state);
+	char want[64];
+	const char *p;
+	int i;
+
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_subscribe, NULL), 0);
 	for (i = 0; i < 500 && !atomic_load(&dl.sub); i++)
 		sleep_ms(10);
@@ -255,9 +242,10 @@ static void test_events_reach_the_subscriber_worker_in_order(void **state)
 	assert_int_equal(count("650 CIRC "), 100);
 	assert_int_equal(count("650 STREAM "), 10);
 	assert_int_equal(count("650 BW"), 0);
-	assert_int_equal(dl.wrong_worker, 0);
+	assert_int_equal(atomic_load(&dl.wrong_worker), 0);
 	/* Lines from one publisher arrive in the order it published them. */
-	p = dl.lines;
+	rt_fixture_text_copy(&dl.text, lines, sizeof(lines));
+	p = lines;
 	for (uint64_t id = 1; id <= 100; id++) {
 		snprintf(want, sizeof(want), "650 CIRC %llu BUILT PURPOSE=GENERAL\r\n", (unsigned long long)id);
 		p = strstr(p, want);
@@ -268,9 +256,6 @@ static void test_events_reach_the_subscriber_worker_in_order(void **state)
 	for (i = 0; i < 500 && !atomic_load(&dl.unsubscribed); i++)
 		sleep_ms(10);
 	assert_false(events_wanted(EVENT_CIRC));
-	runtime_stop(rt);
-	runtime_join(rt);
-	runtime_free(rt);
 }
 
 int main(void)
@@ -283,7 +268,8 @@ int main(void)
 		cmocka_unit_test(test_events_wanted_follows_subscriptions),
 		cmocka_unit_test(test_events_bootstrap_from_log_lines),
 		cmocka_unit_test(test_events_newnym_refused_until_supported),
-		cmocka_unit_test(test_events_reach_the_subscriber_worker_in_order),
+		cmocka_unit_test_setup_teardown(test_events_reach_the_subscriber_worker_in_order, setup_two_workers,
+						rt_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 
 #include "core/clock.h"
 #include "net/runtime.h"
+#include "test/unit/rt_fixture.h"
 
 /* 64 slots per worker (the runtime's minimum): 8 for outbound sockets, 56
  * for accepted and handed-over ones. Few, so that a leaked slot shows. */
@@ -35,67 +36,24 @@ enum { MAX_CONNS = 64, IN_SLOTS = MAX_CONNS - MAX_CONNS / 8 };
 static struct runtime *start_runtime(uint16_t *port, conn_accept_fn fn)
 {
 	struct runtime_config cfg;
-	struct sockaddr_in sin;
-	struct runtime *rt;
-	char why[256];
 
-	if (runtime_probe(why, sizeof(why)) < 0) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
-	}
 	runtime_config_defaults(&cfg);
 	cfg.nworkers = 2;
 	cfg.max_conns = MAX_CONNS;
 	cfg.recv_bufs = 64;
 	cfg.coordinator_tick_ms = 20;
-	rt = runtime_new(&cfg);
-	assert_non_null(rt);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(runtime_add_listener(rt, (struct sockaddr *)&sin, sizeof(sin), fn, NULL, port), 0);
-	assert_int_equal(runtime_start(rt), 0);
-	return rt;
-}
-
-static void stop_runtime(struct runtime *rt)
-{
-	runtime_stop(rt);
-	runtime_join(rt);
-	runtime_free(rt);
+	return rt_fixture_runtime_start(&cfg, fn, port);
 }
 
 static int connect_client(uint16_t port)
 {
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
+	return rt_fixture_connect(port);
 }
 
 /* Read exactly len bytes within a bounded time. */
 static void read_exact(int fd, uint8_t *buf, size_t len)
 {
-	size_t got = 0;
-	uint64_t deadline = clock_mono_ms() + 10000;
-
-	while (got < len) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		assert_true(clock_mono_ms() < deadline);
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		n = read(fd, buf + got, len - got);
-		assert_true(n > 0);
-		got += (size_t)n;
-	}
+	rt_fixture_read_exact(fd, buf, len, 10000);
 }
 
 /* Whether the peer closed fd within a bounded time (EOF or reset). */
@@ -195,7 +153,7 @@ static struct {
 static void echo_recv(struct conn *c, const uint8_t *data, size_t len)
 {
 	atomic_store(&t.echoed_on, (int)worker_id(conn_worker(c)));
-	assert_int_equal(conn_send(c, data, len), 0);
+	WORKER_CHECK_EQ(conn_send(c, data, len), 0);
 }
 
 static void count_closed(struct conn *c, int err)
@@ -212,7 +170,7 @@ static const struct conn_ops echo_ops = {
 
 static void arrive_echo(struct worker *w, struct conn *c, void *arg)
 {
-	assert_int_equal((int)(intptr_t)arg, 42);
+	WORKER_CHECK_EQ((int)(intptr_t)arg, 42);
 	conn_set_ops(c, &echo_ops, NULL);
 	atomic_store(&t.arrived_on, (int)worker_id(w));
 	atomic_fetch_add(&t.arrived, 1);
@@ -220,7 +178,7 @@ static void arrive_echo(struct worker *w, struct conn *c, void *arg)
 
 static void failed_record(struct conn *c, int err, void *arg)
 {
-	assert_int_equal((int)(intptr_t)arg, 42);
+	WORKER_CHECK_EQ((int)(intptr_t)arg, 42);
 	atomic_store(&t.failed_err, err);
 	atomic_store(&t.failed_closing, conn_is_closing(c));
 	atomic_fetch_add(&t.failed, 1);
@@ -234,7 +192,7 @@ static void accept_and_hand_over(struct worker *w, struct conn *c, void *arg)
 	atomic_store(&t.accepted_on, (int)worker_id(w));
 	atomic_fetch_add(&t.accepted, 1);
 	conn_set_ops(c, &echo_ops, NULL);
-	assert_int_equal(conn_handoff(c, other_worker(w), arrive_echo, failed_record, (void *)(intptr_t)42), 0);
+	WORKER_CHECK_EQ(conn_handoff(c, other_worker(w), arrive_echo, failed_record, (void *)(intptr_t)42), 0);
 }
 
 static void test_handed_off_connection_is_echoed_by_the_target(void **state)
@@ -271,7 +229,7 @@ static void test_handed_off_connection_is_echoed_by_the_target(void **state)
 	assert_int_equal(to.conns_open, 1);
 	close(fd);
 	assert_true(wait_for(&t.closed, 1)); /* the target's on_closed, once */
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	assert_int_equal(atomic_load(&t.closed), 1);
 }
 
@@ -291,12 +249,12 @@ static void accept_and_try_bad_handoffs(struct worker *w, struct conn *c, void *
 	conn_set_ops(c, &refuse_ops, NULL);
 	atomic_store(&t.accepted_on, (int)worker_id(w));
 	/* To ourselves, to nobody, without callbacks. */
-	assert_int_equal(conn_handoff(c, w, arrive_echo, failed_record, NULL), -EINVAL);
-	assert_int_equal(conn_handoff(c, NULL, arrive_echo, failed_record, NULL), -EINVAL);
-	assert_int_equal(conn_handoff(c, other_worker(w), NULL, failed_record, NULL), -EINVAL);
+	WORKER_CHECK_EQ(conn_handoff(c, w, arrive_echo, failed_record, NULL), -EINVAL);
+	WORKER_CHECK_EQ(conn_handoff(c, NULL, arrive_echo, failed_record, NULL), -EINVAL);
+	WORKER_CHECK_EQ(conn_handoff(c, other_worker(w), NULL, failed_record, NULL), -EINVAL);
 	/* With bytes queued for sending: not yet (on_drained tries again). */
-	assert_int_equal(conn_send(c, "x", 1), 0);
-	assert_int_equal(conn_handoff(c, other_worker(w), arrive_echo, failed_record, (void *)(intptr_t)42),
+	WORKER_CHECK_EQ(conn_send(c, "x", 1), 0);
+	WORKER_CHECK_EQ(conn_handoff(c, other_worker(w), arrive_echo, failed_record, (void *)(intptr_t)42),
 			 -EBUSY);
 	atomic_fetch_add(&t.accepted, 1);
 }
@@ -305,22 +263,21 @@ static void refuse_drained(struct conn *c)
 {
 	struct worker *to = other_worker(conn_worker(c));
 
-	assert_int_equal(conn_handoff(c, to, arrive_echo, failed_record, (void *)(intptr_t)42), 0);
+	WORKER_CHECK_EQ(conn_handoff(c, to, arrive_echo, failed_record, (void *)(intptr_t)42), 0);
 	/* c is the hand-off's now. */
-	assert_int_equal(conn_handoff(c, to, arrive_echo, failed_record, (void *)(intptr_t)42), -EALREADY);
-	assert_int_equal(conn_send(c, "y", 1), -EBUSY);
+	WORKER_CHECK_EQ(conn_handoff(c, to, arrive_echo, failed_record, (void *)(intptr_t)42), -EALREADY);
+	WORKER_CHECK_EQ(conn_send(c, "y", 1), -EBUSY);
 }
 
 static void test_handoff_refuses_what_it_cannot_move_safely(void **state)
 {
-	struct runtime *rt;
 	uint16_t port;
 	uint8_t b[3];
 	int fd;
 
 	(void)state;
 	memset(&t, 0, sizeof(t));
-	rt = start_runtime(&port, accept_and_try_bad_handoffs);
+	start_runtime(&port, accept_and_try_bad_handoffs);
 	fd = connect_client(port);
 	read_exact(fd, b, 1); /* the "x" queued before the move */
 	assert_int_equal(b[0], 'x');
@@ -332,7 +289,7 @@ static void test_handoff_refuses_what_it_cannot_move_safely(void **state)
 	assert_int_equal(atomic_load(&t.echoed_on), atomic_load(&t.arrived_on));
 	assert_int_equal(atomic_load(&t.failed), 0);
 	close(fd);
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	assert_int_equal(atomic_load(&t.closed), 1);
 }
 
@@ -420,7 +377,7 @@ static void test_bytes_received_during_the_move_reach_the_target(void **state)
 	assert_int_equal(from.handoff_carried, sizeof(msg));
 	assert_int_equal(from.handoffs_out, 1);
 	close(fd);
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 }
 
 /* --- a target without a free slot -------------------------------------------- */
@@ -501,7 +458,7 @@ static void test_target_without_free_slot_leaves_the_connection_here(void **stat
 	close(cand);
 	while (nfull > 0)
 		close(full[--nfull]);
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 }
 
 /* --- many moves back and forth -------------------------------------------- */
@@ -531,7 +488,7 @@ static void pp_drained(struct conn *c)
 {
 	if (atomic_load(&t.hops) >= HOPS)
 		return;
-	assert_int_equal(conn_handoff(c, other_worker(conn_worker(c)), pp_arrive, pp_failed, NULL), 0);
+	WORKER_CHECK_EQ(conn_handoff(c, other_worker(conn_worker(c)), pp_arrive, pp_failed, NULL), 0);
 }
 
 static void pp_arrive(struct worker *w, struct conn *c, void *arg)
@@ -588,7 +545,7 @@ static void test_thousand_moves_after_echoes_leak_no_slot_or_fd(void **state)
 	check_echo_from(fd, atomic_load(&t.arrived_on));
 	close(fd);
 	assert_true(wait_for(&t.closed, 1));
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	assert_int_equal(count_fds(), fds_before);
 }
 
@@ -597,7 +554,7 @@ static void loop_arrive(struct worker *w, struct conn *c, void *arg)
 	(void)arg;
 	conn_set_ops(c, &echo_ops, NULL);
 	if (atomic_fetch_add(&t.hops, 1) + 1 < HOPS)
-		assert_int_equal(conn_handoff(c, other_worker(w), loop_arrive, pp_failed, NULL), 0);
+		WORKER_CHECK_EQ(conn_handoff(c, other_worker(w), loop_arrive, pp_failed, NULL), 0);
 }
 
 static void accept_loop(struct worker *w, struct conn *c, void *arg)
@@ -605,7 +562,7 @@ static void accept_loop(struct worker *w, struct conn *c, void *arg)
 	(void)arg;
 	conn_set_ops(c, &echo_ops, NULL);
 	atomic_fetch_add(&t.accepted, 1);
-	assert_int_equal(conn_handoff(c, other_worker(w), loop_arrive, pp_failed, NULL), 0);
+	WORKER_CHECK_EQ(conn_handoff(c, other_worker(w), loop_arrive, pp_failed, NULL), 0);
 }
 
 /* Moves straight from on_arrival (nothing to cancel), with the client's
@@ -638,7 +595,7 @@ static void test_thousand_moves_from_arrival_leak_nothing(void **state)
 	assert_int_equal(atomic_load(&t.failed), 0);
 	close(fd);
 	assert_true(wait_for(&t.closed, 1));
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	assert_int_equal(count_fds(), fds_before);
 }
 
@@ -650,7 +607,7 @@ static void *token_new(void)
 {
 	int *p = malloc(sizeof(*p));
 
-	assert_non_null(p);
+	WORKER_CHECK(p != NULL);
 	atomic_fetch_add(&t.live_tokens, 1);
 	return p;
 }
@@ -710,16 +667,15 @@ static void test_stop_during_moves_loses_nothing(void **state)
 	(void)state;
 	for (int round = 0; round < ROUNDS; round++) {
 		int fds[CLIENTS];
-		struct runtime *rt;
 		uint16_t port;
 
 		memset(&t, 0, sizeof(t));
-		rt = start_runtime(&port, accept_tokens);
+		start_runtime(&port, accept_tokens);
 		for (int i = 0; i < CLIENTS; i++)
 			fds[i] = connect_client(port);
 		assert_true(wait_for(&t.hops, 50 * (unsigned)CLIENTS));
 		usleep((useconds_t)(round * 1000));
-		stop_runtime(rt);
+		rt_fixture_runtime_stop();
 		assert_int_equal(atomic_load(&t.closed), CLIENTS);
 		assert_int_equal(atomic_load(&t.live_tokens), 0);
 		for (int i = 0; i < CLIENTS; i++) {
@@ -733,13 +689,13 @@ static void test_stop_during_moves_loses_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_handed_off_connection_is_echoed_by_the_target),
-		cmocka_unit_test(test_handoff_refuses_what_it_cannot_move_safely),
-		cmocka_unit_test(test_bytes_received_during_the_move_reach_the_target),
-		cmocka_unit_test(test_target_without_free_slot_leaves_the_connection_here),
-		cmocka_unit_test(test_thousand_moves_after_echoes_leak_no_slot_or_fd),
-		cmocka_unit_test(test_thousand_moves_from_arrival_leak_nothing),
-		cmocka_unit_test(test_stop_during_moves_loses_nothing),
+		cmocka_unit_test_setup_teardown(test_handed_off_connection_is_echoed_by_the_target, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_refuses_what_it_cannot_move_safely, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_received_during_the_move_reach_the_target, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_target_without_free_slot_leaves_the_connection_here, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_thousand_moves_after_echoes_leak_no_slot_or_fd, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_thousand_moves_from_arrival_leak_nothing, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_during_moves_loses_nothing, rt_fixture_setup, rt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include "app/orconn.h"
 #include "net/runtime.h"
 #include "net/worker.h"
+#include "test/unit/rt_fixture.h"
 
 static void target_of(struct relay_target *t, const char *nick)
 {
@@ -88,23 +89,15 @@ static void test_orconn_event_lines(void **state)
 /* --- the observer, through the event bus ------------------------------- */
 
 static struct {
-	pthread_mutex_t lock;
-	char lines[2048];
-	size_t len;
+	struct rt_fixture_text text;
 	struct events_sub *_Atomic sub;
 	_Atomic int step;
-} dl = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} dl = { .text = RT_FIXTURE_TEXT_INIT };
 
 static void deliver(void *arg, const char *lines, size_t len)
 {
 	(void)arg;
-	pthread_mutex_lock(&dl.lock);
-	if (dl.len + len < sizeof(dl.lines)) {
-		memcpy(dl.lines + dl.len, lines, len);
-		dl.len += len;
-		dl.lines[dl.len] = '\0';
-	}
-	pthread_mutex_unlock(&dl.lock);
+	rt_fixture_text_append(&dl.text, lines, len);
 }
 
 static void msg_subscribe(struct worker *w, void *arg)
@@ -148,38 +141,32 @@ static void msg_unsubscribe(struct worker *w, void *arg)
 	atomic_store(&dl.step, 2);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void wait_step(int want)
 {
 	for (int i = 0; i < 500 && atomic_load(&dl.step) < want; i++)
-		sleep_ms(10);
+		rt_fixture_sleep_ms(10);
 	assert_int_equal(atomic_load(&dl.step), want);
+}
+
+/* The case's runtime: one worker (cmocka setup; the teardown stops it). */
+static int setup_one_worker(void **state)
+{
+	struct runtime_config cfg;
+
+	runtime_config_defaults(&cfg);
+	cfg.nworkers = 1;
+	cfg.max_conns = 16;
+	cfg.recv_bufs = 16;
+	return rt_fixture_setup_runtime(state, &cfg);
 }
 
 static void test_orconn_observer_publishes_each_channel_step(void **state)
 {
 	static const char fp[] = "$A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3~guard1";
-	struct runtime_config cfg;
-	struct runtime *rt;
-	char why[256], want[1024];
-	bool done = false;
+	struct runtime *rt = rt_fixture_state(state);
+	static char got[sizeof(dl.text.buf)];
+	char want[1024];
 
-	(void)state;
-	if (runtime_probe(why, sizeof(why)) < 0)
-		skip();
-	runtime_config_defaults(&cfg);
-	cfg.nworkers = 1;
-	cfg.max_conns = 16;
-	cfg.recv_bufs = 16;
-	rt = runtime_new(&cfg);
-	assert_non_null(rt);
-	assert_int_equal(runtime_start(rt), 0);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_subscribe, NULL), 0);
 	wait_step(1);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_observe, NULL), 0);
@@ -190,22 +177,12 @@ static void test_orconn_observer_publishes_each_channel_step(void **state)
 		 "650 ORCONN %s LAUNCHED ID=43\r\n"
 		 "650 ORCONN %s FAILED REASON=TIMEOUT NCIRCS=1 ID=43\r\n",
 		 fp, fp, fp, fp, fp);
-	for (int i = 0; i < 500 && !done; i++) {
-		pthread_mutex_lock(&dl.lock);
-		done = dl.len >= strlen(want);
-		pthread_mutex_unlock(&dl.lock);
-		if (!done)
-			sleep_ms(10);
-	}
-	pthread_mutex_lock(&dl.lock);
-	assert_string_equal(dl.lines, want);
-	pthread_mutex_unlock(&dl.lock);
+	rt_fixture_text_wait_len(&dl.text, strlen(want), 5000);
+	rt_fixture_text_copy(&dl.text, got, sizeof(got));
+	assert_string_equal(got, want);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_unsubscribe, NULL), 0);
 	wait_step(2);
 	assert_false(events_wanted(EVENT_ORCONN));
-	runtime_stop(rt);
-	runtime_join(rt);
-	runtime_free(rt);
 }
 
 int main(void)
@@ -214,7 +191,8 @@ int main(void)
 		cmocka_unit_test(test_orconn_longname_is_dollar_fingerprint_tilde_nickname),
 		cmocka_unit_test(test_orconn_reasons_follow_control_spec_4_1_3),
 		cmocka_unit_test(test_orconn_event_lines),
-		cmocka_unit_test(test_orconn_observer_publishes_each_channel_step),
+		cmocka_unit_test_setup_teardown(test_orconn_observer_publishes_each_channel_step, setup_one_worker,
+						rt_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "net/uring_compat.h"
 #include "onionring_build.h"
 #include "pool/mag.h"
+#include "test/unit/rt_fixture.h"
 
 /* --- an echo service ------------------------------------------------------ */
 
@@ -35,7 +36,7 @@ static _Atomic unsigned accepted_on[8];
 
 static void echo_recv(struct conn *c, const uint8_t *data, size_t len)
 {
-	assert_int_equal(conn_send(c, data, len), 0);
+	WORKER_CHECK_EQ(conn_send(c, data, len), 0);
 }
 
 static void echo_closed_cb(struct conn *c, int err)
@@ -63,29 +64,14 @@ static size_t next_chunk_pool_bytes;
 static struct runtime *start_runtime_with(unsigned nworkers, uint16_t *port, conn_accept_fn fn)
 {
 	struct runtime_config cfg;
-	struct sockaddr_in sin;
-	struct runtime *rt;
-	char why[256];
 
-	if (runtime_probe(why, sizeof(why)) < 0) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
-	}
 	runtime_config_defaults(&cfg);
 	cfg.nworkers = nworkers;
 	cfg.max_conns = 1024;
 	cfg.recv_bufs = 64;
 	cfg.coordinator_tick_ms = 20;
 	cfg.chunk_pool_bytes = next_chunk_pool_bytes;
-	rt = runtime_new(&cfg);
-	assert_non_null(rt);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(runtime_add_listener(rt, (struct sockaddr *)&sin, sizeof(sin), fn, NULL, port), 0);
-	assert_true(*port != 0);
-	assert_int_equal(runtime_start(rt), 0);
-	return rt;
+	return rt_fixture_runtime_start(&cfg, fn, port);
 }
 
 static struct runtime *start_runtime(unsigned nworkers, uint16_t *port)
@@ -93,44 +79,15 @@ static struct runtime *start_runtime(unsigned nworkers, uint16_t *port)
 	return start_runtime_with(nworkers, port, echo_accept);
 }
 
-static void stop_runtime(struct runtime *rt)
-{
-	runtime_stop(rt);
-	runtime_join(rt);
-	runtime_free(rt);
-}
-
 static int connect_client(uint16_t port)
 {
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
+	return rt_fixture_connect(port);
 }
 
 /* Read exactly len bytes within a bounded time. */
 static void read_exact(int fd, uint8_t *buf, size_t len)
 {
-	size_t got = 0;
-	uint64_t deadline = clock_mono_ms() + 5000;
-
-	while (got < len) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		assert_true(clock_mono_ms() < deadline);
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		n = read(fd, buf + got, len - got);
-		assert_true(n > 0);
-		got += (size_t)n;
-	}
+	rt_fixture_read_exact(fd, buf, len, 5000);
 }
 
 static void test_workers_echo_many_clients_on_one_port(void **state)
@@ -139,12 +96,11 @@ static void test_workers_echo_many_clients_on_one_port(void **state)
 	static uint8_t out[LEN], in[LEN];
 	int fds[NCLIENTS];
 	uint16_t port;
-	struct runtime *rt;
 	unsigned total = 0;
 
 	(void)state;
 	atomic_store(&echo_closed, 0);
-	rt = start_runtime(2, &port);
+	start_runtime(2, &port);
 	for (size_t i = 0; i < LEN; i++)
 		out[i] = (uint8_t)(i * 7 + 3);
 	for (int i = 0; i < NCLIENTS; i++)
@@ -165,7 +121,6 @@ static void test_workers_echo_many_clients_on_one_port(void **state)
 	for (int i = 0; i < 500 && atomic_load(&echo_closed) < NCLIENTS; i++)
 		usleep(10000);
 	assert_int_equal(atomic_load(&echo_closed), NCLIENTS);
-	stop_runtime(rt);
 }
 
 /* runtime_add_listener_on: only the workers in the mask listen, so every
@@ -180,13 +135,9 @@ static void test_listener_on_one_worker_takes_every_client(void **state)
 	uint16_t port = 0;
 	int fds[NCLIENTS];
 	uint8_t b;
-	char why[256];
 
 	(void)state;
-	if (runtime_probe(why, sizeof(why)) < 0) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
-	}
+	rt_fixture_require_uring();
 	for (int i = 0; i < 8; i++)
 		atomic_store(&accepted_on[i], 0);
 	runtime_config_defaults(&cfg);
@@ -196,9 +147,7 @@ static void test_listener_on_one_worker_takes_every_client(void **state)
 	cfg.coordinator_tick_ms = 20;
 	rt = runtime_new(&cfg);
 	assert_non_null(rt);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rt_fixture_loopback(&sin, 0);
 	assert_int_equal(runtime_add_listener_on(rt, (struct sockaddr *)&sin, sizeof(sin), echo_accept, NULL, &port,
 						 UINT64_C(1) << 2),
 			 -EINVAL);
@@ -207,6 +156,7 @@ static void test_listener_on_one_worker_takes_every_client(void **state)
 			 0);
 	assert_true(port != 0);
 	assert_int_equal(runtime_start(rt), 0);
+	rt_fixture_runtime_adopt(rt);
 	for (int i = 0; i < NCLIENTS; i++) {
 		fds[i] = connect_client(port);
 		/* An echo proves the connection was accepted and served. */
@@ -219,7 +169,6 @@ static void test_listener_on_one_worker_takes_every_client(void **state)
 	assert_int_equal(atomic_load(&accepted_on[1]), NCLIENTS);
 	for (int i = 0; i < NCLIENTS; i++)
 		close(fds[i]);
-	stop_runtime(rt);
 }
 
 /* --- outbound connections, timers, messages -------------------------------- */
@@ -279,14 +228,12 @@ static void msg_connect(struct worker *w, void *arg)
 	struct conn *c;
 	int err;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)(uintptr_t)arg);
+	rt_fixture_loopback(&sin, (uint16_t)(uintptr_t)arg);
 	c = conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &out_ops, NULL, &err);
-	assert_non_null(c);
+	WORKER_CHECK(c != NULL);
 	/* Queued before the connect finishes: sent once it does. */
-	assert_int_equal(conn_send(c, "hello", 5), 0);
+	if (c)
+		WORKER_CHECK_EQ(conn_send(c, "hello", 5), 0);
 }
 
 static void test_worker_connects_out_and_gets_echo(void **state)
@@ -300,7 +247,6 @@ static void test_worker_connects_out_and_gets_echo(void **state)
 	assert_int_equal(atomic_load(&probe.connected), 1);
 	assert_int_equal(atomic_load(&probe.echoed), 1);
 	assert_int_equal(atomic_load(&probe.closed), 1);
-	stop_runtime(probe.rt);
 }
 
 static void msg_connect_refused(struct worker *w, void *arg)
@@ -309,11 +255,8 @@ static void msg_connect_refused(struct worker *w, void *arg)
 	int err;
 
 	(void)arg;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(1); /* nothing listens on port 1 */
-	assert_non_null(conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &out_ops, NULL, &err));
+	rt_fixture_loopback(&sin, 1); /* nothing listens on port 1 */
+	WORKER_CHECK(conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &out_ops, NULL, &err) != NULL);
 }
 
 static void test_refused_connect_reports_error_and_closes(void **state)
@@ -326,7 +269,6 @@ static void test_refused_connect_reports_error_and_closes(void **state)
 		usleep(10000);
 	assert_int_equal(atomic_load(&probe.refused), -ECONNREFUSED);
 	assert_int_equal(atomic_load(&probe.closed), 1);
-	stop_runtime(probe.rt);
 }
 
 static void timer_fired(struct timer *t, void *arg)
@@ -363,7 +305,6 @@ static void test_timers_fire_in_deadline_order(void **state)
 	assert_int_equal(atomic_load(&probe.timer_order[0]), 1);
 	assert_int_equal(atomic_load(&probe.timer_order[1]), 2);
 	assert_int_equal(atomic_load(&probe.timer_order[2]), 3);
-	stop_runtime(probe.rt);
 }
 
 static void msg_ping(struct worker *w, void *arg)
@@ -373,7 +314,7 @@ static void msg_ping(struct worker *w, void *arg)
 
 	(void)arg;
 	if (n < 2000)
-		assert_int_equal(worker_post(runtime_worker(probe.rt, other), msg_ping, NULL), 0);
+		WORKER_CHECK_EQ(worker_post(runtime_worker(probe.rt, other), msg_ping, NULL), 0);
 }
 
 static void test_messages_ping_pong_between_shards(void **state)
@@ -385,23 +326,21 @@ static void test_messages_ping_pong_between_shards(void **state)
 	for (int i = 0; i < 500 && atomic_load(&probe.pings) < 2000; i++)
 		usleep(10000);
 	assert_int_equal(atomic_load(&probe.pings), 2000);
-	stop_runtime(probe.rt);
 }
 
 static void test_stop_closes_open_client_connections(void **state)
 {
 	uint16_t port;
-	struct runtime *rt;
 	int fd;
 	uint8_t b;
 
 	(void)state;
 	atomic_store(&echo_closed, 0);
-	rt = start_runtime(2, &port);
+	start_runtime(2, &port);
 	fd = connect_client(port);
 	assert_int_equal(write(fd, "x", 1), 1);
 	read_exact(fd, &b, 1);
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	/* The worker closed its side: we read EOF (or a reset). */
 	assert_true(read(fd, &b, 1) <= 0);
 	assert_int_equal(atomic_load(&echo_closed), 1);
@@ -414,11 +353,10 @@ static void test_stop_closes_open_client_connections(void **state)
 static void test_listeners_set_nodelay(void **state)
 {
 	uint16_t port;
-	struct runtime *rt;
 	unsigned found = 0;
 
 	(void)state;
-	rt = start_runtime(2, &port);
+	start_runtime(2, &port);
 	for (int fd = 0; fd < 1024; fd++) {
 		struct sockaddr_in sin;
 		socklen_t len = sizeof(sin);
@@ -436,7 +374,6 @@ static void test_listeners_set_nodelay(void **state)
 		found++;
 	}
 	assert_int_equal(found, 2); /* one SO_REUSEPORT listener per worker */
-	stop_runtime(rt);
 }
 
 /* Whether this kernel sets socket options through io_uring (6.7+): the
@@ -491,7 +428,6 @@ static void test_outbound_connect_sets_nodelay(void **state)
 	worker_stats_read(runtime_worker(probe.rt, 1), &st);
 	assert_int_equal(st.sockopt_failed, 0);
 	assert_int_equal(st.sockopts, 1);
-	stop_runtime(probe.rt);
 }
 
 /* --- sends are prepared once per loop iteration ---------------------------- */
@@ -508,7 +444,7 @@ static void burst_accept(struct worker *w, struct conn *c, void *arg)
 	/* Like the cells of one TLS read, each written on its own. */
 	for (int i = 0; i < BURST_CELLS; i++) {
 		memset(cell, 'a' + i % 26, sizeof(cell));
-		assert_int_equal(conn_send(c, cell, sizeof(cell)), 0);
+		WORKER_CHECK_EQ(conn_send(c, cell, sizeof(cell)), 0);
 	}
 }
 
@@ -539,7 +475,6 @@ static void test_burst_of_small_sends_goes_out_as_one_send(void **state)
 	 * cell and another for the rest. */
 	assert_int_equal(st.sends, 1);
 	close(fd);
-	stop_runtime(rt);
 }
 
 
@@ -617,12 +552,11 @@ static void test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_
 	}
 	assert_true(st.pool_trims > 0);
 	close(fd);
-	runtime_stop(rt);
+	runtime_stop(rt); /* the teardown frees it */
 	runtime_join(rt);
 	/* Every chunk came back: cached + in the depot == carved. */
 	buf_pool_stats(runtime_chunk_pool(rt), &ps);
 	assert_int_equal(ps.held + ps.depot_objs, ps.frontier);
-	runtime_free(rt);
 }
 
 /* --- posting to a worker that is stopping ---------------------------------
@@ -646,7 +580,10 @@ static void race_post(struct worker *to)
 {
 	uint64_t *m = malloc(sizeof(*m));
 
-	assert_non_null(m);
+	if (!m) { /* any thread: no cmocka assert */
+		rt_fixture_worker_fail(__FILE__, __LINE__, "malloc failed");
+		return;
+	}
 	if (worker_post(to, race_msg, m) == 0)
 		atomic_fetch_add(&race_posted, 1);
 	else
@@ -683,24 +620,35 @@ static void *race_foreign_poster(void *arg)
 	return NULL;
 }
 
+static pthread_t race_thread;
+static bool race_thread_running;
+
+/* After the runtime's join (rt_fixture_on_join), also after a failed
+ * assert: the foreign poster ends (bounded) before the runtime is freed. */
+static void race_join_poster(struct runtime *rt)
+{
+	(void)rt;
+	if (race_thread_running)
+		pthread_join(race_thread, NULL);
+	race_thread_running = false;
+	race_rt = NULL;
+}
+
 static void test_posts_racing_the_stop_are_each_run_exactly_once(void **state)
 {
 	(void)state;
+	rt_fixture_on_join(race_join_poster);
 	for (int round = 0; round < RACE_ROUNDS; round++) {
-		pthread_t th;
 		uint16_t port;
 
 		atomic_store(&race_posted, 0);
 		atomic_store(&race_ran, 0);
 		race_rt = start_runtime(2, &port);
-		assert_int_equal(pthread_create(&th, NULL, race_foreign_poster, NULL), 0);
+		assert_int_equal(pthread_create(&race_thread, NULL, race_foreign_poster, NULL), 0);
+		race_thread_running = true;
 		assert_int_equal(worker_post(runtime_worker(race_rt, 0), race_chain, (void *)0), 0);
 		usleep((useconds_t)(round % 5) * 1000);
-		runtime_stop(race_rt);
-		runtime_join(race_rt);
-		pthread_join(th, NULL);
-		runtime_free(race_rt);
-		race_rt = NULL;
+		rt_fixture_runtime_stop(); /* stop, join, race_join_poster, free */
 		assert_true(atomic_load(&race_posted) > 0);
 		assert_int_equal(atomic_load(&race_ran), atomic_load(&race_posted));
 	}
@@ -734,13 +682,9 @@ static void test_workers_are_pinned_inside_the_process_affinity_mask(void **stat
 	struct runtime_config cfg;
 	struct runtime *rt;
 	int cpus[CPU_SETSIZE], last = -1;
-	char why[256];
 
 	(void)state;
-	if (runtime_probe(why, sizeof(why)) < 0) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
-	}
+	rt_fixture_require_uring();
 	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
 	for (int c = 0; c < CPU_SETSIZE; c++)
 		if (CPU_ISSET(c, &saved))
@@ -767,11 +711,12 @@ static void test_workers_are_pinned_inside_the_process_affinity_mask(void **stat
 	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
 	assert_non_null(rt);
 	assert_int_equal(runtime_start(rt), 0);
+	rt_fixture_runtime_adopt(rt);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(atomic_load(&pinned_ncpu[i]), 1);
 		assert_int_equal(atomic_load(&pinned_cpu[i]), last);
 	}
-	stop_runtime(rt);
+	rt_fixture_runtime_stop();
 	/* Default worker count: one per usable CPU. */
 	assert_true(runtime_usable_cpus(cpus, CPU_SETSIZE) == (unsigned)CPU_COUNT(&saved));
 }
@@ -779,19 +724,19 @@ static void test_workers_are_pinned_inside_the_process_affinity_mask(void **stat
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_workers_echo_many_clients_on_one_port),
-		cmocka_unit_test(test_listener_on_one_worker_takes_every_client),
-		cmocka_unit_test(test_worker_connects_out_and_gets_echo),
-		cmocka_unit_test(test_refused_connect_reports_error_and_closes),
-		cmocka_unit_test(test_timers_fire_in_deadline_order),
-		cmocka_unit_test(test_messages_ping_pong_between_shards),
-		cmocka_unit_test(test_stop_closes_open_client_connections),
-		cmocka_unit_test(test_listeners_set_nodelay),
-		cmocka_unit_test(test_outbound_connect_sets_nodelay),
-		cmocka_unit_test(test_burst_of_small_sends_goes_out_as_one_send),
-		cmocka_unit_test(test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_lost),
-		cmocka_unit_test(test_posts_racing_the_stop_are_each_run_exactly_once),
-		cmocka_unit_test(test_workers_are_pinned_inside_the_process_affinity_mask),
+		cmocka_unit_test_setup_teardown(test_workers_echo_many_clients_on_one_port, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_listener_on_one_worker_takes_every_client, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_worker_connects_out_and_gets_echo, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_refused_connect_reports_error_and_closes, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_timers_fire_in_deadline_order, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_messages_ping_pong_between_shards, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_closes_open_client_connections, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_set_nodelay, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_outbound_connect_sets_nodelay, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_burst_of_small_sends_goes_out_as_one_send, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_lost, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_posts_racing_the_stop_are_each_run_exactly_once, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_workers_are_pinned_inside_the_process_affinity_mask, rt_fixture_setup, rt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,25 +26,27 @@
 #include "app/shardreq.h"
 #include "net/runtime.h"
 #include "net/worker.h"
+#include "test/unit/rt_fixture.h"
 
 static struct runtime *rt;
 static struct control_server srv;
 static struct control_session *session; /* worker 0 only */
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static char out[4096];
-static size_t out_len;
+static struct rt_fixture_text out = RT_FIXTURE_TEXT_INIT;
 static _Atomic int requests, freed;
 
 static void on_send(void *arg, const char *data, size_t len)
 {
 	(void)arg;
-	pthread_mutex_lock(&out_lock);
-	if (out_len + len < sizeof(out)) {
-		memcpy(out + out_len, data, len);
-		out_len += len;
-		out[out_len] = '\0';
-	}
-	pthread_mutex_unlock(&out_lock);
+	rt_fixture_text_append(&out, data, len);
+}
+
+/* What the session sent so far (a copy: see struct rt_fixture_text). */
+static const char *output(void)
+{
+	static char copy[sizeof(out.buf)];
+
+	rt_fixture_text_copy(&out, copy, sizeof(copy));
+	return copy;
 }
 
 static int on_request(void *arg, struct worker *w, struct control_req *req)
@@ -61,7 +63,7 @@ static void worker_started(struct worker *w, void *arg)
 	};
 
 	(void)arg;
-	assert_int_equal(circmgr_start(w, &cfg), 0);
+	WORKER_CHECK_EQ(circmgr_start(w, &cfg), 0);
 }
 
 static void worker_stopping(struct worker *w, void *arg)
@@ -106,60 +108,73 @@ static void msg_free(struct worker *w, void *arg)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
+	rt_fixture_sleep_ms(ms);
 }
 
-static bool start_runtime(void)
+/* After the workers are joined, before the runtime is freed: the session
+ * if a case left it (no worker runs any more) and each worker's circuit
+ * manager. */
+static void free_after_join(struct runtime *r)
+{
+	control_session_free(session);
+	session = NULL;
+	for (unsigned i = 0; i < 2; i++)
+		circmgr_free(runtime_worker(r, i));
+	rt = NULL;
+}
+
+/* The case's runtime: two workers, each with a circuit manager, and the
+ * control server's requests going to shardreq (cmocka setup). */
+static int setup(void **state)
 {
 	struct runtime_config cfg;
-	char why[256];
+	int r;
 
-	if (runtime_probe(why, sizeof(why)) < 0)
-		return false;
-	out_len = 0;
-	out[0] = '\0';
+	rt_fixture_text_reset(&out);
 	atomic_store(&requests, 0);
 	atomic_store(&freed, 0);
+	session = NULL;
 	runtime_config_defaults(&cfg);
 	cfg.nworkers = 2;
 	cfg.max_conns = 64;
 	cfg.recv_bufs = 16;
 	cfg.worker_started = worker_started;
 	cfg.worker_stopping = worker_stopping;
-	rt = runtime_new(&cfg);
-	assert_non_null(rt);
 	srv.be.request = on_request;
-	assert_int_equal(runtime_start(rt), 0);
-	return true;
+	/* rt is set before any worker runs on_request: worker_started runs
+	 * on the new threads, requests come only from the cases' messages. */
+	r = rt_fixture_setup_runtime(state, &cfg);
+	rt = *state;
+	rt_fixture_on_join(free_after_join);
+	return r;
+}
+
+/* Free the session on its worker while the runtime runs (the path a
+ * running onionring takes), then stop, join (free_after_join) and free
+ * everything, also after a failed assert. */
+static int teardown(void **state)
+{
+	int rc = 0;
+
+	if (rt) { /* msg_free reads session on worker 0, its owner */
+		if (worker_post(runtime_worker(rt, 0), msg_free, NULL) != 0)
+			rc = -1;
+		for (int i = 0; i < 500 && !atomic_load(&freed); i++)
+			sleep_ms(10);
+		if (!atomic_load(&freed)) {
+			fprintf(stderr, "teardown: the session was not freed on its worker within 5 s\n");
+			rc = -1;
+		}
+	}
+	if (rt_fixture_teardown(state) != 0)
+		rc = -1;
+	return rc;
 }
 
 /* Wait (bounded: 10 s) until the output holds len bytes. */
 static void wait_output(size_t len)
 {
-	bool done = false;
-
-	for (int i = 0; i < 1000 && !done; i++) {
-		pthread_mutex_lock(&out_lock);
-		done = out_len >= len;
-		pthread_mutex_unlock(&out_lock);
-		if (!done)
-			sleep_ms(10);
-	}
-}
-
-static void stop_runtime(void)
-{
-	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_free, NULL), 0);
-	for (int i = 0; i < 500 && !atomic_load(&freed); i++)
-		sleep_ms(10);
-	assert_true(atomic_load(&freed));
-	runtime_stop(rt);
-	runtime_join(rt);
-	for (unsigned i = 0; i < 2; i++)
-		circmgr_free(runtime_worker(rt, i));
-	runtime_free(rt);
+	rt_fixture_text_wait_len(&out, len, 10000);
 }
 
 static void test_shardreq_answers_from_every_shard_in_command_order(void **state)
@@ -170,9 +185,7 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 				   "250-circuit-status=\r\n250-stream-status=\r\n250-orconn-status=\r\n250 OK\r\n"
 				   "552 Unknown circuit \"5\"\r\n";
 
-	(void)state;
-	if (!start_runtime())
-		skip();
+	rt_fixture_state(state);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
 				     "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\nCLOSESTREAM 6 1\r\n"
 				     "GETINFO circuit-status stream-status orconn-status\r\nCLOSECIRCUIT 5 IfUnused\r\n"),
@@ -180,12 +193,9 @@ static void test_shardreq_answers_from_every_shard_in_command_order(void **state
 	/* The shards answer within milliseconds; the library's own timeout
 	 * (SHARDREQ_TIMEOUT_MS) would answer 551, not hang. */
 	wait_output(sizeof(want) - 1);
-	pthread_mutex_lock(&out_lock);
-	assert_string_equal(out, want);
-	pthread_mutex_unlock(&out_lock);
+	assert_string_equal(output(), want);
 	/* One request per command that needs the shards. */
 	assert_int_equal(atomic_load(&requests), 4);
-	stop_runtime();
 }
 
 static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **state)
@@ -194,9 +204,7 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 	struct timespec t0, t1;
 	double secs;
 
-	(void)state;
-	if (!start_runtime())
-		skip();
+	rt_fixture_state(state);
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, NULL), 0);
 	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
 		sleep_ms(10);
@@ -207,9 +215,7 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 			 0);
 	wait_output(sizeof(want) - 1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	pthread_mutex_lock(&out_lock);
-	assert_memory_equal(out, want, sizeof(want) - 1);
-	pthread_mutex_unlock(&out_lock);
+	assert_memory_equal(output(), want, sizeof(want) - 1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	assert_true(secs >= SHARDREQ_TIMEOUT_MS / 1000.0 - 0.1);
 	/* The blocked worker's part arrives late and is dropped (ASan and
@@ -218,16 +224,13 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 		sleep_ms(10);
 	assert_false(atomic_load(&blocked));
 	sleep_ms(200);
-	stop_runtime();
 }
 
 static void test_shardreq_answers_a_waiting_request_when_the_runtime_stops(void **state)
 {
 	static const char want[] = "250 OK\r\n551 Cannot close the circuit: onionring is shutting down\r\n";
 
-	(void)state;
-	if (!start_runtime())
-		skip();
+	rt_fixture_state(state);
 	/* Worker 1 holds its part for 1.5 s: well inside the 5 s timeout, so
 	 * only the stop can answer the request. */
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, (void *)(uintptr_t)1500), 0);
@@ -237,28 +240,22 @@ static void test_shardreq_answers_a_waiting_request_when_the_runtime_stops(void 
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session, "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\n"), 0);
 	wait_output(strlen("250 OK\r\n"));
 	sleep_ms(100);
-	pthread_mutex_lock(&out_lock);
-	assert_string_equal(out, "250 OK\r\n"); /* still waiting for worker 1 */
-	pthread_mutex_unlock(&out_lock);
-	runtime_stop(rt);
-	runtime_join(rt);
+	assert_string_equal(output(), "250 OK\r\n"); /* still waiting for worker 1 */
+	/* Stop, join, free the session (both workers have exited) and the
+	 * circuit managers. */
+	rt_fixture_runtime_stop();
 	/* Worker 0 answered on its way out; worker 1's part, run after its
 	 * block, found worker 0 gone and was freed there. */
-	assert_string_equal(out, want);
+	assert_string_equal(output(), want);
 	assert_false(atomic_load(&blocked));
-	control_session_free(session); /* both workers have exited */
-	session = NULL;
-	for (unsigned i = 0; i < 2; i++)
-		circmgr_free(runtime_worker(rt, i));
-	runtime_free(rt);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shardreq_answers_from_every_shard_in_command_order),
-		cmocka_unit_test(test_shardreq_gives_up_on_a_silent_shard_after_the_timeout),
-		cmocka_unit_test(test_shardreq_answers_a_waiting_request_when_the_runtime_stops),
+		cmocka_unit_test_setup_teardown(test_shardreq_answers_from_every_shard_in_command_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shardreq_gives_up_on_a_silent_shard_after_the_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shardreq_answers_a_waiting_request_when_the_runtime_stops, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 
 #include "net/runtime.h"
 #include "net/uring_compat.h"
+#include "test/unit/rt_fixture.h"
 
 static int nodelay_of(int fd)
 {
@@ -45,9 +46,7 @@ static int listener(bool nodelay, uint16_t *port)
 	assert_true(fd >= 0);
 	if (nodelay)
 		assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rt_fixture_loopback(&sin, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(fd, 16), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
@@ -55,29 +54,10 @@ static int listener(bool nodelay, uint16_t *port)
 	return fd;
 }
 
-static int connect_to(uint16_t port)
-{
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
-}
-
 /* A ring set up like a worker's (net/worker.c), with 8 direct slots. */
 static void ring_init(struct io_uring *ring)
 {
-	struct io_uring_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
-	assert_int_equal(io_uring_queue_init_params(16, ring, &p), 0);
-	assert_int_equal(io_uring_register_files_sparse(ring, 8), 0);
+	rt_fixture_ring_init(ring, 16, 8);
 }
 
 /* Submit what is queued and reap exactly n completions (bounded: 5 s),
@@ -116,23 +96,13 @@ static int install_fd(struct io_uring *ring, unsigned slot)
 	return res[0];
 }
 
-static void skip_without_io_uring(void)
-{
-	char why[256];
-
-	if (runtime_probe(why, sizeof(why)) < 0) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
-	}
-}
-
 static void test_accepted_socket_inherits_nodelay_from_listener(void **state)
 {
 	(void)state;
 	for (int on = 0; on <= 1; on++) {
 		uint16_t port;
 		int l = listener(on, &port);
-		int c = connect_to(port);
+		int c = rt_fixture_connect(port);
 		int a = accept(l, NULL, NULL);
 
 		assert_true(a >= 0);
@@ -153,14 +123,14 @@ static void test_multishot_accept_direct_inherits_nodelay(void **state)
 	int l, c, fd;
 
 	(void)state;
-	skip_without_io_uring();
+	rt_fixture_require_uring();
 	ring_init(&ring);
 	l = listener(true, &port);
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_multishot_accept_direct(sqe, l, NULL, NULL, 0);
 	io_uring_sqe_set_data64(sqe, 1);
 	assert_true(io_uring_submit(&ring) >= 0);
-	c = connect_to(port);
+	c = rt_fixture_connect(port);
 	reap(&ring, 1, res);
 	assert_true(res[1] >= 0); /* the slot the kernel picked */
 	fd = install_fd(&ring, (unsigned)res[1]);
@@ -183,7 +153,7 @@ static void test_setsockopt_sqe_sets_nodelay_on_direct_socket(void **state)
 	int fd;
 
 	(void)state;
-	skip_without_io_uring();
+	rt_fixture_require_uring();
 	ring_init(&ring);
 	for (unsigned slot = 0; slot < 2; slot++) {
 		sqe = io_uring_get_sqe(&ring);
@@ -223,7 +193,7 @@ static void test_refused_setsockopt_does_not_cancel_the_next_link(void **state)
 	int fd;
 
 	(void)state;
-	skip_without_io_uring();
+	rt_fixture_require_uring();
 	ring_init(&ring);
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_socket_direct(sqe, AF_INET, SOCK_STREAM, IPPROTO_TCP, 0, 0);
@@ -265,7 +235,7 @@ static void test_msg_ring_fd_alloc_passes_a_direct_socket(void **state)
 	char b[4];
 
 	(void)state;
-	skip_without_io_uring();
+	rt_fixture_require_uring();
 	ring_init(&src);
 	ring_init(&dst);
 	assert_int_equal(io_uring_register_file_alloc_range(&dst, 6, 2), 0);
