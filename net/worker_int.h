@@ -6,6 +6,8 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/compiler.h"
 #include "net/runtime.h"
@@ -42,11 +44,17 @@ enum uop {
 /* A send chunk: one object of the runtime's chunk pool (rt->chunk_pool,
  * OUT_CHUNK_OBJ bytes), taken and given back by the owner worker of its
  * connection only. */
+#define SEND_IOV_MAX 4u /* chunks one send may cover */
+
 struct out_chunk {
 	struct out_chunk *next;
 	uint32_t len; /* bytes filled */
 	uint32_t off; /* bytes already sent */
 	uint32_t cap;
+	/* A send that covers several chunks (sendmsg) keeps its message in
+	 * the first one, which lives until that send completes. */
+	struct msghdr msg;
+	struct iovec iov[SEND_IOV_MAX];
 	uint8_t data[];
 };
 
@@ -141,6 +149,8 @@ struct worker {
 	unsigned open_conns;
 	uint32_t *send_wanted;    /* slots whose send is prepared at the end of the loop iteration */
 	unsigned nsend_wanted;
+	bool recv_more;           /* a receive this iteration left bytes in its socket */
+	unsigned sends_deferred;  /* iterations in a row that left the sends for later */
 	unsigned pending_msgs;    /* MSG_RINGs we sent and that did not complete */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;
