@@ -204,28 +204,45 @@ static void flush_ctrl(struct ocirc *oc)
 
 /* --- supply and demand (circmgr.h "Rebalancing") ---------------------------------- */
 
-static void ready_publish(struct shard *sh);
+static bool circ_is_clean(const struct shard *sh, const struct ocirc *oc);
 
-/* Count this shard's ready clean exit circuits and the streams waiting
- * for a circuit (backing off, or on a circuit still building) and
- * publish them for other threads. Walks the shard's circuits: called when
- * either figure changed (a clean circuit opened, was taken or closed, a
- * stream started to wait) and from the 1 s summary tick. Owner shard. */
+/* Publish, for other threads, what this shard has to offer and what it
+ * lacks, in one walk over its circuits:
+ * - its open clean circuits (circmgr_ready_clean, the metrics gauges),
+ *   and the keys of those reserved for one key (app/keyslots: other
+ *   shards hand sessions of these keys here, keyed_elsewhere);
+ * - its streams waiting for a circuit (backing off, or on a circuit still
+ *   building: circmgr_waiting).
+ * Called when a figure changed (a clean circuit opened, was taken or
+ * closed, a stream started to wait) and from the 1 s ticks. Owner shard. */
 static void publish_supply(struct shard *sh)
 {
-	uint64_t waiting = 0;
+	uint64_t any = 0, reserved = 0, waiting = 0;
+	uint64_t keys[KEYSLOTS_N];
 
-	ready_publish(sh); /* the supply: circmgr_ready_clean */
 	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
-		if (oc->state != OC_OPEN && oc->state != OC_CLOSED)
+		if (oc->state == OC_OPEN && circ_is_clean(sh, oc)) {
+			if (oc->has_iso) {
+				if (reserved < KEYSLOTS_N)
+					keys[reserved] = keyslots_hash(&oc->iso);
+				reserved++;
+			} else {
+				any++;
+			}
+		} else if (oc->state != OC_OPEN && oc->state != OC_CLOSED) {
 			for (const struct stream *st = oc->waiting; st; st = st->next)
 				waiting += !st->is_dir;
+		}
 	}
 	/* Not sh->pending: those are placed at the end of this loop iteration,
 	 * and counting them would make a burst of N placements cost N^2. */
 	for (const struct stream *st = sh->backoff; st; st = st->next)
 		waiting++;
-	/* Relaxed store pairs with circmgr_waiting. */
+	keyslots_publish(&sh->keys, keys, reserved < KEYSLOTS_N ? reserved : KEYSLOTS_N);
+	/* Relaxed stores pair with circmgr_stats_read's, circmgr_ready_clean's
+	 * and circmgr_waiting's relaxed loads: counts, no data behind them. */
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_ready, any, memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_reserved, reserved, memory_order_relaxed);
 	atomic_store_explicit(&sh->waiting, waiting, memory_order_relaxed);
 }
 
@@ -521,8 +538,6 @@ static size_t stream_write_early(struct stream *st, const uint8_t *data, size_t 
 	return take;
 }
 
-static void ready_publish(struct shard *sh);
-
 /* Close oc: tell the relay (send_destroy) unless it told us, then fail or
  * retry its streams. ctl_reason is the CIRC event's REASON (NULL: from
  * how it died: TIMEOUT, REQUESTED or DESTROYED). */
@@ -556,7 +571,7 @@ static void ocirc_close_reason(struct ocirc *oc, bool send_destroy, const char *
 		     ctl_reason ? ctl_reason : oc->timed_out ? "TIMEOUT" : send_destroy ? "REQUESTED" : "DESTROYED");
 	oc->state = OC_CLOSED;
 	if (oc->prebuilt && was_open)
-		ready_publish(sh);
+		publish_supply(sh);
 	timer_cancel(worker_timers(sh->w), &oc->build_timer);
 	if (oc->ch) {
 		if (send_destroy && oc->circ_id) {
@@ -1102,33 +1117,6 @@ static bool circ_is_clean(const struct shard *sh, const struct ocirc *oc)
 	return oc->purpose == OC_EXIT && oc->prebuilt && oc->state != OC_CLOSED && !circ_is_retired(sh, oc);
 }
 
-/* Store the open clean circuits for circmgr_ready_clean and the metrics
- * gauges. Owner shard; called whenever a pool circuit opens, is taken or
- * closes, and once a second. */
-static void ready_publish(struct shard *sh)
-{
-	uint64_t any = 0, reserved = 0;
-	uint64_t keys[KEYSLOTS_N];
-
-	for (const struct ocirc *oc = sh->circs; oc; oc = oc->next) {
-		if (oc->state != OC_OPEN || !circ_is_clean(sh, oc))
-			continue;
-		if (oc->has_iso) {
-			if (reserved < KEYSLOTS_N)
-				keys[reserved] = keyslots_hash(&oc->iso);
-			reserved++;
-		} else {
-			any++;
-		}
-	}
-	/* Other shards hand sessions of these keys here (keyed_elsewhere). */
-	keyslots_publish(&sh->keys, keys, reserved < KEYSLOTS_N ? reserved : KEYSLOTS_N);
-	/* Relaxed stores pair with circmgr_stats_read's and
-	 * circmgr_ready_clean's relaxed loads: a count, no data behind it. */
-	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_ready, any, memory_order_relaxed);
-	atomic_store_explicit((_Atomic uint64_t *)&sh->stats.circs_reserved, reserved, memory_order_relaxed);
-}
-
 /* Close the open exit circuits that will take no new stream and carry
  * none, as tor's circuit_expire_old_circuits_clientside does (END_CIRC_
  * REASON_FINISHED: CIRC CLOSED REASON=FINISHED). One with a stream
@@ -1251,7 +1239,7 @@ static void retire_tick(struct timer *t, void *arg)
 	if (sh->stopped)
 		return;
 	pool_sweep(sh);
-	ready_publish(sh);
+	publish_supply(sh);
 }
 
 /* --- events --------------------------------------------------------------------- */
@@ -1482,7 +1470,7 @@ static void stream_attach(struct ocirc *oc, struct stream *st)
 		oc->dirty_ns = worker_now_ns(oc->sh->w);
 	if (oc->prebuilt) {
 		oc->prebuilt = false; /* taken: no longer the pool's */
-		ready_publish(oc->sh);
+		publish_supply(oc->sh);
 	}
 	/* The isolation key's first bytes let tests and operators see which
 	 * streams share a circuit without logging destinations. */
@@ -2170,7 +2158,7 @@ unsigned circmgr_ready_clean(struct worker *w, enum circmgr_ready_kind kind)
 		return 0;
 	src = (const _Atomic uint64_t *)(kind == CIRCMGR_READY_RESERVED ? &sh->stats.circs_reserved
 									   : &sh->stats.circs_ready);
-	/* Relaxed: pairs with ready_publish's relaxed store (a count only). */
+	/* Relaxed: pairs with publish_supply's relaxed store (a count only). */
 	return (unsigned)atomic_load_explicit(src, memory_order_relaxed);
 }
 

@@ -132,7 +132,7 @@ struct shard {
 	_Atomic int64_t prebuild_boost;  /* coordinator's quota move (relaxed) */
 	CACHE_ALIGNED _Atomic uint64_t claimed; /* hand-offs on their way here */
 	/* The keys of the open reserved circuits (owner publishes in
-	 * ready_publish) and their claims (any worker): app/keyslots.h. */
+	 * publish_supply) and their claims (any worker): app/keyslots.h. */
 	CACHE_ALIGNED struct keyslots keys;
 	struct cell out[OUT_CAP];
 	struct cell *outp[OUT_CAP];

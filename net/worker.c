@@ -1126,8 +1126,8 @@ static bool worker_done(struct worker *w)
 }
 
 /* Iterations in a row whose sends may wait for a receive's remaining
- * bytes (worker_loop): 3 lets four 16 KiB receives share one send. */
-#define SEND_DEFER_MAX 3u
+ * bytes (worker_loop): 7 lets eight 16 KiB receives share one send. */
+#define SEND_DEFER_MAX 7u
 
 static void worker_loop(struct worker *w)
 {

@@ -44,7 +44,7 @@ enum uop {
 /* A send chunk: one object of the runtime's chunk pool (rt->chunk_pool,
  * OUT_CHUNK_OBJ bytes), taken and given back by the owner worker of its
  * connection only. */
-#define SEND_IOV_MAX 4u /* chunks one send may cover */
+#define SEND_IOV_MAX 8u /* chunks one send may cover */
 
 struct out_chunk {
 	struct out_chunk *next;
