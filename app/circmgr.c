@@ -538,6 +538,17 @@ static size_t stream_write_early(struct stream *st, const uint8_t *data, size_t 
 	return take;
 }
 
+/* The streams waiting for oc to open try another circuit (RETRY_CIRCUIT). */
+static void fail_waiting(struct ocirc *oc, const char *why)
+{
+	struct stream *st;
+
+	while ((st = oc->waiting)) {
+		stream_unlink(&oc->waiting, st);
+		stream_failed(oc->sh, st, oc, RETRY_CIRCUIT, 0, why);
+	}
+}
+
 /* Close oc: tell the relay (send_destroy) unless it told us, then fail or
  * retry its streams. ctl_reason is the CIRC event's REASON (NULL: from
  * how it died: TIMEOUT, REQUESTED or DESTROYED). */
@@ -590,10 +601,7 @@ static void ocirc_close_reason(struct ocirc *oc, bool send_destroy, const char *
 		oc->by_slot[st->sid & (CIRC_STREAMS_MAX - 1)] = NULL;
 		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, was_open ? "circuit closed" : why);
 	}
-	while ((st = oc->waiting)) {
-		stream_unlink(&oc->waiting, st);
-		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, why);
-	}
+	fail_waiting(oc, why);
 	if (was_open && oc->purpose == OC_EXIT && !oc->has_iso)
 		publish_supply(sh); /* a ready clean circuit went away */
 	if (oc->busy)
@@ -629,7 +637,6 @@ static void build_timed_out(struct timer *t, void *arg)
 	struct shard *sh = oc->sh;
 	uint64_t close_ns = guardmgr_build_close_ms() * 1000000ull;
 	uint64_t now = worker_now_ns(sh->w);
-	struct stream *st;
 
 	if (oc->purpose != OC_EXIT || oc->nhops != 3 || !close_ns || oc->launched_ns + close_ns <= now) {
 		build_abandoned(t, arg);
@@ -639,10 +646,7 @@ static void build_timed_out(struct timer *t, void *arg)
 	oc->unusable = true; /* no stream, no pool: circ_is_retired */
 	oc->prebuilt = false;
 	log_info("circuit %08x: build timeout passed; kept building as a measurement circuit", oc->circ_id);
-	while ((st = oc->waiting)) {
-		stream_unlink(&oc->waiting, st);
-		stream_failed(sh, st, oc, RETRY_CIRCUIT, 0, "circuit build timed out");
-	}
+	fail_waiting(oc, "circuit build timed out");
 	publish_supply(sh);
 	timer_init(&oc->build_timer, build_abandoned, oc);
 	timer_arm(worker_timers(sh->w), &oc->build_timer, oc->launched_ns + close_ns);
