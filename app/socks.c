@@ -18,7 +18,7 @@
 
 #define SOCKS_INBUF 1024              /* a whole request fits (RFC 1929 + request < 800) */
 #define CLIENT_SENDQ_HIGH (256u * 1024u) /* stop reading the circuit above this */
-#define PENDING_MAX (64u * 1024u)       /* client bytes held while the stream is blocked */
+#define PENDING_PAUSE (32u * 1024u) /* client bytes held before the client's receives pause */
 
 enum session_state {
 	SESS_HANDSHAKE,  /* reading the SOCKS request */
@@ -42,7 +42,7 @@ struct socks_session {
 	uint8_t inbuf[SOCKS_INBUF];
 	/* Client bytes the stream could not take yet. */
 	uint8_t *pending;
-	size_t pending_len;
+	size_t pending_len, pending_cap;
 	uint64_t queued_since_ns; /* when the client's send queue last went from empty to not */
 };
 
@@ -320,6 +320,10 @@ static const struct stream_events socks_stream_events = {
 /* Hand client bytes to the stream; keep what it cannot take (bounded). */
 static void client_bytes(struct socks_session *s, const uint8_t *data, size_t len)
 {
+	/* Receives pause once PENDING_PAUSE bytes wait, so at most one more
+	 * receive arrives, plus, after a move to another worker, the one
+	 * that carried the request (the early bytes, socks_move). */
+	const size_t max = PENDING_PAUSE + 2 * conn_recv_size(s->conn);
 	size_t took = 0;
 
 	if (!len)
@@ -328,23 +332,25 @@ static void client_bytes(struct socks_session *s, const uint8_t *data, size_t le
 		took = stream_write(s->stream, data, len);
 	if (took == len)
 		return;
-	if (!s->pending) {
-		s->pending = malloc(PENDING_MAX);
-		if (!s->pending) {
-			session_finish(s, false);
-			return;
-		}
-	}
-	if (len - took > PENDING_MAX - s->pending_len) {
-		/* Cannot happen with recv paused at the threshold below, unless
-		 * a single receive was larger than the room left. */
+	if (len - took > max - s->pending_len) {
 		log_info("SOCKS client overran its buffer; closing");
 		session_finish(s, false);
 		return;
 	}
+	if (s->pending_len + len - took > s->pending_cap) {
+		size_t cap = MIN(max, MAX(s->pending_len + len - took, 2 * s->pending_cap));
+		uint8_t *p = realloc(s->pending, cap);
+
+		if (!p) {
+			session_finish(s, false);
+			return;
+		}
+		s->pending = p;
+		s->pending_cap = cap;
+	}
 	memcpy(s->pending + s->pending_len, data + took, len - took);
 	s->pending_len += len - took;
-	if (!s->client_paused && s->pending_len > PENDING_MAX / 2) {
+	if (!s->client_paused && s->pending_len > PENDING_PAUSE) {
 		s->client_paused = true;
 		conn_pause_recv(s->conn);
 	}

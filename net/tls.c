@@ -10,13 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compiler.h"
 #include "core/log.h"
 
 struct tls_link {
 	struct conn *conn;
 	SSL *ssl;
-	BIO *rbio; /* bytes from the socket, owned by ssl */
-	BIO *wbio; /* bytes for the socket, owned by ssl */
+	/* The receive being handled (on_conn_recv): the BIO reads from it in
+	 * place, so no bytes wait in a BIO between calls. */
+	const uint8_t *in;
+	size_t in_len;
+	/* Sealed records that conn_send could not queue (no out chunk): they
+	 * go first at the next write, so the TLS stream stays whole. */
+	uint8_t *spill;
+	size_t spill_len, spill_cap;
 	const struct tls_link_ops *ops;
 	void *user;
 	bool open;
@@ -25,7 +32,88 @@ struct tls_link {
 };
 
 static SSL_CTX *tls_ctx;
+static BIO_METHOD *link_bio_method;
 static pthread_once_t tls_ctx_once = PTHREAD_ONCE_INIT;
+
+/* The link's BIO. A memory BIO pair cost a copy each way plus, on every
+ * record read, a memmove of the bytes behind it (BoringSSL reads a
+ * record's exact length); this one reads the socket's receive buffer in
+ * place and writes sealed records straight into the connection's queue. */
+static int spill_add(struct tls_link *l, const uint8_t *p, size_t n)
+{
+	if (l->spill_len + n > l->spill_cap) {
+		size_t cap = MAX(l->spill_cap * 2, l->spill_len + n);
+		uint8_t *q = realloc(l->spill, cap);
+
+		if (!q)
+			return -ENOMEM;
+		l->spill = q;
+		l->spill_cap = cap;
+	}
+	memcpy(l->spill + l->spill_len, p, n);
+	l->spill_len += n;
+	return 0;
+}
+
+/* Queue the spilled bytes; 0 once none are left. */
+static int spill_flush(struct tls_link *l)
+{
+	int r;
+
+	if (!l->spill_len)
+		return 0;
+	r = conn_send(l->conn, l->spill, l->spill_len);
+	if (r < 0)
+		return r;
+	l->spill_len = 0;
+	if (l->spill_cap > 65536) {
+		free(l->spill);
+		l->spill = NULL;
+		l->spill_cap = 0;
+	}
+	return 0;
+}
+
+static int link_bio_read(BIO *b, char *out, int len)
+{
+	struct tls_link *l = BIO_get_data(b);
+	size_t n = MIN((size_t)len, l->in_len);
+
+	BIO_clear_retry_flags(b);
+	if (n == 0) {
+		BIO_set_retry_read(b); /* "want more", not EOF */
+		return -1;
+	}
+	memcpy(out, l->in, n);
+	l->in += n;
+	l->in_len -= n;
+	return (int)n;
+}
+
+static int link_bio_write(BIO *b, const char *data, int len)
+{
+	struct tls_link *l = BIO_get_data(b);
+	const uint8_t *p = (const uint8_t *)data;
+
+	int r;
+
+	BIO_clear_retry_flags(b);
+	/* All or nothing, and in order: behind any spilled bytes. */
+	r = spill_flush(l);
+	if (r == 0)
+		r = conn_send(l->conn, p, (size_t)len);
+	if (r == -ENOBUFS)
+		r = spill_add(l, p, (size_t)len);
+	return r < 0 ? -1 : len;
+}
+
+static long link_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* queued is as flushed as it gets */
+}
 
 static enum ssl_verify_result_t accept_any_cert(SSL *ssl, uint8_t *alert)
 {
@@ -45,6 +133,13 @@ static void tls_ctx_init(void)
 	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_custom_verify(tls_ctx, SSL_VERIFY_PEER, accept_any_cert);
 	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+	link_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "onionring link");
+	if (!link_bio_method || !BIO_meth_set_read(link_bio_method, link_bio_read) ||
+	    !BIO_meth_set_write(link_bio_method, link_bio_write) ||
+	    !BIO_meth_set_ctrl(link_bio_method, link_bio_ctrl)) {
+		SSL_CTX_free(tls_ctx);
+		tls_ctx = NULL;
+	}
 }
 
 static const char *ssl_error_text(void)
@@ -59,18 +154,12 @@ static const char *ssl_error_text(void)
 	return buf;
 }
 
-/* Move what SSL wrote into the write BIO to the socket. */
+/* What SSL wrote is queued already, unless some of it spilled: try that
+ * again. -ENOBUFS while bytes still wait (they are kept, not lost). */
 static int flush_wbio(struct tls_link *l)
 {
-	const uint8_t *p;
-	size_t n;
-
-	while (BIO_mem_contents(l->wbio, &p, &n) && n > 0) {
-		int r = conn_send(l->conn, p, n);
-		if (r < 0)
-			return r;
-		BIO_reset(l->wbio);
-	}
+	if (l->spill_len && spill_flush(l) < 0)
+		return -ENOBUFS;
 	return 0;
 }
 
@@ -150,16 +239,16 @@ static void on_conn_recv(struct conn *c, const uint8_t *data, size_t len)
 
 	if (l->closing)
 		return;
-	if (BIO_write(l->rbio, data, (int)len) != (int)len) {
-		link_fail(l, -ENOMEM);
-		return;
-	}
-	if (!l->open) {
+	/* The BIO reads these bytes in place; SSL keeps a partial record in
+	 * its own buffer, so nothing of them is needed after this call. */
+	l->in = data;
+	l->in_len = len;
+	if (!l->open)
 		drive_handshake(l);
-		if (!l->open)
-			return;
-	}
-	read_plaintext(l);
+	if (l->open)
+		read_plaintext(l);
+	l->in = NULL;
+	l->in_len = 0;
 }
 
 static void on_conn_closed(struct conn *c, int err)
@@ -169,6 +258,7 @@ static void on_conn_closed(struct conn *c, int err)
 	if (l->ops->on_closed)
 		l->ops->on_closed(l, err);
 	SSL_free(l->ssl);
+	free(l->spill);
 	free(l);
 }
 
@@ -182,6 +272,7 @@ struct tls_link *tls_link_connect(struct worker *w, const struct sockaddr *addr,
 				  const struct tls_link_ops *ops, void *user, int *err)
 {
 	struct tls_link *l;
+	BIO *bio;
 
 	pthread_once(&tls_ctx_once, tls_ctx_init);
 	if (!tls_ctx) {
@@ -196,19 +287,17 @@ struct tls_link *tls_link_connect(struct worker *w, const struct sockaddr *addr,
 	l->ops = ops;
 	l->user = user;
 	l->ssl = SSL_new(tls_ctx);
-	l->rbio = BIO_new(BIO_s_mem());
-	l->wbio = BIO_new(BIO_s_mem());
-	if (!l->ssl || !l->rbio || !l->wbio) {
-		BIO_free(l->rbio);
-		BIO_free(l->wbio);
+	bio = BIO_new(link_bio_method);
+	if (!l->ssl || !bio) {
+		BIO_free(bio);
 		SSL_free(l->ssl);
 		free(l);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	/* An empty read BIO means "want more", not EOF. */
-	BIO_set_mem_eof_return(l->rbio, -1);
-	SSL_set_bio(l->ssl, l->rbio, l->wbio);
+	BIO_set_data(bio, l);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(l->ssl, bio, bio); /* one BIO both ways: one reference */
 	SSL_set_connect_state(l->ssl);
 	l->conn = conn_connect(w, addr, len, &tls_conn_ops, l, err);
 	if (!l->conn) {
@@ -237,7 +326,7 @@ int tls_link_send(struct tls_link *l, const void *data, size_t len)
 	return flush_wbio(l);
 }
 
-size_t tls_link_send_queued(const struct tls_link *l) { return conn_send_queued(l->conn); }
+size_t tls_link_send_queued(const struct tls_link *l) { return conn_send_queued(l->conn) + l->spill_len; }
 
 void tls_link_close(struct tls_link *l, int err, bool flush)
 {

@@ -1,6 +1,7 @@
 /* TLS client links over io_uring connections: BoringSSL driven through
- * memory BIOs, so the sockets stay io_uring's and TLS is only byte
- * shuffling on the worker. The only user of libssl in onionring.
+ * a BIO of our own (reads the receive buffer in place, writes records
+ * straight into the connection's send queue), so the sockets stay
+ * io_uring's and TLS is only byte shuffling on the worker. The only user of libssl in onionring.
  *
  * Tor does not authenticate relays through the TLS certificate chain: the
  * channel checks the CERTS cell against the certificate seen here

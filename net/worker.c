@@ -62,6 +62,7 @@ void *worker_user(const struct worker *w) { return __atomic_load_n(&w->user, __A
 void *conn_user(const struct conn *c) { return c->user; }
 struct worker *conn_worker(const struct conn *c) { return c->w; }
 size_t conn_send_queued(const struct conn *c) { return c->out_bytes; }
+size_t conn_recv_size(const struct conn *c) { return c->w->buf_size; }
 bool conn_is_closing(const struct conn *c) { return c->flags & CONN_CLOSING; }
 const char *conn_peer_name(const struct conn *c) { return c->peer[0] ? c->peer : "?"; }
 
@@ -1126,7 +1127,7 @@ static bool worker_done(struct worker *w)
 }
 
 /* Iterations in a row whose sends may wait for a receive's remaining
- * bytes (worker_loop): 7 lets eight 16 KiB receives share one send. */
+ * bytes (worker_loop): 7 lets eight receives share one send. */
 #define SEND_DEFER_MAX 7u
 
 static void worker_loop(struct worker *w)

@@ -111,6 +111,8 @@ struct worker *conn_worker(const struct conn *c);
 int conn_send(struct conn *c, const void *data, size_t len);
 /* Bytes queued and not yet written (for backpressure decisions). */
 size_t conn_send_queued(const struct conn *c);
+/* The most bytes one on_recv call can bring (a receive buffer's size). */
+size_t conn_recv_size(const struct conn *c);
 void conn_pause_recv(struct conn *c);
 void conn_resume_recv(struct conn *c);
 /* Close: pending operations are cancelled, queued bytes are dropped unless
