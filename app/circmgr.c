@@ -2355,6 +2355,15 @@ const struct chanpool *circmgr_chanpool(struct worker *w)
 
 /* --- rebalancing ------------------------------------------------------------------ */
 
+void circmgr_refill_now(struct worker *w, void *arg)
+{
+	struct shard *sh = shard_of(w);
+
+	(void)arg;
+	if (sh && !sh->stopped)
+		timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w));
+}
+
 void circmgr_offer_waiting(struct worker *w, void *arg)
 {
 	struct shard *sh = shard_of(w);

@@ -196,6 +196,12 @@ int64_t circmgr_prebuild_boost(struct worker *w);
  * left becomes a clean one. The coordinator posts it to starved shards. */
 void circmgr_offer_waiting(struct worker *w, void *arg);
 
+/* A worker_msg_fn (post it to w; arg unused): run the circuit pool's
+ * period now (sweep, refill) instead of at its next tick. The coordinator
+ * posts it once the first usable directory and guard exist, so the first
+ * circuits do not wait up to a period for them. */
+void circmgr_refill_now(struct worker *w, void *arg);
+
 /* Log one line per open circuit (SIGNAL DUMP and tests). */
 void circmgr_dump(struct worker *w);
 

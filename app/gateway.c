@@ -67,6 +67,7 @@ struct gateway {
 	 * ClientOnionAuthDir on its next tick (no file I/O on workers). */
 	_Atomic bool onion_auth_stale;
 	uint64_t oom_last_ns; /* last MaxMemInQueues action (coordinator only) */
+	bool pools_started;   /* circmgr_refill_now posted (coordinator only) */
 };
 
 /* --- per-worker set-up ------------------------------------------------------ */
@@ -602,6 +603,25 @@ static void oom_check(struct gateway *g)
 	}
 }
 
+/* The circuit pools refill once a period. The first usable directory (and
+ * with it the first guard) arrives in the middle of one, so tell the
+ * workers at once rather than leave the first circuits up to a period
+ * late (seen: 0.24 s of a 1.4 s start to first usable circuit). */
+static void start_pools_once_usable(struct gateway *g)
+{
+	struct dirmgr_stats s;
+
+	if (g->pools_started || !g->dir)
+		return;
+	dirmgr_stats_read(g->dir, &s);
+	if (!s.usable)
+		return;
+	g->pools_started = true;
+	for (unsigned i = 0; i < runtime_nworkers(g->rt); i++)
+		if (worker_post(runtime_worker(g->rt, i), circmgr_refill_now, NULL) < 0)
+			log_debug("worker %u took no pool refill message (stopping)", i);
+}
+
 /* runtime_config.coord_tick: the directory manager's step. Coordinator. */
 static void coord_tick(struct runtime *rt, void *arg)
 {
@@ -616,6 +636,7 @@ static void coord_tick(struct runtime *rt, void *arg)
 	if (g->dir)
 		dirmgr_tick(g->dir);
 	guardmgr_tick(clock_wall());
+	start_pools_once_usable(g);
 	control_tick(g);
 	oom_check(g);
 }
