@@ -5,8 +5,10 @@
  * (client pieces of 1 byte to 40 KB; server records of varied sizes, so
  * they straddle the client's 64 KiB receives); sealed records that find
  * no free send chunk wait in the link's spill buffer, are counted by
- * tls_link_send_queued() and reach the peer in order; a peer that answers
- * the handshake with garbage gives on_open an error and then on_closed.
+ * tls_link_send_queued() and reach the peer in order without waiting for
+ * another write (also when the chunks are held by another connection, and
+ * through a flushed close); a peer that answers the handshake with
+ * garbage gives on_open an error and then on_closed.
  * Every wait is bounded. Exits 77 without io_uring.
  *
  * Not for: the channel's link handshake on top (test_chanpool.c). */
@@ -695,18 +697,18 @@ static void test_tls_spills_records_when_no_send_chunk_is_free_and_loses_none(vo
 	assert_true(st.send_nobufs >= 1);
 	printf("spill: %zu bytes taken, queued %zu at the first -ENOBUFS (of %zu calls), %zu after %zu more\n",
 	       C.up_sent, C.queued_at_first_nobufs, C.nobufs, C.queued_after, C.sent_after_nobufs);
-	/* The server reads now; the spill goes out at the next write. */
+	/* The server reads now. The spill must go out by itself (when the
+	 * queue drains), not wait for our next write: the peer may be waiting
+	 * for exactly those records before it says anything. */
 	atomic_store(&S.gate, true);
 	settled = wait_up_settles();
-	printf("spill: the server got %zu of %zu before the next send\n", settled, C.up_sent);
-	on_worker(job_send_one_piece);
-	assert_int_equal(atomic_load(&C.last_send_err), 0);
-	up_target = C.up_sent;
-	assert_true(wait_for(up_reached));
+	printf("spill: the server got %zu of %zu with no further send\n", settled, C.up_sent);
+	assert_int_equal(settled, C.up_sent);
 	assert_true(wait_for(queue_empty));
 	assert_server_ok();
-	assert_int_equal(atomic_load(&S.up_got), C.up_sent);
-	/* And it works as before: one more piece, straight through. */
+	/* And it works as before: more pieces, straight through. */
+	on_worker(job_send_one_piece);
+	assert_int_equal(atomic_load(&C.last_send_err), 0);
 	on_worker(job_send_some);
 	assert_false(rt_fixture_worker_failed());
 	up_target = C.up_sent;
@@ -735,6 +737,141 @@ static void test_tls_garbage_instead_of_a_handshake_fails_open_then_closes(void 
 	assert_server_ok();
 }
 
+static void job_fill_then_close_flush(void)
+{
+	job_fill_until_spill();
+	if (C.l)
+		tls_link_close(C.l, 0, true);
+}
+
+/* A flushed close while records wait in the spill: they and the
+ * close_notify behind them still reach the peer, in order. */
+static void test_tls_flushed_close_sends_the_spill_and_close_notify_first(void **state)
+{
+	(void)state;
+	server_start(SERVER_READ_GATED);
+	start(1);
+	connect_and_open();
+	on_worker(job_fill_then_close_flush);
+	assert_false(rt_fixture_worker_failed());
+	assert_true(C.nobufs >= 1);
+	atomic_store(&S.gate, true);
+	assert_true(wait_for(link_closed));
+	assert_int_equal(atomic_load(&C.close_err), 0);
+	server_stop();
+	assert_server_ok(); /* a stream cut short fails SSL_read there */
+	assert_true(atomic_load(&S.peer_closed));
+	assert_int_equal(atomic_load(&S.up_got), C.up_sent);
+}
+
+/* --- a plain connection that holds the chunk pool ------------------------- */
+
+static struct {
+	struct conn *c;
+	_Atomic int connected;   /* 1 ok, -errno failed */
+	size_t queued;           /* bytes it queued (worker, read after the job) */
+	int lfd;
+} H;
+
+static void hog_connected(struct conn *c, int res)
+{
+	(void)c;
+	atomic_store(&H.connected, res == 0 ? 1 : res);
+}
+
+static void hog_closed(struct conn *c, int err)
+{
+	(void)c;
+	(void)err;
+	H.c = NULL;
+}
+
+static const struct conn_ops hog_ops = { .on_connected = hog_connected, .on_closed = hog_closed };
+
+static void job_hog_connect(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int err = 0;
+
+	WORKER_CHECK(getsockname(H.lfd, (struct sockaddr *)&sin, &sl) == 0);
+	H.c = conn_connect(C.w, (struct sockaddr *)&sin, sizeof(sin), &hog_ops, NULL, &err);
+	WORKER_CHECK(H.c != NULL);
+}
+
+/* Take every free chunk with the hog's queue, then have the link send: its
+ * own queue is empty, so no on_drained will come for it. */
+static void job_hog_then_send(void)
+{
+	static const uint8_t piece[16384];
+	size_t n = 3000;
+	int r;
+
+	while (H.c && conn_send(H.c, piece, sizeof(piece)) == 0)
+		H.queued += sizeof(piece);
+	if (!C.l)
+		return;
+	WORKER_CHECK_EQ(tls_link_send_queued(C.l), 0);
+	r = tls_link_send(C.l, up + C.up_sent, n);
+	atomic_store(&C.last_send_err, r);
+	if (r == 0 || r == -ENOBUFS)
+		C.up_sent += n;
+	C.queued_after = tls_link_send_queued(C.l);
+}
+
+static bool hog_connected_cond(void) { return atomic_load(&H.connected) != 0; }
+
+/* The pool is dry because of another connection: the link's spilled
+ * record goes out once that one's chunks come back, by a retry of its own. */
+static void test_tls_spill_goes_out_when_another_connection_frees_the_chunks(void **state)
+{
+	static uint8_t buf[65536];
+	struct sockaddr_in sin;
+	uint64_t drained = 0, deadline;
+	int fd;
+
+	(void)state;
+	server_start(SERVER_READ_GATED);
+	atomic_store(&S.gate, true); /* the TLS peer reads all along */
+	start(1);
+	connect_and_open();
+	memset(&H, 0, sizeof(H));
+	H.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(H.lfd >= 0);
+	rt_fixture_loopback(&sin, 0);
+	assert_int_equal(bind(H.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(H.lfd, 1), 0);
+	on_worker(job_hog_connect);
+	assert_true(wait_for(hog_connected_cond));
+	assert_int_equal(atomic_load(&H.connected), 1);
+	fd = accept(H.lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	on_worker(job_hog_then_send);
+	assert_false(rt_fixture_worker_failed());
+	assert_int_equal(atomic_load(&C.last_send_err), -ENOBUFS);
+	assert_true(C.queued_after >= 3000); /* the spilled record, counted */
+	/* The hog's peer reads everything: its chunks come back. */
+	deadline = clock_mono_ms() + WAIT_MS;
+	while (drained < H.queued && clock_mono_ms() < deadline) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		drained += (uint64_t)n;
+	}
+	assert_int_equal(drained, H.queued);
+	up_target = C.up_sent;
+	assert_true(wait_for(up_reached));
+	assert_server_ok();
+	assert_int_equal(atomic_load(&S.up_got), C.up_sent);
+	close(fd);
+	close(H.lfd);
+}
+
 /* The server's key and certificate, once for every case (asserts work here). */
 static int group_setup(void **state)
 {
@@ -749,6 +886,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_carries_megabytes_each_way_whole_and_in_order, rt_fixture_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_spills_records_when_no_send_chunk_is_free_and_loses_none, rt_fixture_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_garbage_instead_of_a_handshake_fails_open_then_closes, rt_fixture_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_flushed_close_sends_the_spill_and_close_notify_first, rt_fixture_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_spill_goes_out_when_another_connection_frees_the_chunks, rt_fixture_setup, teardown),
 	};
 	int rc;
 
