@@ -19,6 +19,9 @@
  * other connections of the shard, whose sends complete within a loop
  * iteration or two. */
 #define SPILL_RETRY_NS (2 * 1000 * 1000ull)
+/* The spill is queued in pieces of a send chunk's size (worker_int.h's
+ * OUT_CHUNK_SIZE, private to the worker). */
+#define SPILL_PIECE 16384
 
 struct tls_link {
 	struct conn *conn;
@@ -68,16 +71,30 @@ static int spill_add(struct tls_link *l, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Queue the spilled bytes; 0 once none are left. */
+/* Queue the spilled bytes, a piece at a time: the spill can outgrow the
+ * whole chunk pool (every send that finds it non-empty appends), so one
+ * all-or-nothing conn_send of it might never fit. Cutting it is safe:
+ * nothing else is queued until it is empty (link_bio_write appends behind
+ * it), so the stream stays in order. 0 once none are left; else the
+ * error, with what was not queued moved to the front. */
 static int spill_flush(struct tls_link *l)
 {
-	int r;
+	size_t off = 0;
+	int r = 0;
 
-	if (!l->spill_len)
-		return 0;
-	r = conn_send(l->conn, l->spill, l->spill_len);
-	if (r < 0)
+	while (off < l->spill_len) {
+		size_t n = MIN(l->spill_len - off, (size_t)SPILL_PIECE);
+
+		r = conn_send(l->conn, l->spill + off, n);
+		if (r < 0)
+			break;
+		off += n;
+	}
+	if (off < l->spill_len) {
+		memmove(l->spill, l->spill + off, l->spill_len - off);
+		l->spill_len -= off;
 		return r;
+	}
 	l->spill_len = 0;
 	if (l->spill_cap > 65536) {
 		free(l->spill);
