@@ -31,7 +31,8 @@ struct tls_link {
 	const uint8_t *in;
 	size_t in_len;
 	/* Sealed records that conn_send could not queue (no out chunk): they
-	 * go first at the next write, so the TLS stream stays whole. */
+	 * go out as soon as chunks come back (spill_retry_arm), and always
+	 * ahead of any later write, so the TLS stream stays whole. */
 	uint8_t *spill;
 	size_t spill_len, spill_cap;
 	/* Retries the spill when no on_drained is due (spill_retry_arm). */
