@@ -1,4 +1,4 @@
-/* TLS links over memory BIOs (see tls.h). */
+/* TLS links through a BIO of our own (see tls.h). */
 #include "net/tls.h"
 
 #include <errno.h>
@@ -12,6 +12,16 @@
 
 #include "core/compiler.h"
 #include "core/log.h"
+#include "net/timer.h"
+
+/* How long a spill waits before it tries again when nothing of ours is in
+ * the send queue (so no on_drained will come): the chunks are held by
+ * other connections of the shard, whose sends complete within a loop
+ * iteration or two. */
+#define SPILL_RETRY_NS (2 * 1000 * 1000ull)
+/* The spill is queued in pieces of a send chunk's size (worker_int.h's
+ * OUT_CHUNK_SIZE, private to the worker). */
+#define SPILL_PIECE 16384
 
 struct tls_link {
 	struct conn *conn;
@@ -21,9 +31,16 @@ struct tls_link {
 	const uint8_t *in;
 	size_t in_len;
 	/* Sealed records that conn_send could not queue (no out chunk): they
-	 * go first at the next write, so the TLS stream stays whole. */
+	 * go out as soon as chunks come back (spill_retry_arm), and always
+	 * ahead of any later write, so the TLS stream stays whole. */
 	uint8_t *spill;
 	size_t spill_len, spill_cap;
+	/* Retries the spill when no on_drained is due (spill_retry_arm). */
+	struct timer spill_timer;
+	/* tls_link_close(flush) found spilled bytes: the connection closes
+	 * (flushed, with close_err) once they are queued. */
+	bool close_after_spill;
+	int close_err;
 	const struct tls_link_ops *ops;
 	void *user;
 	bool open;
@@ -55,16 +72,30 @@ static int spill_add(struct tls_link *l, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Queue the spilled bytes; 0 once none are left. */
+/* Queue the spilled bytes, a piece at a time: the spill can outgrow the
+ * whole chunk pool (every send that finds it non-empty appends), so one
+ * all-or-nothing conn_send of it might never fit. Cutting it is safe:
+ * nothing else is queued until it is empty (link_bio_write appends behind
+ * it), so the stream stays in order. 0 once none are left; else the
+ * error, with what was not queued moved to the front. */
 static int spill_flush(struct tls_link *l)
 {
-	int r;
+	size_t off = 0;
+	int r = 0;
 
-	if (!l->spill_len)
-		return 0;
-	r = conn_send(l->conn, l->spill, l->spill_len);
-	if (r < 0)
+	while (off < l->spill_len) {
+		size_t n = MIN(l->spill_len - off, (size_t)SPILL_PIECE);
+
+		r = conn_send(l->conn, l->spill + off, n);
+		if (r < 0)
+			break;
+		off += n;
+	}
+	if (off < l->spill_len) {
+		memmove(l->spill, l->spill + off, l->spill_len - off);
+		l->spill_len -= off;
 		return r;
+	}
 	l->spill_len = 0;
 	if (l->spill_cap > 65536) {
 		free(l->spill);
@@ -154,13 +185,53 @@ static const char *ssl_error_text(void)
 	return buf;
 }
 
+/* Make sure a spill is tried again without waiting for the next write or
+ * receive: the peer may be waiting for exactly those records. While our
+ * own bytes are queued, on_drained comes when they are written (their
+ * chunks are then free); with none queued, the chunks are other
+ * connections', and a short timer retries. */
+static void spill_retry_arm(struct tls_link *l)
+{
+	struct timer_heap *h = worker_timers(conn_worker(l->conn));
+
+	if (!l->spill_len || conn_send_queued(l->conn) > 0 || timer_is_armed(&l->spill_timer))
+		return;
+	if (timer_arm(h, &l->spill_timer, worker_now_ns(conn_worker(l->conn)) + SPILL_RETRY_NS) < 0)
+		log_warn("TLS to %s: cannot arm the spill retry timer", conn_peer_name(l->conn));
+}
+
 /* What SSL wrote is queued already, unless some of it spilled: try that
- * again. -ENOBUFS while bytes still wait (they are kept, not lost). */
+ * again. -ENOBUFS while bytes still wait (they are kept, not lost, and
+ * go out on their own: spill_retry_arm). */
 static int flush_wbio(struct tls_link *l)
 {
-	if (l->spill_len && spill_flush(l) < 0)
+	if (l->spill_len && spill_flush(l) < 0) {
+		spill_retry_arm(l);
 		return -ENOBUFS;
+	}
+	if (l->close_after_spill) {
+		l->close_after_spill = false;
+		conn_close(l->conn, l->close_err, true);
+	}
 	return 0;
+}
+
+/* The connection's queue drained or the retry timer fired: push the spill. */
+static void spill_retry(struct tls_link *l)
+{
+	if (l->spill_len && !conn_is_closing(l->conn))
+		flush_wbio(l);
+}
+
+static void on_spill_timer(struct timer *t, void *arg)
+{
+	(void)t;
+	spill_retry(arg);
+}
+
+static void on_conn_drained(struct conn *c)
+{
+	spill_retry(conn_user(c));
 }
 
 static void link_fail(struct tls_link *l, int err)
@@ -255,6 +326,7 @@ static void on_conn_closed(struct conn *c, int err)
 {
 	struct tls_link *l = conn_user(c);
 
+	timer_cancel(worker_timers(conn_worker(c)), &l->spill_timer);
 	if (l->ops->on_closed)
 		l->ops->on_closed(l, err);
 	SSL_free(l->ssl);
@@ -265,6 +337,7 @@ static void on_conn_closed(struct conn *c, int err)
 static const struct conn_ops tls_conn_ops = {
 	.on_connected = on_conn_connected,
 	.on_recv = on_conn_recv,
+	.on_drained = on_conn_drained,
 	.on_closed = on_conn_closed,
 };
 
@@ -286,6 +359,7 @@ struct tls_link *tls_link_connect(struct worker *w, const struct sockaddr *addr,
 	}
 	l->ops = ops;
 	l->user = user;
+	timer_init(&l->spill_timer, on_spill_timer, l);
 	l->ssl = SSL_new(tls_ctx);
 	bio = BIO_new(link_bio_method);
 	if (!l->ssl || !bio) {
@@ -335,7 +409,14 @@ void tls_link_close(struct tls_link *l, int err, bool flush)
 	l->closing = true;
 	if (flush && l->open) {
 		SSL_shutdown(l->ssl);
-		flush_wbio(l);
+		if (flush_wbio(l) < 0) {
+			/* Spilled records (and the close_notify behind them) are
+			 * not in the queue yet: close once they are, or the peer
+			 * gets a stream cut short. */
+			l->close_after_spill = true;
+			l->close_err = err;
+			return;
+		}
 	}
 	conn_close(l->conn, err, flush);
 }

@@ -35,11 +35,19 @@ struct tls_link_ops {
  * NULL with *err. */
 struct tls_link *tls_link_connect(struct worker *w, const struct sockaddr *addr, socklen_t len,
 				  const struct tls_link_ops *ops, void *user, int *err);
-/* Encrypt and queue len bytes. Return 0 or -errno. */
+/* Encrypt and queue len bytes. Return 0; or -ENOBUFS: the bytes were
+ * taken all the same (do not send them again), but some sealed records
+ * found no free send chunk and wait in the link's spill buffer, ahead of
+ * any later write. They go out by themselves once chunks come back (when
+ * this connection's queue drains, or a short retry timer when the chunks
+ * are other connections'); treat it as backpressure. Any other -errno:
+ * the link failed and closes (on_closed follows). */
 int tls_link_send(struct tls_link *l, const void *data, size_t len);
-/* Bytes queued on the socket and not yet written. */
+/* Bytes queued on the socket and not yet written, spilled ones included. */
 size_t tls_link_send_queued(const struct tls_link *l);
-/* Close; on_closed follows. flush: write what is queued first. */
+/* Close; on_closed follows. flush: write what is queued first (spilled
+ * records and the close_notify too: the close waits until they are in
+ * the send queue). */
 void tls_link_close(struct tls_link *l, int err, bool flush);
 void *tls_link_user(const struct tls_link *l);
 void tls_link_set_user(struct tls_link *l, void *user);
