@@ -407,6 +407,18 @@ static void open_input(struct channel *ch, const uint8_t *data, size_t len)
 
 /* --- link handshake ---------------------------------------------------- */
 
+/* tls_link_send for the channel: -ENOBUFS means the bytes were taken
+ * and wait in the link's spill (tls.h), so it is success here, never a
+ * reason to resend or to fail: cells already carry their relay crypto,
+ * and dropping one would put the circuit out of step with the relay.
+ * The backlog shows in channel_send_queued. */
+static int link_send(struct tls_link *l, const void *data, size_t len)
+{
+	int r = tls_link_send(l, data, len);
+
+	return r == -ENOBUFS ? 0 : r;
+}
+
 static int hs_errno(enum channel_hs_error e)
 {
 	switch (e) {
@@ -420,7 +432,7 @@ static int hs_errno(enum channel_hs_error e)
 static void hs_opened(struct channel *ch, const uint8_t *netinfo, size_t len)
 {
 	uint64_t now = clock_mono_ns();
-	int r = tls_link_send(ch->link, netinfo, len);
+	int r = link_send(ch->link, netinfo, len);
 
 	if (r < 0) {
 		channel_fail(ch, r, "cannot send NETINFO");
@@ -514,7 +526,7 @@ static void link_open(struct tls_link *l, int err)
 	ch->tm.tls_handshake_ns = ch->t_tls - (ch->t_tcp ? ch->t_tcp : ch->t_start);
 	ch->state = CHANNEL_LINK;
 	n = channel_hs_start(&ch->hs, versions, sizeof(versions));
-	if (n < 0 || tls_link_send(l, versions, (size_t)n) < 0)
+	if (n < 0 || link_send(l, versions, (size_t)n) < 0)
 		channel_fail(ch, -EPROTO, "cannot send VERSIONS");
 }
 
@@ -670,7 +682,7 @@ int channel_send_cells(struct channel *ch, const struct cell *cells, size_t n)
 
 		for (size_t i = 0; i < k; i++)
 			cell_encode(&cells[i], buf + i * CELL_LEN);
-		r = tls_link_send(ch->link, buf, k * CELL_LEN);
+		r = link_send(ch->link, buf, k * CELL_LEN);
 		if (r < 0)
 			return r;
 		cells += k;
@@ -695,7 +707,7 @@ int channel_send_var_cell(struct channel *ch, uint32_t circ_id, uint8_t command,
 		return -ENOMEM;
 	n = cell_var_encode(buf, CELL_VAR_HEADER_LEN + len, ch->hs.link_proto, circ_id, command,
 			    body, len);
-	r = n < 0 ? (int)n : tls_link_send(ch->link, buf, (size_t)n);
+	r = n < 0 ? (int)n : link_send(ch->link, buf, (size_t)n);
 	free(buf);
 	return r;
 }

@@ -96,8 +96,10 @@ void channel_close(struct channel *ch, int err, const char *why);
 /* Replace the owner callbacks (NULL ops: nobody is told). */
 void channel_set_owner(struct channel *ch, const struct channel_ops *ops, void *arg);
 
-/* Send one fixed cell (borrowed). Return 0 or -errno (-ENOTCONN before
- * open or while closing). */
+/* Send one fixed cell (borrowed). Return 0 once the bytes are taken (queued,
+ * or waiting in the link's spill when no send chunk was free: the backlog
+ * shows in channel_send_queued), or -errno (-ENOTCONN before open or
+ * while closing; the link failed). */
 int channel_send_cell(struct channel *ch, const struct cell *c);
 /* Send n fixed cells (borrowed) with one TLS write. */
 int channel_send_cells(struct channel *ch, const struct cell *cells, size_t n);
