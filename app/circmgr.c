@@ -2075,7 +2075,7 @@ void circmgr_reconfigure(struct worker *w, const struct circmgr_config *cfg)
 		log_warn("worker %u: channel pool sweep not re-armed after a configuration change", worker_id(w));
 	/* A changed pool size is acted on at once, not after the next
 	 * period: launches for a raised one, closes for a lowered one. */
-	timer_arm(worker_timers(w), &sh->prebuild_timer, worker_now_ns(w));
+	circmgr_refill_now(w, NULL);
 }
 
 void circmgr_stop(struct worker *w)

@@ -52,10 +52,6 @@ static SSL_CTX *tls_ctx;
 static BIO_METHOD *link_bio_method;
 static pthread_once_t tls_ctx_once = PTHREAD_ONCE_INIT;
 
-/* The link's BIO. A memory BIO pair cost a copy each way plus, on every
- * record read, a memmove of the bytes behind it (BoringSSL reads a
- * record's exact length); this one reads the socket's receive buffer in
- * place and writes sealed records straight into the connection's queue. */
 static int spill_add(struct tls_link *l, const uint8_t *p, size_t n)
 {
 	if (l->spill_len + n > l->spill_cap) {
@@ -105,6 +101,10 @@ static int spill_flush(struct tls_link *l)
 	return 0;
 }
 
+/* The link's BIO. A memory BIO pair cost a copy each way plus, on every
+ * record read, a memmove of the bytes behind it (BoringSSL reads a
+ * record's exact length); this one reads the socket's receive buffer in
+ * place and writes sealed records straight into the connection's queue. */
 static int link_bio_read(BIO *b, char *out, int len)
 {
 	struct tls_link *l = BIO_get_data(b);
@@ -125,7 +125,6 @@ static int link_bio_write(BIO *b, const char *data, int len)
 {
 	struct tls_link *l = BIO_get_data(b);
 	const uint8_t *p = (const uint8_t *)data;
-
 	int r;
 
 	BIO_clear_retry_flags(b);
