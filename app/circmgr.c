@@ -1937,12 +1937,12 @@ static struct ocirc *circ_by_gid(struct shard *sh, uint64_t id);
 
 #define SHED_MAX 256 /* circuits looked at per shed request (the oldest of them go) */
 
-void circmgr_shed(struct worker *w, uint64_t to_free)
+void circmgr_shed(struct worker *w, uint64_t keep)
 {
 	struct shard *sh = shard_of(w);
 	struct oom_item items[SHED_MAX];
 	size_t n = 0, k;
-	uint64_t now, freed = 0;
+	uint64_t now, freed = 0, held = 0, to_free;
 
 	if (!sh || sh->stopped)
 		return;
@@ -1952,7 +1952,9 @@ void circmgr_shed(struct worker *w, uint64_t to_free)
 
 		if (bytes)
 			items[n++] = (struct oom_item){ .bytes = bytes, .oldest_ns = since, .id = oc->gid };
+		held += bytes;
 	}
+	to_free = held > keep ? held - keep : 0;
 	k = oom_select(items, n, to_free);
 	for (size_t i = 0; i < k; i++) {
 		struct stream *sts[CIRC_STREAMS_MAX];
@@ -1979,8 +1981,12 @@ void circmgr_shed(struct worker *w, uint64_t to_free)
 	}
 	queued_publish(sh);
 	if (k)
-		log_notice("MaxMemInQueues: worker %u closed %zu circuit(s), %llu bytes freed (asked %llu)", worker_id(w), k,
-			   (unsigned long long)freed, (unsigned long long)to_free);
+		log_notice("MaxMemInQueues: worker %u closed %zu circuit(s), %llu of %llu bytes freed (asked to keep at "
+			   "most %llu)",
+			   worker_id(w), k, (unsigned long long)freed, (unsigned long long)held, (unsigned long long)keep);
+	else
+		log_info("MaxMemInQueues: worker %u holds %llu bytes now, at most %llu asked: nothing to close",
+			 worker_id(w), (unsigned long long)held, (unsigned long long)keep);
 }
 
 /* Publish what only this shard may read: the pool's plain counters and

@@ -104,10 +104,12 @@ void circmgr_stop(struct worker *w);
 void circmgr_free(struct worker *w);
 void circmgr_stats_read(struct worker *w, struct circmgr_stats *out);
 /* MaxMemInQueues: close this shard's circuits whose queued data is oldest
- * until at least to_free bytes are gone (or none is left), dropping what
- * their streams hold for their clients; logs each circuit. Owner shard
- * only (the coordinator posts it: app/gateway.c). */
-void circmgr_shed(struct worker *w, uint64_t to_free);
+ * until the shard holds at most keep bytes queued (counted now: the
+ * coordinator's figure is up to a second old, and a client's queue may
+ * have shrunk or grown since), dropping what their streams hold for their
+ * clients; logs each circuit. Owner shard only (the coordinator posts it:
+ * app/gateway.c). */
+void circmgr_shed(struct worker *w, uint64_t keep);
 
 /* How many ready clean circuits (open, prebuilt, never used) the shard of
  * w has of kind: CIRCMGR_READY_ANY, which any stream may take, or

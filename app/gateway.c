@@ -544,10 +544,10 @@ static void onion_auth_reload(struct gateway *g, const char *path)
 
 static void shard_shed(struct worker *w, void *arg)
 {
-	uint64_t *to_free = arg;
+	uint64_t *keep = arg;
 
-	circmgr_shed(w, *to_free);
-	free(to_free);
+	circmgr_shed(w, *keep);
+	free(keep);
 }
 
 /* MaxMemInQueues (tor's OOM handler, circuits_handle_oom): sum what every
@@ -587,18 +587,20 @@ static void oom_check(struct gateway *g)
 		 (unsigned long long)limit, (unsigned long long)total, (unsigned long long)excess);
 	k = oom_select(items, n, excess);
 	for (size_t i = 0; i < k && excess; i++) {
-		uint64_t *to_free = malloc(sizeof(*to_free));
+		uint64_t *keep = malloc(sizeof(*keep)), to_free = items[i].bytes < excess ? items[i].bytes : excess;
 		int r;
 
-		if (!to_free)
+		if (!keep)
 			abort(); /* control-plane allocation (STYLE.md, Memory) */
-		*to_free = items[i].bytes < excess ? items[i].bytes : excess;
-		excess -= *to_free;
-		r = worker_post(runtime_worker(g->rt, (unsigned)items[i].id), shard_shed, to_free);
+		/* What the shard may keep, not what it should free: it counts
+		 * again when it acts (circmgr_shed). */
+		*keep = items[i].bytes - to_free;
+		excess -= to_free;
+		r = worker_post(runtime_worker(g->rt, (unsigned)items[i].id), shard_shed, keep);
 		if (r < 0) {
 			log_info("MaxMemInQueues: worker %llu did not take the request: %s",
 				 (unsigned long long)items[i].id, strerror(-r));
-			free(to_free);
+			free(keep);
 		}
 	}
 }

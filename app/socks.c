@@ -18,6 +18,11 @@
 
 #define SOCKS_INBUF 1024              /* a whole request fits (RFC 1929 + request < 800) */
 #define CLIENT_SENDQ_HIGH (256u * 1024u) /* stop reading the circuit above this */
+/* ... and read it again once no more than this waits: the client has
+ * 192 KiB to read while the XON (or the SENDMEs) reach the exit and data
+ * comes back, and a client that reads nothing keeps at least this much
+ * queued, never a sliver (MaxMemInQueues counts it; test_oom.sh). */
+#define CLIENT_SENDQ_LOW (192u * 1024u)
 #define PENDING_PAUSE (32u * 1024u) /* client bytes held before the client's receives pause */
 
 enum session_state {
@@ -569,6 +574,7 @@ static void session_recv(struct conn *c, const uint8_t *data, size_t len)
 	}
 }
 
+/* The client's queue is down to CLIENT_SENDQ_LOW: read the stream again. */
 static void session_drained(struct conn *c)
 {
 	struct socks_session *s = conn_user(c);
@@ -609,6 +615,7 @@ static void session_timed_out(struct timer *t, void *arg)
 static const struct conn_ops session_ops = {
 	.on_recv = session_recv,
 	.on_drained = session_drained,
+	.drained_mark = CLIENT_SENDQ_LOW,
 	.on_closed = session_closed,
 };
 

@@ -837,11 +837,10 @@ static void handle_send(struct worker *w, struct conn *c, int res)
 		if (!left)
 			break;
 	}
-	if (c->out_head) {
+	if (c->out_head)
 		conn_want_send(w, c);
-	} else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_drained) {
+	if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_drained && c->out_bytes <= c->ops->drained_mark)
 		c->ops->on_drained(c);
-	}
 }
 
 static void handle_connect(struct worker *w, struct conn *c, int res)

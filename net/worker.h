@@ -29,8 +29,12 @@ struct conn_ops {
 	/* Bytes arrived: borrowed for the call only; consume or copy them all.
 	 * Call conn_pause_recv() to push back on the peer. */
 	void (*on_recv)(struct conn *c, const uint8_t *data, size_t len);
-	/* Everything queued with conn_send() has been written. Optional. */
+	/* A send finished and at most drained_mark bytes stay queued (0:
+	 * everything queued with conn_send() has been written). Optional. */
 	void (*on_drained)(struct conn *c);
+	/* The low-water mark for on_drained: a mark above 0 lets an owner
+	 * that pushed back resume before its queue runs dry (app/socks.c). */
+	size_t drained_mark;
 	/* Last call: the connection is gone (err 0 = orderly close by either
 	 * side, else -errno). c is invalid after it returns. */
 	void (*on_closed)(struct conn *c, int err);

@@ -255,9 +255,16 @@ onionring_wait_file() {
 }
 
 onionring_stop() {
-	local i
+	local i st
 	[ -n "$OR_PID" ] || return 0
-	if kill -0 "$OR_PID" 2>/dev/null; then
+	if ! kill -0 "$OR_PID" 2>/dev/null; then
+		# Gone before the test stopped it: say how (a failing test's
+		# output is what CI keeps; the directory is not).
+		st=0
+		wait "$OR_PID" 2>/dev/null || st=$?
+		echo "onionring (PID $OR_PID) had exited before the test stopped it, status $st; its stderr (tail):" >&2
+		tail -15 "$OR_DIR/stderr.log" >&2 2>/dev/null || true
+	elif kill -0 "$OR_PID" 2>/dev/null; then
 		# SIGTERM drains open streams (up to 30 s); a second one stops at once.
 		kill -TERM "$OR_PID" 2>/dev/null || true
 		for ((i = 0; i < 30; i++)); do
