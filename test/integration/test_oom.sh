@@ -1,10 +1,10 @@
 #!/bin/bash
 # test_oom.sh: MaxMemInQueues (tor's OOM handler) on the private network.
 #
-# Proves: with the limit lowered to 160 KB (__MaxMemInQueuesForTesting, a
+# Proves: with the limit lowered to 48 KB (__MaxMemInQueuesForTesting, a
 # testing-only key: the real minimum is 64 MB), a SOCKS client that reads
 # nothing while a 64 MiB download arrives makes onionring queue data for
-# it (at least 192 KiB once the kernel takes no more: app/socks.c's
+# it (at least 64 KiB once the kernel takes no more: app/socks.c's
 # CLIENT_SENDQ_LOW; with 256 KB the limit was met only while the queue
 # overshot, and missed when the kernel's send buffer grew under load);
 # the coordinator sees the total over the limit, logs the warning, and
@@ -60,7 +60,7 @@ echo "the other client: 8 MiB byte-exact on circuit $before"
 # reads nothing, and the check would close its circuit then, rightly.
 testing_limit() {
 	sed -i '/^__MaxMemInQueuesForTesting/d' "$OR_DIR/onionring.conf"
-	[ "$1" = off ] || echo "__MaxMemInQueuesForTesting 160 KB" >> "$OR_DIR/onionring.conf"
+	[ "$1" = off ] || echo "__MaxMemInQueuesForTesting 48 KB" >> "$OR_DIR/onionring.conf"
 	onionring_hup || fail "no re-read after SIGHUP (testing limit $1)"
 }
 testing_limit on
@@ -127,7 +127,7 @@ for ((i = 0; i < 300; i++)); do # bounded: 60 s
 	sleep 0.2
 done
 grep "MaxMemInQueues" "$OR_LOG" | head -4 || true
-grep -q "MaxMemInQueues (163840 bytes) exceeded" "$OR_LOG" ||
+grep -q "MaxMemInQueues (49152 bytes) exceeded" "$OR_LOG" ||
 	fail "no MaxMemInQueues warning within 60 s; onionring's queued bytes, once a second:" \
 		"$(tail -12 "$tmp/progress")"
 grep -q "MaxMemInQueues: closing circuit" "$OR_LOG" || fail "no circuit closed for MaxMemInQueues"
