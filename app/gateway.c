@@ -587,7 +587,8 @@ static void oom_check(struct gateway *g)
 		 (unsigned long long)limit, (unsigned long long)total, (unsigned long long)excess);
 	k = oom_select(items, n, excess);
 	for (size_t i = 0; i < k && excess; i++) {
-		uint64_t *keep = malloc(sizeof(*keep)), to_free = items[i].bytes < excess ? items[i].bytes : excess;
+		uint64_t to_free = items[i].bytes < excess ? items[i].bytes : excess;
+		uint64_t *keep = malloc(sizeof(*keep));
 		int r;
 
 		if (!keep)

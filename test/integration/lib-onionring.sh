@@ -264,7 +264,7 @@ onionring_stop() {
 		wait "$OR_PID" 2>/dev/null || st=$?
 		echo "onionring (PID $OR_PID) had exited before the test stopped it, status $st; its stderr (tail):" >&2
 		tail -15 "$OR_DIR/stderr.log" >&2 2>/dev/null || true
-	elif kill -0 "$OR_PID" 2>/dev/null; then
+	else
 		# SIGTERM drains open streams (up to 30 s); a second one stops at once.
 		kill -TERM "$OR_PID" 2>/dev/null || true
 		for ((i = 0; i < 30; i++)); do
