@@ -75,9 +75,11 @@ onionring_need_cmd() {
 }
 
 # fail MESSAGE...: the default verdict; the log's tail helps the reader.
+# The log's tail first and the reason last: the runner shows a failed
+# test's last lines.
 fail() {
+	[ -z "${OR_LOG:-}" ] || { echo "the tail of $OR_LOG:"; tail -40 "$OR_LOG"; } >&2 2>/dev/null || true
 	echo "FAIL: $*" >&2
-	[ -z "${OR_LOG:-}" ] || tail -40 "$OR_LOG" >&2 2>/dev/null || true
 	exit 1
 }
 

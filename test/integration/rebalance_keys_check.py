@@ -86,10 +86,19 @@ class Gateway:
         """Fetch SIZE bytes as user from client source port sport; True on success."""
         cmd = ["curl", "-sS", "--fail", "--max-time", "60", "--local-port", str(sport), "-o", out,
                "-x", "socks5h://%s:pw@127.0.0.1:%d" % (user, self.a.socks), "%s/bytes/%d" % (self.a.web, SIZE)]
-        try:
-            return subprocess.run(cmd, timeout=70).returncode == 0
-        except subprocess.TimeoutExpired:
-            return False
+        for attempt in range(3):
+            try:
+                rc = subprocess.run(cmd, timeout=70).returncode
+            except subprocess.TimeoutExpired:
+                print("curl as %s from port %d: no answer in 70 s" % (user, sport))
+                return False
+            if rc != 45 or not port_free(sport):
+                break
+            # 45: curl could not bind its local port (see port_free).
+            print("curl as %s could not bind port %d: again" % (user, sport))
+        if rc:
+            print("curl as %s from port %d exited %d" % (user, sport, rc))
+        return rc == 0
 
     def log_size(self):
         return os.path.getsize(self.a.log)
@@ -98,6 +107,26 @@ class Gateway:
         with open(self.a.log, "rb") as f:
             f.seek(off)
             return f.read().decode(errors="replace")
+
+
+def port_free(sport, timeout=2.0):
+    """Wait until a socket without SO_REUSEADDR can bind sport, as curl's
+    --local-port does: our side of the probe passes through LAST_ACK until
+    the gateway's kernel acknowledges our FIN, and on a loaded machine
+    that can outlast close() (bind then fails with EADDRINUSE). True when
+    it could bind within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", sport))
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        finally:
+            t.close()
 
 
 def worker_of_port(g, sport):
@@ -115,6 +144,8 @@ def worker_of_port(g, sport):
         return None
     finally:
         s.close()
+    if not port_free(sport):
+        return None
     m = wait_for("the bad-request line for port %d" % sport,
                  lambda: re.search(r"\{w(\d+)\} bad SOCKS request", g.log_since(off)), 10)
     return int(m.group(1))
