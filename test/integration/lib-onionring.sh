@@ -157,15 +157,15 @@ onionring_wait_bootstrap() {
 # onionring_wait_usable SECONDS: until a small fetch through onionring
 # works (a young network may list an exit before that exit serves streams).
 onionring_wait_usable() {
-	local limit=$1 i
-	for ((i = 0; i < limit; i += 2)); do
-		if curl -sS --fail --max-time 10 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null \
-			"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" 2>/dev/null; then
+	local limit=$1 start=$SECONDS err=""
+	while ((SECONDS - start < limit)); do
+		if err=$(curl -sS --fail --max-time 10 --socks5-hostname "127.0.0.1:$OR_SOCKS_PORT" -o /dev/null \
+			"http://$TESTNET_HTTP_HOST:$TESTNET_HTTP_PORT/small.txt" 2>&1); then
 			return 0
 		fi
 		sleep 2
 	done
-	echo "no fetch through onionring worked within ${limit}s" >&2
+	echo "no fetch through onionring worked within ${limit}s; the last curl said: ${err:-nothing}" >&2
 	return 1
 }
 
