@@ -171,6 +171,8 @@ static void collect_runtime(struct metrics_buf *b, void *arg)
 	PER_SHARD("onionring_shard_messages_total", METRICS_COUNTER, "Cross-shard messages received.", msgs_in);
 	PER_SHARD("onionring_recv_buffer_exhausted_total", METRICS_COUNTER,
 		  "Receives retried because every provided buffer was in use.", no_buffer);
+	PER_SHARD("onionring_relay_quick_acks_total", METRICS_COUNTER,
+		  "TCP_QUICKACKs sent on relay links that went quiet (net/README.md).", quick_acks);
 	PER_SHARD("onionring_completions_total", METRICS_COUNTER, "io_uring completions handled.", cqes);
 	PER_SHARD("onionring_completion_batches_total", METRICS_COUNTER, "io_uring completion batches handled.",
 		  cqe_batches);

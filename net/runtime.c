@@ -197,8 +197,10 @@ struct runtime *runtime_new(const struct runtime_config *cfg)
 		atomic_init(&w->posts_closed, false);
 		w->conns = calloc(w->max_conns, sizeof(*w->conns));
 		w->free_out = calloc(w->out_slots, sizeof(*w->free_out));
+		w->ack_owed = calloc(w->out_slots, sizeof(*w->ack_owed));
+		w->ack_due_ns = UINT64_MAX;
 		w->send_wanted = calloc(w->max_conns, sizeof(*w->send_wanted));
-		if (!w->conns || !w->free_out || !w->send_wanted) {
+		if (!w->conns || !w->free_out || !w->ack_owed || !w->send_wanted) {
 			log_err("runtime: out of memory for %u connection slots", w->max_conns);
 			runtime_free(rt);
 			return NULL;
@@ -449,6 +451,7 @@ void runtime_free(struct runtime *rt)
 				close(w->listeners[j].fd);
 		free(w->conns);
 		free(w->free_out);
+		free(w->ack_owed);
 		free(w->send_wanted);
 	}
 	io_uring_queue_exit(&rt->post_ring);

@@ -64,6 +64,8 @@ struct worker_stats {
 	uint64_t conns_open;
 	uint64_t sockopts;       /* TCP_NODELAY set on an outbound socket */
 	uint64_t sockopt_failed; /* the kernel refused it (logged once) */
+	uint64_t quick_acks;     /* TCP_QUICKACKs sent to relay links that went quiet */
+	uint64_t quick_ack_failed; /* ... that the kernel refused */
 	uint64_t sends;          /* send operations prepared */
 	uint64_t handoffs_out;   /* connections that left for another worker */
 	uint64_t handoffs_in;    /* connections that arrived from another worker */

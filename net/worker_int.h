@@ -35,6 +35,7 @@ enum uop {
 	UOP_MSG,      /* a message arrived from another thread */
 	UOP_MSG_SENT, /* our MSG_RING to another worker completed */
 	UOP_SOCKOPT,  /* setsockopt (URING_CMD) on a new outbound socket */
+	UOP_QUICKACK, /* TCP_QUICKACK (URING_CMD) on a quiet relay link */
 	UOP_HANDOFF_SENT, /* our MSG_RING that passes a connection away completed */
 	UOP_HANDOFF_IN,   /* a connection arrived from another worker (a pointer) */
 };
@@ -76,6 +77,7 @@ enum conn_flag {
 	CONN_HANDOFF_SENT = 1u << 13, /* the MSG_RING is in flight: c->ho may be the target's
 					 already, do not read it before the completion */
 	CONN_HANDED = 1u << 14,      /* left: our slot closes without on_closed */
+	CONN_ACK_OWED = 1u << 15,    /* in worker.ack_owed: acknowledge once the link is quiet */
 };
 
 /* A hand-off (conn_handoff): allocated by the sending worker, owned by it
@@ -113,6 +115,10 @@ struct conn {
 	struct out_chunk *out_tail;
 	size_t out_bytes;
 	struct handoff *ho;
+	uint64_t last_recv_ns; /* relay links: when a receive last completed */
+	uint64_t rate_start_ns; /* relay links: start of the receive-rate window */
+	uint32_t rate_bytes;    /* bytes received in that window */
+	bool streaming;         /* the last window received at least ACK_STREAMING_BYTES */
 	struct sockaddr_storage peer_addr;
 	char peer[64];
 };
@@ -163,6 +169,9 @@ struct worker {
 	bool final_drain;         /* every worker left its loop: worker_post from here refuses */
 	struct timer trim_timer;  /* gives the chunk pool back what this shard did not need */
 	bool nodelay_ok;          /* false once the kernel refused the setsockopt */
+	uint32_t *ack_owed;       /* relay-link slots that received since their last quick ACK */
+	unsigned nack_owed;       /* entries in ack_owed (capacity: out_slots) */
+	uint64_t ack_due_ns;      /* the earliest quick ACK ahead; UINT64_MAX: none */
 	char name[16];
 	void *user;
 	pthread_t thread;

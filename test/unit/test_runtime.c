@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -430,6 +431,123 @@ static void test_outbound_connect_sets_nodelay(void **state)
 	assert_int_equal(st.sockopts, 1);
 }
 
+/* --- quick ACKs on quiet relay links ------------------------------------------ */
+
+static _Atomic size_t ack_bytes;
+static _Atomic int ack_closed;
+
+static void ack_recv(struct conn *c, const uint8_t *data, size_t len)
+{
+	(void)c;
+	(void)data;
+	atomic_fetch_add(&ack_bytes, len);
+}
+
+static void ack_closed_cb(struct conn *c, int err)
+{
+	(void)c;
+	(void)err;
+	atomic_store(&ack_closed, 1);
+}
+
+static const struct conn_ops ack_ops = {
+	.on_recv = ack_recv,
+	.on_closed = ack_closed_cb,
+};
+
+static void msg_connect_ack(struct worker *w, void *arg)
+{
+	struct sockaddr_in sin;
+	int err;
+
+	rt_fixture_loopback(&sin, (uint16_t)(uintptr_t)arg);
+	WORKER_CHECK(conn_connect(w, (struct sockaddr *)&sin, sizeof(sin), &ack_ops, NULL, &err) != NULL);
+}
+
+/* Wait (bounded) until the worker has received want bytes in all. */
+static void wait_ack_bytes(size_t want)
+{
+	for (int i = 0; i < 1000 && atomic_load(&ack_bytes) < want; i++)
+		usleep(5000);
+	assert_true(atomic_load(&ack_bytes) >= want);
+}
+
+/* A relay link that received and then went quiet gets a TCP_QUICKACK (a
+ * relay's Nagle holds its small tail until we acknowledge); one that
+ * keeps streaming (at least 6.4 MB/s) gets none while it streams: its
+ * ACKs go out as our reads move the window, and quick ones cost CPU. */
+static void test_quiet_relay_link_is_acknowledged_at_once_and_a_streaming_one_is_not(void **state)
+{
+	static uint8_t block[65536];
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct worker_stats st0, st1, st2;
+	struct runtime *rt;
+	struct pollfd pfd;
+	uint16_t port;
+	size_t sent = 0;
+	int lfd, fd, one = 1;
+
+	(void)state;
+	if (!kernel_sets_sockopts_through_io_uring()) {
+		fprintf(stderr, "skipped: this kernel cannot setsockopt through io_uring (< 6.7)\n");
+		skip();
+	}
+	rt = start_runtime(1, &port);
+	atomic_store(&ack_bytes, 0);
+	atomic_store(&ack_closed, 0);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	rt_fixture_loopback(&sin, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_connect_ack, (void *)(uintptr_t)ntohs(sin.sin_port)), 0);
+	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+
+	/* Quiet: a few small writes, 20 ms apart. */
+	worker_stats_read(runtime_worker(rt, 0), &st0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(write(fd, block, 500), 500);
+		sent += 500;
+		wait_ack_bytes(sent);
+		usleep(20000);
+	}
+	worker_stats_read(runtime_worker(rt, 0), &st1);
+	assert_int_equal(st1.quick_ack_failed, 0);
+	assert_true(st1.quick_acks - st0.quick_acks >= 3);
+
+	/* Streaming: 64 KiB a millisecond (~64 MB/s) for ~200 ms. Each gap
+	 * is longer than the link's quiet time, so without the rate check
+	 * every gap would bring a quick ACK (~200); with it, only the first
+	 * 10 ms window, before the rate is known, can (at most 20). */
+	for (int i = 0; i < 200; i++) {
+		for (size_t off = 0; off < sizeof(block);) {
+			ssize_t n = write(fd, block + off, sizeof(block) - off);
+
+			assert_true(n > 0);
+			off += (size_t)n;
+		}
+		sent += sizeof(block);
+		usleep(1000);
+	}
+	wait_ack_bytes(sent);
+	worker_stats_read(runtime_worker(rt, 0), &st2);
+	assert_int_equal(st2.quick_ack_failed, 0);
+	print_message("quick ACKs: %" PRIu64 " while quiet, %" PRIu64 " while streaming\n",
+		      st1.quick_acks - st0.quick_acks, st2.quick_acks - st1.quick_acks);
+	assert_true(st2.quick_acks - st1.quick_acks < 60);
+	close(fd);
+	close(lfd);
+	for (int i = 0; i < 500 && !atomic_load(&ack_closed); i++)
+		usleep(10000);
+	assert_true(atomic_load(&ack_closed));
+}
+
 /* --- sends are prepared once per loop iteration ---------------------------- */
 
 enum { BURST_CELLS = 32, CELL_LEN = 498 };
@@ -733,6 +851,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_closes_open_client_connections, rt_fixture_setup, rt_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_listeners_set_nodelay, rt_fixture_setup, rt_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_outbound_connect_sets_nodelay, rt_fixture_setup, rt_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_quiet_relay_link_is_acknowledged_at_once_and_a_streaming_one_is_not,
+						rt_fixture_setup, rt_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_burst_of_small_sends_goes_out_as_one_send, rt_fixture_setup, rt_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_lost, rt_fixture_setup, rt_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_posts_racing_the_stop_are_each_run_exactly_once, rt_fixture_setup, rt_fixture_teardown),
