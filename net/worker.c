@@ -785,10 +785,11 @@ static void recycle_buf(struct worker *w, unsigned bid)
  * once the link has been quiet for ACK_QUIET_NS. */
 static void conn_owe_ack(struct worker *w, struct conn *c, size_t n)
 {
-	uint64_t span = w->now_ns - c->rate_start_ns;
+	uint64_t span;
 
 	if (!w->nodelay_ok)
 		return; /* this kernel cannot set socket options through the ring */
+	span = w->now_ns - c->rate_start_ns;
 	if (span >= ACK_RATE_WINDOW_NS) {
 		/* A window with a quiet gap in it counts its bytes over the
 		 * whole span (a span too long to multiply never streams). */
@@ -817,8 +818,8 @@ static void conn_owe_ack(struct worker *w, struct conn *c, size_t n)
  * packets, and TTFB p50 fell from 103 to 63 ms with these ACKs. Only
  * after ACK_QUIET_NS of quiet, and not on a streaming link (whose ACKs
  * the kernel sends as our reads move the window): quick ACKs on every
- * receive cost 31-34% more CPU per GB in bulk and many-stream runs. Returns when the next one
- * is due. */
+ * receive cost 31-34% more CPU per GB in bulk and many-stream runs.
+ * Returns when the next one is due. */
 static uint64_t worker_quiet_acks(struct worker *w)
 {
 	uint64_t due = UINT64_MAX;
