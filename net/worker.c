@@ -298,6 +298,8 @@ static void conn_arm_send(struct worker *w, struct conn *c)
 	c->flags |= CONN_SEND_ARMED;
 	c->inflight++;
 	STAT_ADD(w, sends, 1);
+	if (c->flags & CONN_OUTBOUND)
+		STAT_ADD(w, sends_outbound, 1);
 }
 
 /* Ask for a send at the end of this loop iteration rather than now. A send
@@ -862,6 +864,7 @@ static void handle_recv(struct worker *w, struct conn *c, struct io_uring_cqe *c
 
 		BUG_ON(!(cqe->flags & IORING_CQE_F_BUFFER));
 		STAT_ADD(w, bytes_in, (uint64_t)res);
+		STAT_ADD(w, recvs, 1);
 		if (unlikely(c->flags & CONN_HANDOFF) && !(c->flags & CONN_CLOSING))
 			handoff_carry(w, c, w->bufs + (size_t)bid * w->buf_size, (size_t)res);
 		else if (!(c->flags & CONN_CLOSING) && c->ops && c->ops->on_recv)

@@ -67,6 +67,8 @@ struct worker_stats {
 	uint64_t quick_acks;     /* TCP_QUICKACKs sent to relay links that went quiet */
 	uint64_t quick_ack_failed; /* ... that the kernel refused */
 	uint64_t sends;          /* send operations prepared */
+	uint64_t sends_outbound; /* ... of them on outbound connections (relay links) */
+	uint64_t recvs;          /* receives that brought bytes */
 	uint64_t handoffs_out;   /* connections that left for another worker */
 	uint64_t handoffs_in;    /* connections that arrived from another worker */
 	uint64_t handoff_failed; /* hand-offs that failed: the connection stayed here */

@@ -151,7 +151,8 @@ scrape "$tmp/m1"
 for c in onionring_circuits_launched_total onionring_circuits_built_total onionring_circuits_failed_total \
 	onionring_streams_opened_total onionring_streams_failed_total onionring_cells_received_total \
 	onionring_cells_sent_total onionring_socket_read_bytes_total onionring_socket_written_bytes_total \
-	onionring_channel_pool_opened_total process_cpu_seconds_total; do
+	onionring_channel_pool_opened_total onionring_socket_receives_total onionring_socket_sends_total \
+	onionring_relay_sends_total process_cpu_seconds_total; do
 	type_is "$tmp/m1" "$c" counter
 done
 for gname in onionring_circuits onionring_streams onionring_connections onionring_channels onionring_cc_circuits \
@@ -172,6 +173,12 @@ grew onionring_streams_opened_total "$tmp/m0" "$tmp/m1" 7
 grew onionring_circuits_built_total "$tmp/m0" "$tmp/m1" 1
 grew onionring_socket_written_bytes_total "$tmp/m0" "$tmp/m1" $((mib48 + up))
 grew onionring_cells_sent_total "$tmp/m0" "$tmp/m1" $((up / 498))
+# A receive brings at most one 64 KiB buffer, a send at most 8 chunks of
+# 16 KiB: the 48 MiB took at least that many of each, and the upload left
+# for the guard in at least up / 128 KiB sends on relay links.
+grew onionring_socket_receives_total "$tmp/m0" "$tmp/m1" $((mib48 / 65536))
+grew onionring_socket_sends_total "$tmp/m0" "$tmp/m1" $((mib48 / 131072))
+grew onionring_relay_sends_total "$tmp/m0" "$tmp/m1" $((up / 131072))
 # Every queued byte sits in a 16 KiB chunk from the send-chunk pool: the
 # 48 MiB to curl alone took >= 3072 chunks. Most come from the shard's own
 # magazines (a miss is a trip to the depot, once per 64), so the hits must
