@@ -82,4 +82,19 @@ grep -q '^tor/bulk,' "$tmp/results/runs.csv" || fail "no tor bulk row"
 grep -q '^figure,unit,' "$tmp/results/results.csv" || fail "results.csv header"
 grep -q 'onionring' "$tmp/results/results.md" || fail "results.md says nothing about onionring"
 sed -n '1,40p' "$tmp/results/results.md"
+
+step "perf/sidebyside --rounds 2 alternates the order and writes the medians"
+timeout 500 "$root/perf/sidebyside" --quick --rounds 2 --workloads bulk --no-plots --net-dir "$TESTNET_DIR" \
+    --build "$ONIONRING_BUILD" --out "$tmp/rounds" --no-install || fail "sidebyside --rounds 2"
+head -1 "$tmp/rounds/round-1/results.csv" | grep -q '^figure,unit,tor,onionring,' || fail "round 1: not tor first"
+head -1 "$tmp/rounds/round-2/results.csv" | grep -q '^figure,unit,onionring,tor,' || fail "round 2: not onionring first"
+grep -q '^figure,unit,tor_median,onionring_median,onionring_over_tor,ratio_round_1,ratio_round_2$' \
+    "$tmp/rounds/results.csv" || fail "rounds results.csv header: $(head -1 "$tmp/rounds/results.csv")"
+# Both gateways carried the bulk download in both rounds: the median row has
+# a CPU figure for each and a ratio for every round.
+grep -Eq '^"CPU per GB, bulk",s/GB,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+$' "$tmp/rounds/results.csv" \
+    || fail "no bulk CPU medians: $(grep 'CPU per GB, bulk' "$tmp/rounds/results.csv")"
+grep -q '2 rounds' "$tmp/rounds/results.md" || fail "results.md does not say 2 rounds"
+grep -q '^| CPU seconds per GB' "$tmp/rounds/readme-headline.md" || fail "no readme headline"
+cat "$tmp/rounds/readme-headline.md"
 echo "PASS"
