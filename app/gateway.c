@@ -169,9 +169,10 @@ static void collect_runtime(struct metrics_buf *b, void *arg)
 	PER_SHARD("onionring_socket_read_bytes_total", METRICS_COUNTER, "Bytes read from sockets.", bytes_in);
 	PER_SHARD("onionring_socket_written_bytes_total", METRICS_COUNTER, "Bytes written to sockets.", bytes_out);
 	PER_SHARD("onionring_socket_receives_total", METRICS_COUNTER, "Socket receives that brought bytes.", recvs);
-	PER_SHARD("onionring_socket_sends_total", METRICS_COUNTER, "Socket send operations.", sends);
+	PER_SHARD("onionring_socket_sends_total", METRICS_COUNTER, "Socket send operations submitted.", sends);
 	PER_SHARD("onionring_relay_sends_total", METRICS_COUNTER,
-		  "Socket send operations on relay links (a part of onionring_socket_sends_total).", sends_outbound);
+		  "Socket send operations submitted on relay links (a part of onionring_socket_sends_total).",
+		  sends_outbound);
 	PER_SHARD("onionring_shard_messages_total", METRICS_COUNTER, "Cross-shard messages received.", msgs_in);
 	PER_SHARD("onionring_recv_buffer_exhausted_total", METRICS_COUNTER,
 		  "Receives retried because every provided buffer was in use.", no_buffer);

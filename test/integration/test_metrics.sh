@@ -179,6 +179,11 @@ grew onionring_cells_sent_total "$tmp/m0" "$tmp/m1" $((up / 498))
 grew onionring_socket_receives_total "$tmp/m0" "$tmp/m1" $((mib48 / 65536))
 grew onionring_socket_sends_total "$tmp/m0" "$tmp/m1" $((mib48 / 131072))
 grew onionring_relay_sends_total "$tmp/m0" "$tmp/m1" $((up / 131072))
+# The relay sends are a part of all sends, and not all of them: the 48 MiB
+# went to curl.
+relay_d=$(($(total "$tmp/m1" onionring_relay_sends_total) - $(total "$tmp/m0" onionring_relay_sends_total)))
+all_d=$(($(total "$tmp/m1" onionring_socket_sends_total) - $(total "$tmp/m0" onionring_socket_sends_total)))
+[ "$relay_d" -lt "$all_d" ] || fail "relay sends grew by $relay_d, all sends by only $all_d"
 # Every queued byte sits in a 16 KiB chunk from the send-chunk pool: the
 # 48 MiB to curl alone took >= 3072 chunks. Most come from the shard's own
 # magazines (a miss is a trip to the depot, once per 64), so the hits must
