@@ -35,6 +35,10 @@ total() {
 type_is() {
 	grep -qx "# TYPE $2 $3" "$1" || fail "$2 is not a $3"
 }
+# delta NAME BEFORE AFTER: how much the total of NAME went up.
+delta() {
+	echo $(($(total "$3" "$1") - $(total "$2" "$1")))
+}
 # grew NAME BEFORE AFTER MIN: the total of NAME went up by at least MIN.
 grew() {
 	local a b
@@ -181,8 +185,8 @@ grew onionring_socket_sends_total "$tmp/m0" "$tmp/m1" $((mib48 / 131072))
 grew onionring_relay_sends_total "$tmp/m0" "$tmp/m1" $((up / 131072))
 # The relay sends are a part of all sends, and not all of them: the 48 MiB
 # went to curl.
-relay_d=$(($(total "$tmp/m1" onionring_relay_sends_total) - $(total "$tmp/m0" onionring_relay_sends_total)))
-all_d=$(($(total "$tmp/m1" onionring_socket_sends_total) - $(total "$tmp/m0" onionring_socket_sends_total)))
+relay_d=$(delta onionring_relay_sends_total "$tmp/m0" "$tmp/m1")
+all_d=$(delta onionring_socket_sends_total "$tmp/m0" "$tmp/m1")
 [ "$relay_d" -lt "$all_d" ] || fail "relay sends grew by $relay_d, all sends by only $all_d"
 # Every queued byte sits in a 16 KiB chunk from the send-chunk pool: the
 # 48 MiB to curl alone took >= 3072 chunks. Most come from the shard's own
