@@ -308,7 +308,7 @@ static int gateway_begin(struct lg *g)
 	if (!g->o.gateway_pid)
 		return 0;
 	gw->watched = true;
-	if (proc_cpu_seconds(g->o.gateway_pid, &gw->cpu_start) < 0) {
+	if (proc_cpu_seconds(g->o.gateway_pid, &gw->user_start, &gw->sys_start) < 0) {
 		fprintf(stderr, "loadgen: cannot read /proc/%d/stat\n", (int)g->o.gateway_pid);
 		return -1;
 	}
@@ -324,9 +324,10 @@ static void gateway_end(struct lg *g)
 	if (!gw->watched)
 		return;
 	gateway_sample(g);
-	if (gw->gone || proc_cpu_seconds(g->o.gateway_pid, &gw->cpu_end) < 0) {
+	if (gw->gone || proc_cpu_seconds(g->o.gateway_pid, &gw->user_end, &gw->sys_end) < 0) {
 		gw->gone = true;
-		gw->cpu_end = gw->cpu_start;
+		gw->user_end = gw->user_start;
+		gw->sys_end = gw->sys_start;
 	}
 }
 

@@ -65,7 +65,7 @@ struct lg_opts {
 struct lg_gateway {
 	bool watched;
 	bool gone;
-	double cpu_start, cpu_end;
+	double user_start, sys_start, user_end, sys_end; /* CPU seconds */
 	uint64_t rss_before_kb, rss_held_kb, rss_end_kb, rss_max_kb, hwm_kb;
 };
 

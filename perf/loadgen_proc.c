@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int proc_stat_cpu_parse(const char *text, uint64_t *ticks)
+int proc_stat_cpu_parse(const char *text, uint64_t *utime_out, uint64_t *stime_out)
 {
 	const char *p = strrchr(text, ')');
 	uint64_t utime = 0, stime = 0;
@@ -44,7 +44,8 @@ int proc_stat_cpu_parse(const char *text, uint64_t *ticks)
 	}
 	if (field != 15)
 		return -1;
-	*ticks = utime + stime;
+	*utime_out = utime;
+	*stime_out = stime;
 	return 0;
 }
 
@@ -91,17 +92,19 @@ static int proc_read(pid_t pid, const char *name, char *buf, size_t cap)
 	return len ? 0 : -EIO;
 }
 
-int proc_cpu_seconds(pid_t pid, double *secs)
+int proc_cpu_seconds(pid_t pid, double *user, double *sys)
 {
 	char buf[1024];
-	uint64_t ticks;
+	uint64_t utime, stime;
+	double hz = (double)sysconf(_SC_CLK_TCK);
 	int rc = proc_read(pid, "stat", buf, sizeof(buf));
 
 	if (rc < 0)
 		return rc;
-	if (proc_stat_cpu_parse(buf, &ticks) < 0)
+	if (proc_stat_cpu_parse(buf, &utime, &stime) < 0)
 		return -EINVAL;
-	*secs = (double)ticks / (double)sysconf(_SC_CLK_TCK);
+	*user = (double)utime / hz;
+	*sys = (double)stime / hz;
 	return 0;
 }
 

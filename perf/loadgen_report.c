@@ -32,7 +32,7 @@ const char *lg_err_name(enum lg_err e)
 
 /* The figures that the JSON and CSV forms share. */
 struct lg_figures {
-	double secs, mbps, rps, cpu_s, cpu_per_gb, self_cpu;
+	double secs, mbps, rps, cpu_s, cpu_user_s, cpu_sys_s, cpu_per_gb, self_cpu;
 	uint64_t errors;
 	double ttfb[4], conn[4], total[4];   /* p50 p90 p99 max, ms */
 	double rss_per_stream;
@@ -62,7 +62,9 @@ static void figures(const struct lg_opts *o, struct lg_result *r, struct lg_figu
 	pct4(&r->ttfb, f->ttfb);
 	pct4(&r->connect, f->conn);
 	pct4(&r->total, f->total);
-	f->cpu_s = r->gw.cpu_end - r->gw.cpu_start;
+	f->cpu_user_s = r->gw.user_end - r->gw.user_start;
+	f->cpu_sys_s = r->gw.sys_end - r->gw.sys_start;
+	f->cpu_s = f->cpu_user_s + f->cpu_sys_s;
 	if (r->payload_bytes)
 		f->cpu_per_gb = f->cpu_s / ((double)r->payload_bytes / 1e9);
 	if (o->mode == LG_IDLE && r->idle_held && r->gw.rss_held_kb >= r->gw.rss_before_kb)
@@ -136,9 +138,11 @@ static void json_gateway(FILE *out, const struct lg_opts *o, const struct lg_res
 		return;
 	}
 	fprintf(out, "  \"gateway_proc\": {\"pid\": %d, \"exited\": %s, \"cpu_s\": %.3f, "
+		"\"cpu_user_s\": %.3f, \"cpu_sys_s\": %.3f, "
 		"\"cpu_s_per_gb\": %.3f, \"rss_peak_kb\": %llu, \"rss_max_sampled_kb\": %llu, "
 		"\"rss_before_kb\": %llu, \"rss_end_kb\": %llu},\n",
-		(int)o->gateway_pid, r->gw.gone ? "true" : "false", f->cpu_s, f->cpu_per_gb,
+		(int)o->gateway_pid, r->gw.gone ? "true" : "false", f->cpu_s, f->cpu_user_s, f->cpu_sys_s,
+		f->cpu_per_gb,
 		(unsigned long long)r->gw.hwm_kb, (unsigned long long)r->gw.rss_max_kb,
 		(unsigned long long)r->gw.rss_before_kb, (unsigned long long)r->gw.rss_end_kb);
 }
@@ -185,7 +189,7 @@ static void report_csv_header(FILE *out)
 	      "connect_p50_ms,connect_p90_ms,connect_p99_ms,connect_max_ms", out);
 	for (i = 0; i < LG_E_COUNT; i++)
 		fprintf(out, ",err_%s", err_names[i]);
-	fputs(",gw_cpu_s,gw_cpu_s_per_gb,gw_rss_peak_kb,gw_rss_max_sampled_kb,gw_rss_end_kb,"
+	fputs(",gw_cpu_s,gw_cpu_user_s,gw_cpu_sys_s,gw_cpu_s_per_gb,gw_rss_peak_kb,gw_rss_max_sampled_kb,gw_rss_end_kb,"
 	      "idle_held,rss_per_stream_bytes,loadgen_cpu_s\n", out);
 }
 
@@ -218,7 +222,8 @@ static int report_csv(const char *path, const struct lg_opts *o, const struct lg
 		fprintf(out, ",%.3f", f->conn[i]);
 	for (i = 0; i < LG_E_COUNT; i++)
 		fprintf(out, ",%llu", (unsigned long long)r->errors[i]);
-	fprintf(out, ",%.3f,%.3f,%llu,%llu,%llu,%llu,%.1f,%.3f\n", f->cpu_s, f->cpu_per_gb,
+	fprintf(out, ",%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%.1f,%.3f\n", f->cpu_s, f->cpu_user_s, f->cpu_sys_s,
+		f->cpu_per_gb,
 		(unsigned long long)r->gw.hwm_kb, (unsigned long long)r->gw.rss_max_kb,
 		(unsigned long long)r->gw.rss_end_kb, (unsigned long long)r->idle_held,
 		f->rss_per_stream, f->self_cpu);

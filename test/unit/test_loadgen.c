@@ -320,13 +320,14 @@ static void test_proc_stat_counts_fields_after_the_last_paren(void **state)
 	/* comm "a) b (c" with spaces and parentheses; utime 1234, stime 56. */
 	static const char stat[] = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 "
 				   "1234 56 0 0 20 0 3 0 99 1000 200 18446744073709551615";
-	uint64_t ticks = 0;
+	uint64_t utime = 0, stime = 0;
 
 	(void)state;
-	assert_int_equal(proc_stat_cpu_parse(stat, &ticks), 0);
-	assert_int_equal(ticks, 1290);
-	assert_int_equal(proc_stat_cpu_parse("4242 (x) S 1 2 3", &ticks), -1);
-	assert_int_equal(proc_stat_cpu_parse("no paren at all", &ticks), -1);
+	assert_int_equal(proc_stat_cpu_parse(stat, &utime, &stime), 0);
+	assert_int_equal(utime, 1234);
+	assert_int_equal(stime, 56);
+	assert_int_equal(proc_stat_cpu_parse("4242 (x) S 1 2 3", &utime, &stime), -1);
+	assert_int_equal(proc_stat_cpu_parse("no paren at all", &utime, &stime), -1);
 }
 
 static void test_proc_status_finds_keys_in_kb(void **state)
@@ -348,11 +349,11 @@ static void test_proc_status_finds_keys_in_kb(void **state)
 static void test_proc_readers_see_this_process(void **state)
 {
 	uint64_t rss = 0, hwm = 0;
-	double cpu = -1;
+	double user = -1, sys = -1;
 
 	(void)state;
-	assert_int_equal(proc_cpu_seconds(getpid(), &cpu), 0);
-	assert_true(cpu >= 0);
+	assert_int_equal(proc_cpu_seconds(getpid(), &user, &sys), 0);
+	assert_true(user >= 0 && sys >= 0);
 	assert_int_equal(proc_rss_kb(getpid(), &rss, &hwm), 0);
 	assert_true(rss > 0 && hwm >= rss);
 	assert_true(proc_rss_kb(0, &rss, &hwm) < 0);
