@@ -48,6 +48,18 @@ void rt_fixture_read_exact(int fd, void *buf, size_t len, unsigned timeout_ms);
 
 void rt_fixture_sleep_ms(long ms);
 
+/* Wait, bounded, for what another thread does: evaluate cond every 2 ms
+ * until it holds or limit_ms have passed. The caller asserts it after, so
+ * a wait that runs out fails the case with that assert's message rather
+ * than hanging it. cond may be a comma expression that refreshes what it
+ * reads, e.g. (worker_stats_read(w, &st), st.bytes_out >= n). */
+#define RT_WAIT_UNTIL(cond, limit_ms)                                                   \
+	do {                                                                            \
+		for (long rt_waited_ms_ = 0; !(cond) && rt_waited_ms_ < (long)(limit_ms); \
+		     rt_waited_ms_ += 2)                                                \
+			rt_fixture_sleep_ms(2);                                         \
+	} while (0)
+
 /* --- the case's runtime -------------------------------------------------- */
 
 /* runtime_new(cfg); with accept, a listener on 127.0.0.1 (any port, its

@@ -200,11 +200,6 @@ static size_t count(const char *needle)
 	return rt_fixture_text_count(&dl.text, needle);
 }
 
-static void sleep_ms(long ms)
-{
-	rt_fixture_sleep_ms(ms);
-}
-
 /* The case's runtime: two workers (cmocka setup; the teardown stops it). */
 static int setup_two_workers(void **state)
 {
@@ -223,11 +218,9 @@ static void test_events_reach_the_subscriber_worker_in_order(void **state)
 	struct runtime *rt = rt_fixture_state(state);
 	char want[64];
 	const char *p;
-	int i;
 
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_subscribe, NULL), 0);
-	for (i = 0; i < 500 && !atomic_load(&dl.sub); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(atomic_load(&dl.sub), 5000);
 	assert_non_null(atomic_load(&dl.sub));
 	assert_true(events_wanted(EVENT_CIRC));
 	assert_false(events_wanted(EVENT_BW));
@@ -237,8 +230,7 @@ static void test_events_reach_the_subscriber_worker_in_order(void **state)
 		events_publish_circ(id, EVENTS_CIRC_BUILT, NULL, NULL, NULL);
 	events_publish_bw(1, 2); /* not subscribed: dropped */
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_publish_streams, NULL), 0);
-	for (i = 0; i < 500 && (count("650 CIRC ") < 100 || count("650 STREAM ") < 10); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(count("650 CIRC ") >= 100 && count("650 STREAM ") >= 10, 5000);
 	assert_int_equal(count("650 CIRC "), 100);
 	assert_int_equal(count("650 STREAM "), 10);
 	assert_int_equal(count("650 BW"), 0);
@@ -253,8 +245,7 @@ static void test_events_reach_the_subscriber_worker_in_order(void **state)
 	}
 
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_unsubscribe, NULL), 0);
-	for (i = 0; i < 500 && !atomic_load(&dl.unsubscribed); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(atomic_load(&dl.unsubscribed), 5000);
 	assert_false(events_wanted(EVENT_CIRC));
 }
 

@@ -446,8 +446,7 @@ static void test_target_without_free_slot_leaves_the_connection_here(void **stat
 
 	/* Free one slot on worker 1: now it moves. */
 	close(full[--nfull]);
-	for (int i = 0; i < 1000 && stats_of(rt, 1).conns_open != IN_SLOTS - 1; i++)
-		usleep(2000);
+	RT_WAIT_UNTIL(stats_of(rt, 1).conns_open == IN_SLOTS - 1, 2000);
 	assert_int_equal(stats_of(rt, 1).conns_open, IN_SLOTS - 1);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_hand_held_over, NULL), 0);
 	assert_true(wait_for(&t.arrived, 1));

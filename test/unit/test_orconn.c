@@ -143,8 +143,7 @@ static void msg_unsubscribe(struct worker *w, void *arg)
 
 static void wait_step(int want)
 {
-	for (int i = 0; i < 500 && atomic_load(&dl.step) < want; i++)
-		rt_fixture_sleep_ms(10);
+	RT_WAIT_UNTIL(atomic_load(&dl.step) >= want, 5000);
 	assert_int_equal(atomic_load(&dl.step), want);
 }
 

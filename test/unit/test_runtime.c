@@ -119,8 +119,7 @@ static void test_workers_echo_many_clients_on_one_port(void **state)
 		total += atomic_load(&accepted_on[i]);
 	assert_true(total >= NCLIENTS);
 	/* Closes are seen by the workers (bounded wait). */
-	for (int i = 0; i < 500 && atomic_load(&echo_closed) < NCLIENTS; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&echo_closed) >= NCLIENTS, 5000);
 	assert_int_equal(atomic_load(&echo_closed), NCLIENTS);
 }
 
@@ -243,8 +242,7 @@ static void test_worker_connects_out_and_gets_echo(void **state)
 	memset(&probe, 0, sizeof(probe));
 	probe.rt = start_runtime(2, &probe.port);
 	assert_int_equal(worker_post(runtime_worker(probe.rt, 1), msg_connect, (void *)(uintptr_t)probe.port), 0);
-	for (int i = 0; i < 500 && atomic_load(&probe.closed) == 0; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&probe.closed) != 0, 5000);
 	assert_int_equal(atomic_load(&probe.connected), 1);
 	assert_int_equal(atomic_load(&probe.echoed), 1);
 	assert_int_equal(atomic_load(&probe.closed), 1);
@@ -266,8 +264,7 @@ static void test_refused_connect_reports_error_and_closes(void **state)
 	memset(&probe, 0, sizeof(probe));
 	probe.rt = start_runtime(1, &probe.port);
 	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_connect_refused, NULL), 0);
-	for (int i = 0; i < 500 && atomic_load(&probe.closed) == 0; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&probe.closed) != 0, 5000);
 	assert_int_equal(atomic_load(&probe.refused), -ECONNREFUSED);
 	assert_int_equal(atomic_load(&probe.closed), 1);
 }
@@ -300,8 +297,7 @@ static void test_timers_fire_in_deadline_order(void **state)
 	memset(&probe, 0, sizeof(probe));
 	probe.rt = start_runtime(1, &probe.port);
 	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_arm_timers, NULL), 0);
-	for (int i = 0; i < 300 && atomic_load(&probe.timers_fired) < 3; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&probe.timers_fired) >= 3, 3000);
 	assert_int_equal(atomic_load(&probe.timers_fired), 3);
 	assert_int_equal(atomic_load(&probe.timer_order[0]), 1);
 	assert_int_equal(atomic_load(&probe.timer_order[1]), 2);
@@ -324,8 +320,7 @@ static void test_messages_ping_pong_between_shards(void **state)
 	memset(&probe, 0, sizeof(probe));
 	probe.rt = start_runtime(2, &probe.port);
 	assert_int_equal(worker_post(runtime_worker(probe.rt, 0), msg_ping, NULL), 0);
-	for (int i = 0; i < 500 && atomic_load(&probe.pings) < 2000; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&probe.pings) >= 2000, 5000);
 	assert_int_equal(atomic_load(&probe.pings), 2000);
 }
 
@@ -423,8 +418,7 @@ static void test_outbound_connect_sets_nodelay(void **state)
 	memset(&probe, 0, sizeof(probe));
 	probe.rt = start_runtime(2, &probe.port);
 	assert_int_equal(worker_post(runtime_worker(probe.rt, 1), msg_connect, (void *)(uintptr_t)probe.port), 0);
-	for (int i = 0; i < 500 && atomic_load(&probe.closed) == 0; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&probe.closed) != 0, 5000);
 	assert_int_equal(atomic_load(&probe.echoed), 1);
 	worker_stats_read(runtime_worker(probe.rt, 1), &st);
 	assert_int_equal(st.sockopt_failed, 0);
@@ -467,8 +461,7 @@ static void msg_connect_ack(struct worker *w, void *arg)
 /* Wait (bounded) until the worker has received want bytes in all. */
 static void wait_ack_bytes(size_t want)
 {
-	for (int i = 0; i < 1000 && atomic_load(&ack_bytes) < want; i++)
-		usleep(5000);
+	RT_WAIT_UNTIL(atomic_load(&ack_bytes) >= want, 5000);
 	assert_true(atomic_load(&ack_bytes) >= want);
 }
 
@@ -551,8 +544,7 @@ static void test_quiet_relay_link_is_acknowledged_at_once_and_a_streaming_one_is
 	assert_true(st2.quick_acks - st1.quick_acks < 60);
 	close(fd);
 	close(lfd);
-	for (int i = 0; i < 500 && !atomic_load(&ack_closed); i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&ack_closed), 5000);
 	assert_true(atomic_load(&ack_closed));
 }
 
@@ -591,11 +583,7 @@ static void test_burst_of_small_sends_goes_out_as_one_send(void **state)
 		assert_int_equal(in[i * CELL_LEN], 'a' + i % 26);
 	/* The worker counts bytes_out when it reaps the send's completion,
 	 * which can be after we read the bytes: wait for it (bounded). */
-	worker_stats_read(runtime_worker(rt, 0), &st);
-	for (int i = 0; i < 500 && st.bytes_out < sizeof(in); i++) {
-		usleep(10000);
-		worker_stats_read(runtime_worker(rt, 0), &st);
-	}
+	RT_WAIT_UNTIL((worker_stats_read(runtime_worker(rt, 0), &st), st.bytes_out >= sizeof(in)), 5000);
 	assert_int_equal(st.bytes_out, sizeof(in));
 	/* 15,936 bytes fit one 16 KiB chunk: one send, not one for the first
 	 * cell and another for the rest. */
@@ -647,8 +635,7 @@ static void test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_
 	rt = start_runtime_with(1, &port, flood_accept);
 	next_chunk_pool_bytes = 0;
 	fd = connect_client(port);
-	for (int i = 0; i < 500 && atomic_load(&flood_queued) == 0; i++)
-		usleep(10000);
+	RT_WAIT_UNTIL(atomic_load(&flood_queued) != 0, 5000);
 	assert_int_equal(atomic_load(&flood_last_err), -ENOBUFS);
 	buf_pool_stats(runtime_chunk_pool(rt), &ps);
 	/* The pool gave out everything it had before saying no. */
@@ -672,10 +659,7 @@ static void test_send_past_the_chunk_pool_cap_fails_with_enobufs_and_nothing_is_
 	worker_stats_read(runtime_worker(rt, 0), &st);
 	assert_true(st.send_nobufs >= 1);
 	/* Idle now: the trim timer (1 s) gives the unneeded magazines back. */
-	for (int i = 0; i < 500 && st.pool_trims == 0; i++) {
-		usleep(10000);
-		worker_stats_read(runtime_worker(rt, 0), &st);
-	}
+	RT_WAIT_UNTIL((worker_stats_read(runtime_worker(rt, 0), &st), st.pool_trims > 0), 5000);
 	assert_true(st.pool_trims > 0);
 	close(fd);
 	runtime_stop(rt); /* the teardown frees it */

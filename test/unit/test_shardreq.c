@@ -159,8 +159,7 @@ static int teardown(void **state)
 	if (rt) { /* msg_free reads session on worker 0, its owner */
 		if (worker_post(runtime_worker(rt, 0), msg_free, NULL) != 0)
 			rc = -1;
-		for (int i = 0; i < 500 && !atomic_load(&freed); i++)
-			sleep_ms(10);
+		RT_WAIT_UNTIL(atomic_load(&freed), 5000);
 		if (!atomic_load(&freed)) {
 			fprintf(stderr, "teardown: the session was not freed on its worker within 5 s\n");
 			rc = -1;
@@ -206,8 +205,7 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 
 	rt_fixture_state(state);
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, NULL), 0);
-	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(atomic_load(&blocked), 5000);
 	assert_true(atomic_load(&blocked));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session,
@@ -220,8 +218,7 @@ static void test_shardreq_gives_up_on_a_silent_shard_after_the_timeout(void **st
 	assert_true(secs >= SHARDREQ_TIMEOUT_MS / 1000.0 - 0.1);
 	/* The blocked worker's part arrives late and is dropped (ASan and
 	 * TSan watch that path). */
-	for (int i = 0; i < 500 && atomic_load(&blocked); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(!atomic_load(&blocked), 5000);
 	assert_false(atomic_load(&blocked));
 	sleep_ms(200);
 }
@@ -234,8 +231,7 @@ static void test_shardreq_answers_a_waiting_request_when_the_runtime_stops(void 
 	/* Worker 1 holds its part for 1.5 s: well inside the 5 s timeout, so
 	 * only the stop can answer the request. */
 	assert_int_equal(worker_post(runtime_worker(rt, 1), msg_block, (void *)(uintptr_t)1500), 0);
-	for (int i = 0; i < 500 && !atomic_load(&blocked); i++)
-		sleep_ms(10);
+	RT_WAIT_UNTIL(atomic_load(&blocked), 5000);
 	assert_true(atomic_load(&blocked));
 	assert_int_equal(worker_post(runtime_worker(rt, 0), msg_session, "AUTHENTICATE\r\nCLOSECIRCUIT 5\r\n"), 0);
 	wait_output(strlen("250 OK\r\n"));
