@@ -757,6 +757,9 @@ static void test_posts_racing_the_stop_are_each_run_exactly_once(void **state)
 		assert_int_equal(pthread_create(&race_thread, NULL, race_foreign_poster, NULL), 0);
 		race_thread_running = true;
 		assert_int_equal(worker_post(runtime_worker(race_rt, 0), race_chain, (void *)0), 0);
+		/* The poster must be under way before the stop (a slow thread
+		 * start, seen under ASan on a loaded machine, left it none). */
+		RT_WAIT_UNTIL(atomic_load(&race_posted) > 0, 5000);
 		usleep((useconds_t)(round % 5) * 1000);
 		rt_fixture_runtime_stop(); /* stop, join, race_join_poster, free */
 		assert_true(atomic_load(&race_posted) > 0);
